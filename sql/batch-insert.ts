@@ -1,0 +1,29 @@
+import type { Knex } from 'knex';
+import { maxBindParams, type Dialect } from './dialect.js';
+
+/** Rows per INSERT so that one statement stays under the dialect's bound-parameter limit. */
+export function rowsPerStatement(dialect: Dialect, columnCount: number, cap = 5000): number {
+  return Math.max(1, Math.min(cap, Math.floor(maxBindParams(dialect) / Math.max(1, columnCount))));
+}
+
+/**
+ * Multi-row INSERTs of plain parameterised statements, chunked under the parameter limit
+ * (SQL Server: 2,100 per statement). Every row must have the same keys.
+ * Returns the number of rows written.
+ */
+export async function insertBatched(
+  db: Knex | Knex.Transaction,
+  dialect: Dialect,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+  opts: { schema?: string } = {},
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const per = rowsPerStatement(dialect, Object.keys(rows[0]!).length);
+  for (let i = 0; i < rows.length; i += per) {
+    const chunk = rows.slice(i, i + per);
+    const q = opts.schema ? db.withSchema(opts.schema).table(table) : db.table(table);
+    await q.insert(chunk);
+  }
+  return rows.length;
+}

@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+// Dates and timestamps come back as the database wrote them: luxon interprets them, not the Node
+// process' local time zone. Counts (bigint, numeric) come back as numbers.
+pg.types.setTypeParser(1082, (v: string) => v); // date
+pg.types.setTypeParser(1114, (v: string) => v); // timestamp without time zone
+pg.types.setTypeParser(20, (v: string) => Number(v)); // bigint (COUNT)
+pg.types.setTypeParser(1700, (v: string) => Number(v)); // numeric (SUM of integers)
+
+/** Describes a URL without its password, for logs and messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^/:@]*):[^/@]*@/i, '$1:***@');
+}
+
+export interface ConnectOptions {
+  /** Largest pool; the ETL needs one connection per concurrent step. */
+  poolMax?: number;
+}
+
+/**
+ * Opens a knex instance for `sqlite:PATH`, `postgres://…` or `mssql://user:pass@host:port/db?encrypt=false`.
+ */
+export function connect(url: string, opts: ConnectOptions = {}): Knex {
+  const poolMax = opts.poolMax ?? 4;
+  if (url.startsWith('sqlite:')) {
+    let file = url.slice('sqlite:'.length);
+    if (file.startsWith('//')) file = file.slice(2);
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: file },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, c: unknown) => void) => {
+          // WAL lets dashboards read while a run writes; a busy timeout waits out another writer.
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 30000');
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        },
+      },
+    });
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return knexFactory({
+      client: 'pg',
+      connection: { connectionString: url },
+      pool: {
+        min: 0,
+        max: poolMax,
+        afterCreate: (conn: pg.Client, done: (err: Error | null, c: unknown) => void) => {
+          // Timestamps without a zone are compared as UTC-or-local wall-clock text; never the server's zone.
+          conn.query("SET TIME ZONE 'UTC'", (err) => done(err ?? null, conn));
+        },
+      },
+    });
+  }
+  if (url.startsWith('mssql://')) {
+    return knexFactory({ client: 'mssql', connection: mssqlConnection(url), pool: { min: 0, max: poolMax } });
+  }
+  throw new Error(`unsupported database URL '${redactUrl(url)}': expected sqlite:PATH, postgres://… or mssql://…`);
+}
+
+/** Parses an mssql:// URL into the tedious connection options knex expects. */
+export function mssqlConnection(url: string): Knex.MsSqlConnectionConfig {
+  const u = new URL(url);
+  const q = u.searchParams;
+  const flag = (name: string, dflt: boolean) => (q.has(name) ? q.get(name) === 'true' : dflt);
+  return {
+    server: u.hostname,
+    port: u.port ? Number(u.port) : 1433,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'master',
+    requestTimeout: Number(q.get('requestTimeout') ?? 600_000),
+    connectionTimeout: Number(q.get('connectionTimeout') ?? 30_000),
+    options: {
+      encrypt: flag('encrypt', true),
+      trustServerCertificate: flag('trustServerCertificate', false),
+      // DATETIME values are naive wall-clock times; read them back unchanged.
+      useUTC: true,
+    },
+  } as Knex.MsSqlConnectionConfig;
+}
