@@ -15,11 +15,11 @@ export async function insertBatched(
   db: Knex | Knex.Transaction,
   dialect: Dialect,
   table: string,
-  rows: readonly Record<string, unknown>[],
+  rows: readonly object[],
   opts: { schema?: string } = {},
 ): Promise<number> {
   if (rows.length === 0) return 0;
-  const per = rowsPerStatement(dialect, Object.keys(rows[0]!).length);
+  const per = rowsPerStatement(dialect, Object.keys(rows[0] as object).length);
   for (let i = 0; i < rows.length; i += per) {
     const chunk = rows.slice(i, i + per);
     const q = opts.schema ? db.withSchema(opts.schema).table(table) : db.table(table);

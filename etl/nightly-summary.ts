@@ -1,0 +1,272 @@
+/**
+ * The nightly-summary job: choose the periods, aggregate them in the source database, replace
+ * their rows in the target database, and record the run (DESIGN.md "The flow of one night").
+ */
+import { DateTime } from 'luxon';
+import type { Knex } from 'knex';
+import {
+  addDays,
+  dateRange,
+  lastCompleteDay,
+  periodsForDays,
+  sourceTimestamp,
+  weekMonday,
+  type Period,
+} from './periods.js';
+import { assembleSummaries, type FineRow, type SummaryRows } from './summary-rows.js';
+import { loadSummaries, type RejectRow } from './load-summaries.js';
+import { finishRun, startRun, type RunTotals } from './run-log.js';
+import { targetTable, type EtlContext } from './context.js';
+import {
+  buildRejectsStatement,
+  buildRowCountStatement,
+  buildSummaryStatement,
+  type PeriodBound,
+  type Statement,
+  type SummaryQueryInput,
+} from '../sql/summary-query.js';
+
+export const NIGHTLY_SUMMARY = 'nightly-summary';
+
+export interface NightlySummaryRequest {
+  /** Production days to compute. Omitted: yesterday plus the lookback days that need it. */
+  days?: readonly string[];
+  triggeredBy: string;
+  reason?: string;
+  queueJobId?: string;
+  attempt?: number;
+  /** "Now", for choosing yesterday; tests pin it. */
+  now?: DateTime;
+}
+
+export interface NightlySummaryResult {
+  runId: number;
+  days: string[];
+  periods: string[];
+  rowsRead: number;
+  rowsValid: number;
+  rowsRejected: number;
+  duplicatesDropped: number;
+  excessAttempts: number;
+  rowsWritten: number;
+  rejectsByReason: Record<string, number>;
+  durationMs: number;
+  /** Why each automatically chosen day was chosen. */
+  selection?: Record<string, string>;
+}
+
+/** How many ISO weeks one statement aggregates; a long backfill is split into such batches. */
+const WEEKS_PER_BATCH = 5;
+
+async function query<T>(db: Knex, st: Statement): Promise<T[]> {
+  const res = (await db.raw(st.sql, st.bindings)) as unknown;
+  // pg returns { rows }, mssql and better-sqlite3 return the rows.
+  if (Array.isArray(res)) return res as T[];
+  return (res as { rows: T[] }).rows;
+}
+
+function bounds(ctx: EtlContext, periods: readonly Period[]): PeriodBound[] {
+  const mode = ctx.config.source.timestamps;
+  return periods.map((p, pid) => ({
+    pid,
+    kind: p.type,
+    from: sourceTimestamp(p.from, mode, ctx.clock),
+    to: sourceTimestamp(p.to, mode, ctx.clock),
+  }));
+}
+
+function queryInput(ctx: EtlContext, periods: readonly Period[]): SummaryQueryInput {
+  const { testRecords } = ctx.config.source;
+  const earliest = periods.reduce((m, p) => (p.from < m ? p.from : m), periods[0]!.from);
+  return {
+    dialect: ctx.sourceDialect,
+    table: testRecords.table,
+    columns: testRecords.columns,
+    passSynonyms: ['PASS', ...ctx.config.yield.resultSynonyms.pass.filter((s) => s !== 'PASS')],
+    failSynonyms: ['FAIL', ...ctx.config.yield.resultSynonyms.fail.filter((s) => s !== 'FAIL')],
+    maxAttempts: ctx.config.yield.maxAttempts,
+    periods: bounds(ctx, periods),
+    historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), ctx.config.source.timestamps, ctx.clock),
+  };
+}
+
+/**
+ * The days a scheduled run computes: yesterday, and every day in the lookback that was never
+ * computed, still has pending units (a retest may still raise its cumulative yield), or whose
+ * raw row count changed since it was computed (late data).
+ */
+export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days: string[]; why: Record<string, string> }> {
+  const yesterday = lastCompleteDay(now, ctx.clock);
+  const why: Record<string, string> = { [yesterday]: 'yesterday' };
+  const lookback = ctx.config.yield.lookbackDays;
+  if (lookback === 0) return { days: [yesterday], why };
+  const candidates = dateRange(addDays(yesterday, -lookback), addDays(yesterday, -1));
+  const stored = (await targetTable(ctx, ctx.target, 'etl_periods')
+    .where('period_type', 'day')
+    .whereIn('period_start', candidates)
+    .select('period_start', 'rows_read', 'pending_units')) as { period_start: unknown; rows_read: number; pending_units: number }[];
+  const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
+  const periods = candidates.map((d) => periodsForDays([d], ctx.clock)[0]!);
+  const counts = await query<{ pid: number; n: number | string }>(
+    ctx.source,
+    buildRowCountStatement({ ...queryInput(ctx, periods), periods: bounds(ctx, periods) }),
+  );
+  const now_ = new Map(counts.map((c) => [candidates[Number(c.pid)]!, Number(c.n)]));
+  for (const day of candidates) {
+    const s = state.get(day);
+    const rows = now_.get(day) ?? 0;
+    if (!s) why[day] = 'never computed';
+    else if (s.pending_units > 0) why[day] = `${s.pending_units} pending units`;
+    else if (s.rows_read !== rows) why[day] = `late data: ${s.rows_read} → ${rows} rows`;
+  }
+  return { days: Object.keys(why).sort(), why };
+}
+
+/** A date column as the driver returned it ('YYYY-MM-DD' text, or a Date at UTC midnight). */
+export function isoDate(v: unknown): string {
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  return String(v).slice(0, 10);
+}
+
+/** Splits days into batches of whole ISO weeks, so each week is aggregated once. */
+function batchesOf(days: readonly string[]): string[][] {
+  const byWeek = new Map<string, string[]>();
+  for (const d of [...new Set(days)].sort()) {
+    const w = weekMonday(d);
+    byWeek.set(w, [...(byWeek.get(w) ?? []), d]);
+  }
+  const weeks = [...byWeek.values()];
+  const out: string[][] = [];
+  for (let i = 0; i < weeks.length; i += WEEKS_PER_BATCH) out.push(weeks.slice(i, i + WEEKS_PER_BATCH).flat());
+  return out;
+}
+
+function rejectRows(ctx: EtlContext, runId: number, periods: readonly Period[], raw: Record<string, unknown>[]): RejectRow[] {
+  const table = ctx.config.source.testRecords.table;
+  return raw.map((r) => ({
+    run_id: runId,
+    source_table: table,
+    period_start: r.pid === null || r.pid === undefined ? null : periods[Number(r.pid)]!.start,
+    reason: String(r.reject_reason),
+    row_values: JSON.stringify({
+      serial: r.raw_serial ?? null,
+      product: r.raw_product ?? null,
+      test: r.raw_test ?? null,
+      machine: r.raw_machine ?? null,
+      tested_at: r.raw_tested_at ?? null,
+      result: r.raw_result ?? null,
+      duration_s: r.raw_duration_s ?? null,
+      error_code: r.raw_error_code ?? null,
+    }),
+  }));
+}
+
+/** Aggregates one batch in the source database. */
+export async function computeSummaries(
+  ctx: EtlContext,
+  days: readonly string[],
+  runId: number,
+): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[] }> {
+  const periods = periodsForDays(days, ctx.clock);
+  const input = queryInput(ctx, periods);
+  const fine = await query<FineRow>(ctx.source, buildSummaryStatement(input));
+  const rows = assembleSummaries(fine, periods);
+  const rejectCount = [rows.rejectsByReason, rows.undatedByReason].flatMap(Object.values).reduce((a, b) => a + b, 0);
+  const limit = ctx.config.etl.maxRejectsStored;
+  const raw = rejectCount > 0 && limit > 0 ? await query<Record<string, unknown>>(ctx.source, buildRejectsStatement(input, limit)) : [];
+  return { periods, rows, rejects: rejectRows(ctx, runId, periods, raw) };
+}
+
+export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
+  const t0 = Date.now();
+  let selection: Record<string, string> | undefined;
+  let days: string[];
+  if (req.days && req.days.length > 0) days = [...new Set(req.days)].sort();
+  else {
+    const chosen = await chooseDays(ctx, req.now ?? DateTime.now());
+    days = chosen.days;
+    selection = chosen.why;
+  }
+  const startedAt = new Date();
+  const runId = await startRun(
+    ctx,
+    { job: NIGHTLY_SUMMARY, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt },
+    startedAt,
+  );
+  const log = ctx.log.child({ job: NIGHTLY_SUMMARY, runId, from: days[0], to: days[days.length - 1] });
+  log.info({ days: days.length, selection }, 'nightly summary started');
+
+  const totals: RunTotals = { rows_read: 0, rows_valid: 0, rows_rejected: 0, duplicates_dropped: 0, rows_written: 0, stats: {} };
+  const rejectsByReason: Record<string, number> = {};
+  let excessAttempts = 0;
+  const labels: string[] = [];
+  try {
+    const batches = batchesOf(days);
+    for (const [i, batch] of batches.entries()) {
+      const { periods, rows, rejects } = await computeSummaries(ctx, batch, runId);
+      const last = i === batches.length - 1;
+      const batchDays = new Set(batch);
+      for (const q of rows.quality) {
+        if (q.period_type !== 'day' || !batchDays.has(q.period_start)) continue;
+        totals.rows_read += q.rows_read;
+        totals.rows_valid += q.rows_valid;
+        totals.rows_rejected += q.rows_rejected;
+        totals.duplicates_dropped += q.duplicates_dropped;
+        excessAttempts += q.excess_attempts;
+      }
+      // Rows without a timestamp are found by every batch; count them once, with the last.
+      const reasons = last ? [rows.rejectsByReason, rows.undatedByReason] : [rows.rejectsByReason];
+      for (const byReason of reasons) {
+        for (const [reason, n] of Object.entries(byReason)) rejectsByReason[reason] = (rejectsByReason[reason] ?? 0) + n;
+      }
+      if (last) {
+        const undated = Object.values(rows.undatedByReason).reduce((a, b) => a + b, 0);
+        totals.rows_read += undated;
+        totals.rows_rejected += undated;
+      }
+      labels.push(...periods.map((p) => p.label));
+      const written = await loadSummaries(
+        ctx,
+        { runId, computedAt: new Date(), periods, rows, rejects },
+        last
+          ? async (trx) => {
+              totals.stats = { rejectsByReason, excessAttempts, periods: labels, selection };
+              await finishRun(ctx, trx, runId, startedAt, {
+                status: 'succeeded',
+                totals: { ...totals, rows_written: totals.rows_written + rowsWrittenOf(rows) },
+              });
+            }
+          : undefined,
+      );
+      totals.rows_written += written;
+      log.info({ batch: i + 1, of: batches.length, written }, 'periods replaced');
+    }
+  } catch (err) {
+    const message = (err as Error).message;
+    log.error({ err: message }, 'nightly summary failed');
+    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: message, totals }).catch((e: Error) =>
+      log.error({ err: e.message }, 'could not record the failed run'),
+    );
+    throw err;
+  }
+  const result: NightlySummaryResult = {
+    runId,
+    days,
+    periods: labels,
+    rowsRead: totals.rows_read,
+    rowsValid: totals.rows_valid,
+    rowsRejected: totals.rows_rejected,
+    duplicatesDropped: totals.duplicates_dropped,
+    excessAttempts,
+    rowsWritten: totals.rows_written,
+    rejectsByReason,
+    durationMs: Date.now() - t0,
+    selection,
+  };
+  log.info({ ...result, periods: undefined, selection: undefined }, 'nightly summary succeeded');
+  return result;
+}
+
+function rowsWrittenOf(rows: SummaryRows): number {
+  return rows.prodTest.length + rows.machine.length + rows.prod.length;
+}

@@ -1,0 +1,70 @@
+/**
+ * etl_runs: what ran, when, for whom, over which periods, and what it found.
+ */
+import os from 'node:os';
+import type { Knex } from 'knex';
+import { targetTable, type EtlContext } from './context.js';
+
+export interface RunStart {
+  job: string;
+  days: readonly string[];
+  triggeredBy: string;
+  reason?: string;
+  queueJobId?: string;
+  attempt?: number;
+}
+
+export interface RunTotals {
+  rows_read: number;
+  rows_valid: number;
+  rows_rejected: number;
+  duplicates_dropped: number;
+  rows_written: number;
+  /** Anything else worth keeping (rejects by reason, excess attempts…), stored as JSON. */
+  stats: Record<string, unknown>;
+}
+
+export async function startRun(ctx: EtlContext, run: RunStart, startedAt: Date): Promise<number> {
+  const sorted = [...run.days].sort();
+  const row = {
+    job: run.job,
+    period_from: sorted[0] ?? null,
+    period_to: sorted[sorted.length - 1] ?? null,
+    periods: JSON.stringify(sorted),
+    triggered_by: run.triggeredBy,
+    reason: run.reason ?? null,
+    queue_job_id: run.queueJobId ?? null,
+    attempt: run.attempt ?? 1,
+    host: os.hostname(),
+    started_at: startedAt,
+    status: 'running',
+  };
+  const inserted = await targetTable(ctx, ctx.target, 'etl_runs').insert(row, ['id']);
+  const first = inserted[0] as { id: number } | number;
+  return typeof first === 'object' ? Number(first.id) : Number(first);
+}
+
+export async function finishRun(
+  ctx: EtlContext,
+  db: Knex | Knex.Transaction,
+  runId: number,
+  startedAt: Date,
+  outcome: { status: 'succeeded'; totals: RunTotals } | { status: 'failed'; error: string; totals?: Partial<RunTotals> },
+): Promise<void> {
+  const finishedAt = new Date();
+  const totals = outcome.totals ?? {};
+  await targetTable(ctx, db, 'etl_runs')
+    .where({ id: runId })
+    .update({
+      status: outcome.status,
+      finished_at: finishedAt,
+      duration_ms: finishedAt.getTime() - startedAt.getTime(),
+      rows_read: totals.rows_read ?? null,
+      rows_valid: totals.rows_valid ?? null,
+      rows_rejected: totals.rows_rejected ?? null,
+      duplicates_dropped: totals.duplicates_dropped ?? null,
+      rows_written: totals.rows_written ?? null,
+      stats: totals.stats ? JSON.stringify(totals.stats) : null,
+      error: outcome.status === 'failed' ? outcome.error.slice(0, 4000) : null,
+    });
+}

@@ -1,0 +1,136 @@
+/**
+ * Real databases for tests: a fresh SQLite file, or a fresh schema in the machine's PostgreSQL.
+ * Each backend gives a config whose source and target point at it, and cleans up after itself.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import knexFactory from 'knex';
+import { pino } from 'pino';
+import { resolveConfig, type ResolvedConfig } from '../../config/load.js';
+import { openEtlContext, type EtlContext } from '../../etl/context.js';
+import { migrate } from '../../sql/migrations.js';
+
+export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface Backend {
+  name: 'sqlite' | 'postgres';
+  /** Source table name for test records (schema-qualified on PostgreSQL). */
+  table: (name: string) => string;
+  url: string;
+  schema?: string;
+  cleanup(): Promise<void>;
+}
+
+export async function createBackend(name: 'sqlite' | 'postgres'): Promise<Backend> {
+  if (name === 'sqlite') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-test-'));
+    return {
+      name,
+      url: `sqlite:${path.join(dir, 'db.sqlite')}`,
+      table: (t) => t,
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `yr_${randomBytes(5).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: PG_URL });
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  await admin.destroy();
+  return {
+    name,
+    url: PG_URL,
+    schema,
+    table: (t) => `${schema}.${t}`,
+    cleanup: async () => {
+      const a = knexFactory({ client: 'pg', connection: PG_URL });
+      await a.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await a.destroy();
+    },
+  };
+}
+
+export const silentLog = pino({ level: 'silent' });
+
+/** A resolved config on the backend; `overrides` are merged into the raw YAML-shaped object. */
+export function configFor(b: Backend, overrides: Record<string, any> = {}): ResolvedConfig {
+  const raw = {
+    ...overrides,
+    plant: { timezone: 'Europe/Berlin', dayStart: '06:00', ...(overrides.plant ?? {}) },
+    source: {
+      timestamps: 'local',
+      ...(overrides.source ?? {}),
+      testRecords: { table: b.table('test_records'), ...(overrides.source?.testRecords ?? {}) },
+    },
+    target: { ...(b.schema ? { schema: b.schema } : {}), ...(overrides.target ?? {}) },
+  };
+  return resolveConfig(raw, { SOURCE_DATABASE_URL: b.url }, 'test');
+}
+
+export async function openMigrated(cfg: ResolvedConfig): Promise<EtlContext> {
+  const ctx = openEtlContext(cfg, silentLog);
+  await migrate(ctx.target, ctx.targetSchema);
+  return ctx;
+}
+
+export interface TestRecord {
+  serial: string | null;
+  product: string | null;
+  test: string | null;
+  machine: string | null;
+  at: string | null;
+  result: string | null;
+  duration?: number | null;
+  error?: string | null;
+}
+
+/** Creates the default-named test_records table and writes rows (timestamps as 'YYYY-MM-DD HH:MM:SS'). */
+export async function writeTestRecords(ctx: EtlContext, rows: readonly TestRecord[], table = ctx.config.source.testRecords.table): Promise<void> {
+  const db = ctx.source;
+  const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
+  const sb = schema ? db.schema.withSchema(schema) : db.schema;
+  if (!(await sb.hasTable(name))) {
+    await sb.createTable(name, (t) => {
+      t.string('SerialNum', 64);
+      t.string('ProductName', 64);
+      t.string('TestName', 64);
+      t.string('MachineID', 64);
+      if (ctx.sourceDialect === 'sqlite') t.text('TestTimeStamp');
+      else t.specificType('TestTimeStamp', ctx.sourceDialect === 'mssql' ? 'datetime2(3)' : 'timestamp(3)');
+      t.string('TestResult', 16);
+      t.double('TestDuration_s');
+      t.string('ErrorCode', 32);
+    });
+  }
+  if (rows.length === 0) return;
+  const q = schema ? db.withSchema(schema).table(name) : db.table(name);
+  await q.insert(
+    rows.map((r) => ({
+      SerialNum: r.serial,
+      ProductName: r.product,
+      TestName: r.test,
+      MachineID: r.machine,
+      TestTimeStamp: r.at,
+      TestResult: r.result,
+      TestDuration_s: r.duration ?? null,
+      ErrorCode: r.error ?? null,
+    })),
+  );
+}
+
+/** Summary rows of a table for one period, ordered by grain, without run_id / computed_at. */
+export async function readSummary(ctx: EtlContext, table: string, periodType: 'day' | 'week', periodStart: string): Promise<Record<string, any>[]> {
+  const q = ctx.targetSchema ? ctx.target.withSchema(ctx.targetSchema).table(table) : ctx.target.table(table);
+  const rows = (await q.where({ period_type: periodType }).select('*')) as Record<string, any>[];
+  return rows
+    .map((r) => {
+      const { run_id: _r, computed_at: _c, ...rest } = r;
+      return { ...rest, period_start: String(rest.period_start instanceof Date ? rest.period_start.toISOString() : rest.period_start).slice(0, 10) };
+    })
+    .filter((r) => r.period_start === periodStart)
+    .sort((a, b) => JSON.stringify(grainOf(a)).localeCompare(JSON.stringify(grainOf(b))));
+}
+
+function grainOf(r: Record<string, any>) {
+  return [r.product ?? '', r.test ?? '', r.machine ?? ''];
+}
