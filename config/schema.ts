@@ -105,7 +105,7 @@ export const configSchema = z
         /** How far before a period a unit's earlier attempts are looked for. */
         historyDays: z.number().int().min(1).max(3660).default(30),
         resultSynonyms: z
-          .object({ pass: synonyms.default(['PASS']), fail: synonyms.default(['FAIL']) })
+          .object({ pass: synonyms.default(['PASS', 'P', 'OK']), fail: synonyms.default(['FAIL', 'F', 'NG']) })
           .strict()
           .default({})
           .refine((s) => !s.pass.some((p) => s.fail.includes(p)), {
