@@ -147,7 +147,11 @@ export const MIGRATIONS: Migration[] = [
 
 /** Brings the target schema up to date; returns the names of the migrations it applied. */
 export async function migrate(db: Knex, schema?: string): Promise<string[]> {
-  if (schema && dialectOf(db) === 'postgres') await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+  const dialect = dialectOf(db);
+  if (schema && dialect === 'postgres') await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+  if (schema && dialect === 'mssql') {
+    await db.raw("IF SCHEMA_ID(?) IS NULL EXEC('CREATE SCHEMA ' + QUOTENAME(?))", [schema, schema]);
+  }
   const source: Knex.MigrationSource<Migration> = {
     getMigrations: async () => MIGRATIONS,
     getMigrationName: (m) => m.name,

@@ -11,11 +11,14 @@ import { pino } from 'pino';
 import { resolveConfig, type ResolvedConfig } from '../../config/load.js';
 import { openEtlContext, type EtlContext } from '../../etl/context.js';
 import { migrate } from '../../sql/migrations.js';
+import { connect } from '../../sql/connection.js';
 
 export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+export type BackendName = 'sqlite' | 'postgres' | 'mssql';
+
 export interface Backend {
-  name: 'sqlite' | 'postgres';
+  name: BackendName;
   /** Source table name for test records (schema-qualified on PostgreSQL). */
   table: (name: string) => string;
   url: string;
@@ -23,7 +26,7 @@ export interface Backend {
   cleanup(): Promise<void>;
 }
 
-export async function createBackend(name: 'sqlite' | 'postgres'): Promise<Backend> {
+export async function createBackend(name: BackendName): Promise<Backend> {
   if (name === 'sqlite') {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-test-'));
     return {
@@ -34,6 +37,7 @@ export async function createBackend(name: 'sqlite' | 'postgres'): Promise<Backen
     };
   }
   const schema = `yr_${randomBytes(5).toString('hex')}`;
+  if (name === 'mssql') return createMssqlBackend(schema);
   const admin = knexFactory({ client: 'pg', connection: PG_URL });
   await admin.raw(`CREATE SCHEMA ${schema}`);
   await admin.destroy();
@@ -45,6 +49,28 @@ export async function createBackend(name: 'sqlite' | 'postgres'): Promise<Backen
     cleanup: async () => {
       const a = knexFactory({ client: 'pg', connection: PG_URL });
       await a.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await a.destroy();
+    },
+  };
+}
+
+/** A fresh schema in the SQL Server given by MSSQL_URL. */
+async function createMssqlBackend(schema: string): Promise<Backend> {
+  const url = process.env.MSSQL_URL;
+  if (!url) throw new Error('MSSQL_URL is not set');
+  const db = connect(url);
+  await db.raw(`CREATE SCHEMA [${schema}]`);
+  await db.destroy();
+  return {
+    name: 'mssql',
+    url,
+    schema,
+    table: (t) => `${schema}.${t}`,
+    cleanup: async () => {
+      const a = connect(url);
+      const tables = (await a.raw('SELECT name FROM sys.tables WHERE schema_id = SCHEMA_ID(?)', [schema])) as { name: string }[];
+      for (const t of tables) await a.raw(`DROP TABLE [${schema}].[${t.name}]`);
+      await a.raw(`DROP SCHEMA [${schema}]`);
       await a.destroy();
     },
   };

@@ -1,0 +1,85 @@
+/**
+ * No SQL Server runs here, so the SQL Server path is held honest by the SQL it generates:
+ * SQL Server syntax, and every statement under its limit of 2,100 bound parameters.
+ * tests/integration/mssql.test.ts runs the same code against a real server when MSSQL_URL is set.
+ */
+import { describe, expect, it } from 'vitest';
+import knexFactory from 'knex';
+import { buildRejectsStatement, buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../../sql/summary-query.js';
+import { rowsPerStatement } from '../../sql/batch-insert.js';
+import { TEST_RECORD_COLUMNS } from '../../config/schema.js';
+import { periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
+
+const mssql = knexFactory({ client: 'mssql' });
+const clock = { timezone: 'Asia/Taipei', dayStart: '06:00' };
+const SQL_SERVER_PARAM_LIMIT = 2100;
+
+/** The statement as tedious would send it: `?` become @p0, @p1, … */
+function native(sql: string, bindings: readonly (string | number)[]) {
+  return mssql.raw(sql, bindings as (string | number)[]).toSQL().toNative();
+}
+
+function input(days: string[]): SummaryQueryInput {
+  const periods = periodsForDays(days, clock);
+  return {
+    dialect: 'mssql',
+    table: 'dbo.test_records',
+    columns: { ...TEST_RECORD_COLUMNS },
+    passSynonyms: ['PASS', 'P', 'OK'],
+    failSynonyms: ['FAIL', 'F', 'NG'],
+    maxAttempts: 3,
+    periods: periods.map((p, pid) => ({ pid, kind: p.type, from: sourceTimestamp(p.from, 'local', clock), to: sourceTimestamp(p.to, 'local', clock) })),
+    historyFrom: '2026-09-01 06:00:00',
+  };
+}
+
+// The largest batch the nightly summary builds: five ISO weeks of days (35 days + 5 weeks).
+const fiveWeeks = dateRange('2026-10-05', '2026-11-08');
+
+describe('summary SQL for SQL Server', () => {
+  it('quotes identifiers with brackets, types timestamp parameters as datetime2, and binds every value', () => {
+    const st = buildSummaryStatement(input(fiveWeeks));
+    expect(st.sql).toContain('FROM [dbo].[test_records] s');
+    expect(st.sql).toContain('s.[TestTimeStamp] >= CAST(? AS datetime2)');
+    expect(st.sql).not.toMatch(/LIMIT|::|"|`/);
+    expect(st.sql).not.toContain('2026-'); // dates are parameters, never literals
+    const n = native(st.sql, st.bindings);
+    expect(n.bindings.length).toBe(st.bindings.length);
+    expect(n.sql).toContain('@p0');
+    expect(n.sql).not.toContain('?');
+  });
+
+  it('stays under 2,100 parameters for the largest batch', () => {
+    const st = buildSummaryStatement(input(fiveWeeks));
+    // 40 periods × 4 + 6 synonyms + 1 history bound + 6 × maxAttempts.
+    expect(st.bindings.length).toBe(40 * 4 + 6 + 1 + 6);
+    expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
+    const rejects = buildRejectsStatement(input(fiveWeeks), 100_000);
+    expect(rejects.sql).toMatch(/^WITH periods/);
+    expect(rejects.sql).toContain('SELECT TOP (?) p.pid');
+    expect(rejects.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
+    const counts = buildRowCountStatement(input(dateRange('2026-11-01', '2026-11-07')));
+    // 7 days + ISO weeks 2026-W44 and W45 (2026-11-01 is a Sunday), 3 values each.
+    expect(counts.bindings.length).toBe(9 * 3);
+  });
+
+  it('batches summary inserts under the parameter limit', () => {
+    const row = {
+      product: 'P', test: 'T', period_type: 'day', period_start: '2026-11-20', period_label: '2026-11-20',
+      test_count: 1, pass_count: 1, fail_count: 0, passing_rate: 1, units_tested: 1, first_pass_units: 1, passed_units: 1,
+      scrapped_units: 0, pending_units: 0, first_pass_yield: 1, cumulative_yield: 1, retest_count: 0,
+      avg_duration_pass_s: 1, avg_duration_fail_s: null, run_id: 1, computed_at: new Date(),
+    };
+    const per = rowsPerStatement('mssql', Object.keys(row).length);
+    const q = mssql.withSchema('dbo').table('summary_prod_test').insert(Array.from({ length: per }, () => row)).toSQL();
+    expect(q.sql).toMatch(/^insert into \[dbo\]\.\[summary_prod_test\]/);
+    expect(q.bindings.length).toBeLessThanOrEqual(2000);
+    expect(per * Object.keys(row).length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
+  });
+
+  it('deletes a long backfill in chunks under the limit', () => {
+    const starts = dateRange('2025-01-01', '2026-05-15').slice(0, 500);
+    const q = mssql.withSchema('dbo').table('summary_prod').where('period_type', 'day').whereIn('period_start', starts).delete().toSQL();
+    expect(q.bindings.length).toBe(501);
+  });
+});
