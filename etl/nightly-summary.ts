@@ -17,6 +17,7 @@ import { assembleSummaries, type FineRow, type SummaryRows } from './summary-row
 import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
+import { checkSourceTable } from '../sql/source-check.js';
 import {
   buildRejectsStatement,
   buildRowCountStatement,
@@ -179,6 +180,8 @@ export async function computeSummaries(
 
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
   const t0 = Date.now();
+  const { testRecords } = ctx.config.source;
+  await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords');
   let selection: Record<string, string> | undefined;
   let days: string[];
   if (req.days && req.days.length > 0) days = [...new Set(req.days)].sort();

@@ -313,3 +313,25 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
     });
   });
 });
+
+describe('a wrong source mapping fails before any work, naming the config key', () => {
+  it.each(BACKENDS)('on %s', async (backendName) => {
+    const backend = await createBackend(backendName);
+    const ctx = await openMigrated(configFor(backend, { source: { testRecords: { columns: { machine: 'StationID' } } } }));
+    try {
+      await writeTestRecords(ctx, []);
+      await expect(runNightlySummary(ctx, { days: ['2026-11-20'], triggeredBy: 'test' })).rejects.toThrow(
+        /has no column for source\.testRecords\.columns\.machine = 'StationID'/,
+      );
+      const missing = await openMigrated(configFor(backend, { source: { testRecords: { table: backend.table('no_such_table') } } }));
+      await expect(runNightlySummary(missing, { days: ['2026-11-20'], triggeredBy: 'test' })).rejects.toThrow(
+        /source table '.*no_such_table' does not exist \(set source\.testRecords\.table/,
+      );
+      await missing.close();
+      expect(await targetTable(ctx, ctx.target, 'etl_runs').select('id')).toEqual([]);
+    } finally {
+      await ctx.close();
+      await backend.cleanup();
+    }
+  });
+});

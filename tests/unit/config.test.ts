@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, resolveConfig, defaultConfigPath, ConfigError } from '../../config/load.js';
+import { redactUrl, mssqlConnection } from '../../sql/connection.js';
+
+const fail = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    resolveConfig(raw, env, 'test.yaml');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('the shipped default.yaml is valid and gives the demo defaults', () => {
+    const cfg = loadConfig(defaultConfigPath(), {});
+    expect(cfg.plant).toEqual({ name: 'Demo Plant', timezone: 'Europe/Berlin', dayStart: '06:00' });
+    expect(cfg.source.url).toBe('sqlite:./data/demo.sqlite');
+    expect(cfg.target.url).toBe(cfg.source.url);
+    expect(cfg.yield).toMatchObject({ maxAttempts: 3, lookbackDays: 7, resultSynonyms: { pass: ['PASS', 'P', 'OK'], fail: ['FAIL', 'F', 'NG'] } });
+    expect(cfg.source.testRecords.columns.testedAt).toBe('TestTimeStamp');
+  });
+
+  it('a bad value names the key and the expected form', () => {
+    expect(fail({ plant: { timezone: 'Mars/Olympus' } })).toMatch(/plant\.timezone: expected an IANA time zone/);
+    expect(fail({ plant: { dayStart: '6am' } })).toMatch(/plant\.dayStart: expected a local time HH:MM/);
+    expect(fail({ yield: { maxAttempts: 0 } })).toMatch(/yield\.maxAttempts/);
+    expect(fail({ yield: { lookbackDays: 'seven' } })).toMatch(/yield\.lookbackDays: expected number, got string/);
+    expect(fail({ source: { timestamps: 'gmt' } })).toMatch(/source\.timestamps/);
+    expect(fail({ source: { testRecords: { columns: { serial: 'Serial; DROP TABLE x' } } } })).toMatch(
+      /source\.testRecords\.columns\.serial: expected a column name/,
+    );
+    expect(fail({ source: { testRecords: { table: 'a.b.c' } } })).toMatch(/source\.testRecords\.table/);
+    expect(fail({ plant: { timezon: 'UTC' } })).toMatch(/plant: unknown key\(s\) 'timezon'/);
+    expect(fail({ yield: { resultSynonyms: { pass: ['OK'], fail: ['ok'] } } })).toMatch(/both PASS and FAIL/);
+  });
+
+  it('refuses a password in the file; takes URLs and the zone from the environment', () => {
+    expect(fail({ source: { url: 'postgres://u:secret@db/x' } })).toMatch(/source\.url: a password in the config file is not allowed/);
+    const cfg = resolveConfig({}, { SOURCE_DATABASE_URL: 'postgres://u:secret@db/x', PLANT_TIMEZONE: 'Asia/Taipei' });
+    expect(cfg.source.url).toBe('postgres://u:secret@db/x');
+    expect(cfg.target.url).toBe('postgres://u:secret@db/x');
+    expect(cfg.plant.timezone).toBe('Asia/Taipei');
+    const split = resolveConfig({}, { SOURCE_DATABASE_URL: 'mssql://r:pw@mes/MES', TARGET_DATABASE_URL: 'postgres://w@dw/yield' });
+    expect(split.target.url).toBe('postgres://w@dw/yield');
+    expect(fail({}, { PLANT_TIMEZONE: 'Nowhere/City' })).toMatch(/PLANT_TIMEZONE/);
+    expect(fail({}, { TARGET_DATABASE_URL: 'mysql://x' })).toMatch(/TARGET_DATABASE_URL: expected sqlite/);
+  });
+
+  it('names the file when it cannot be read or parsed', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-cfg-'));
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'plant: [unclosed');
+    expect(() => loadConfig(bad, {})).toThrow(/bad\.yaml is not valid YAML/);
+    expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(/cannot read configuration file .*missing\.yaml/);
+    const typo = path.join(dir, 'typo.yaml');
+    writeFileSync(typo, 'yield:\n  maxAttempts: -1\n');
+    expect(() => loadConfig(typo, {})).toThrow(/typo\.yaml:\n  yield\.maxAttempts/);
+  });
+
+  it('never shows a password in a URL it prints', () => {
+    expect(redactUrl('mssql://sa:Top$ecret@mes:1433/MES?encrypt=false')).toBe('mssql://sa:***@mes:1433/MES?encrypt=false');
+    expect(redactUrl('sqlite:./data/demo.sqlite')).toBe('sqlite:./data/demo.sqlite');
+  });
+
+  it('parses SQL Server URLs into driver options', () => {
+    const c = mssqlConnection('mssql://reader:p%40ss@mes.plant:1444/MES_DB?encrypt=false&trustServerCertificate=true') as any;
+    expect(c).toMatchObject({ server: 'mes.plant', port: 1444, user: 'reader', password: 'p@ss', database: 'MES_DB' });
+    expect(c.options).toMatchObject({ encrypt: false, trustServerCertificate: true, useUTC: true });
+  });
+});
