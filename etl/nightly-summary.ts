@@ -9,6 +9,7 @@ import {
   dateRange,
   lastCompleteDay,
   periodsForDays,
+  productionDay,
   sourceTimestamp,
   weekMonday,
   type Period,
@@ -18,14 +19,7 @@ import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { checkSourceTable } from '../sql/source-check.js';
-import {
-  buildRejectsStatement,
-  buildRowCountStatement,
-  buildSummaryStatement,
-  type PeriodBound,
-  type Statement,
-  type SummaryQueryInput,
-} from '../sql/summary-query.js';
+import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type Statement, type SummaryQueryInput } from '../sql/summary-query.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
 
@@ -38,6 +32,8 @@ export interface NightlySummaryRequest {
   attempt?: number;
   /** "Now", for choosing yesterday; tests pin it. */
   now?: DateTime;
+  /** Called after each batch with the fraction of days done. */
+  onProgress?: (fraction: number) => void;
 }
 
 export interface NightlySummaryResult {
@@ -59,7 +55,7 @@ export interface NightlySummaryResult {
 /** How many ISO weeks one statement aggregates; a long backfill is split into such batches. */
 const WEEKS_PER_BATCH = 5;
 
-async function query<T>(db: Knex, st: Statement): Promise<T[]> {
+async function query<T>(db: Knex | Knex.Transaction, st: Statement): Promise<T[]> {
   const res = (await db.raw(st.sql, st.bindings)) as unknown;
   // pg returns { rows }, mssql and better-sqlite3 return the rows.
   if (Array.isArray(res)) return res as T[];
@@ -76,18 +72,37 @@ function bounds(ctx: EtlContext, periods: readonly Period[]): PeriodBound[] {
   }));
 }
 
-function queryInput(ctx: EtlContext, periods: readonly Period[]): SummaryQueryInput {
+/** Every production day from the first to the last touched ISO week, for the statement's day slots. */
+function slotDays(periods: readonly Period[]): string[] {
+  const weeks = periods.filter((p) => p.type === 'week').map((p) => p.start).sort();
+  return dateRange(weeks[0]!, addDays(weeks[weeks.length - 1]!, 6));
+}
+
+function queryInput(ctx: EtlContext, periods: readonly Period[]): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const { testRecords } = ctx.config.source;
-  const earliest = periods.reduce((m, p) => (p.from < m ? p.from : m), periods[0]!.from);
+  const mode = ctx.config.source.timestamps;
+  const days = slotDays(periods);
+  const slots = days.map((d) => productionDay(d, ctx.clock));
+  const pidOf = new Map(periods.map((p, pid) => [`${p.type}:${p.start}`, pid]));
+  const slotPeriods = days.map((d) =>
+    [pidOf.get(`day:${d}`), pidOf.get(`week:${weekMonday(d)}`)].filter((x): x is number => x !== undefined),
+  );
+  const earliest = slots[0]!.from;
   return {
-    dialect: ctx.sourceDialect,
-    table: testRecords.table,
-    columns: testRecords.columns,
-    passSynonyms: ['PASS', ...ctx.config.yield.resultSynonyms.pass.filter((s) => s !== 'PASS')],
-    failSynonyms: ['FAIL', ...ctx.config.yield.resultSynonyms.fail.filter((s) => s !== 'FAIL')],
-    maxAttempts: ctx.config.yield.maxAttempts,
-    periods: bounds(ctx, periods),
-    historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), ctx.config.source.timestamps, ctx.clock),
+    input: {
+      dialect: ctx.sourceDialect,
+      table: testRecords.table,
+      columns: testRecords.columns,
+      passSynonyms: ['PASS', ...ctx.config.yield.resultSynonyms.pass.filter((s) => s !== 'PASS')],
+      failSynonyms: ['FAIL', ...ctx.config.yield.resultSynonyms.fail.filter((s) => s !== 'FAIL')],
+      maxAttempts: ctx.config.yield.maxAttempts,
+      slots: slots.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) })),
+      reportSlots: days.flatMap((d, i) => (pidOf.has(`day:${d}`) ? [i] : [])),
+      periods: bounds(ctx, periods),
+      historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), mode, ctx.clock),
+      rejectLimit: Math.max(1, ctx.config.etl.maxRejectsStored),
+    },
+    slotPeriods,
   };
 }
 
@@ -108,9 +123,10 @@ export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days
     .select('period_start', 'rows_read', 'pending_units')) as { period_start: unknown; rows_read: number; pending_units: number }[];
   const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
   const periods = candidates.map((d) => periodsForDays([d], ctx.clock)[0]!);
+  const { testRecords } = ctx.config.source;
   const counts = await query<{ pid: number; n: number | string }>(
     ctx.source,
-    buildRowCountStatement({ ...queryInput(ctx, periods), periods: bounds(ctx, periods) }),
+    buildRowCountStatement({ dialect: ctx.sourceDialect, table: testRecords.table, columns: testRecords.columns, periods: bounds(ctx, periods) }),
   );
   const now_ = new Map(counts.map((c) => [candidates[Number(c.pid)]!, Number(c.n)]));
   for (const day of candidates) {
@@ -129,53 +145,72 @@ export function isoDate(v: unknown): string {
   return String(v).slice(0, 10);
 }
 
-/** Splits days into batches of whole ISO weeks, so each week is aggregated once. */
+/** Splits days into batches of up to WEEKS_PER_BATCH consecutive ISO weeks, so each week is aggregated once. */
 function batchesOf(days: readonly string[]): string[][] {
   const byWeek = new Map<string, string[]>();
   for (const d of [...new Set(days)].sort()) {
     const w = weekMonday(d);
     byWeek.set(w, [...(byWeek.get(w) ?? []), d]);
   }
-  const weeks = [...byWeek.values()];
   const out: string[][] = [];
-  for (let i = 0; i < weeks.length; i += WEEKS_PER_BATCH) out.push(weeks.slice(i, i + WEEKS_PER_BATCH).flat());
+  let batch: string[] = [];
+  let weeks = 0;
+  let lastMonday = '';
+  for (const [monday, ds] of byWeek) {
+    if (weeks === WEEKS_PER_BATCH || (lastMonday && addDays(lastMonday, 7) !== monday)) {
+      out.push(batch);
+      batch = [];
+      weeks = 0;
+    }
+    batch.push(...ds);
+    weeks += 1;
+    lastMonday = monday;
+  }
+  if (batch.length) out.push(batch);
   return out;
 }
 
-function rejectRows(ctx: EtlContext, runId: number, periods: readonly Period[], raw: Record<string, unknown>[]): RejectRow[] {
+function rejectRows(ctx: EtlContext, runId: number, slotDay: readonly string[], fine: readonly FineRow[]): RejectRow[] {
   const table = ctx.config.source.testRecords.table;
-  return raw.map((r) => ({
-    run_id: runId,
-    source_table: table,
-    period_start: r.pid === null || r.pid === undefined ? null : periods[Number(r.pid)]!.start,
-    reason: String(r.reject_reason),
-    row_values: JSON.stringify({
-      serial: r.raw_serial ?? null,
-      product: r.raw_product ?? null,
-      test: r.raw_test ?? null,
-      machine: r.raw_machine ?? null,
-      tested_at: r.raw_tested_at ?? null,
-      result: r.raw_result ?? null,
-      duration_s: r.raw_duration_s ?? null,
-      error_code: r.raw_error_code ?? null,
-    }),
-  }));
+  return fine
+    .filter((r) => r.part === 'R')
+    .map((r) => ({
+      run_id: runId,
+      source_table: table,
+      period_start: r.k === null ? null : slotDay[Number(r.k)]!,
+      reason: String(r.t2),
+      row_values: JSON.stringify({
+        serial: r.t1,
+        product: r.product,
+        test: r.test,
+        machine: r.machine,
+        tested_at: r.t5,
+        result: r.t3,
+        duration_s: r.v1 === null ? null : Number(r.v1),
+        error_code: r.t4,
+      }),
+    }));
 }
 
-/** Aggregates one batch in the source database. */
+/** Aggregates one batch in the source database: one statement. */
 export async function computeSummaries(
   ctx: EtlContext,
   days: readonly string[],
   runId: number,
 ): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[] }> {
   const periods = periodsForDays(days, ctx.clock);
-  const input = queryInput(ctx, periods);
-  const fine = await query<FineRow>(ctx.source, buildSummaryStatement(input));
-  const rows = assembleSummaries(fine, periods);
-  const rejectCount = [rows.rejectsByReason, rows.undatedByReason].flatMap(Object.values).reduce((a, b) => a + b, 0);
-  const limit = ctx.config.etl.maxRejectsStored;
-  const raw = rejectCount > 0 && limit > 0 ? await query<Record<string, unknown>>(ctx.source, buildRejectsStatement(input, limit)) : [];
-  return { periods, rows, rejects: rejectRows(ctx, runId, periods, raw) };
+  const { input, slotPeriods } = queryInput(ctx, periods);
+  const statement = buildSummaryStatement(input);
+  const fine =
+    ctx.sourceDialect === 'postgres'
+      ? await ctx.source.transaction(async (trx) => {
+          // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
+          await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
+          return query<FineRow>(trx, statement);
+        })
+      : await query<FineRow>(ctx.source, statement);
+  const rows = assembleSummaries(fine, periods, slotPeriods);
+  return { periods, rows, rejects: rejectRows(ctx, runId, slotDays(periods), fine) };
 }
 
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
@@ -243,6 +278,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       );
       totals.rows_written += written;
       log.info({ batch: i + 1, of: batches.length, written }, 'periods replaced');
+      req.onProgress?.((i + 1) / batches.length);
     }
   } catch (err) {
     const message = (err as Error).message;

@@ -7,11 +7,18 @@ import type { Period } from './periods.js';
 
 /** One row of the summary statement, as returned by the driver. */
 export interface FineRow {
-  part: 'A' | 'C' | 'L' | 'S' | 'Q';
-  pid: number | null;
+  part: 'A' | 'C' | 'L' | 'S' | 'Q' | 'R';
+  /** The day slot (A, C, L, Q, R) or the period (S); NULL for rows without a timestamp. */
+  k: number | string | null;
   product: string | null;
   test: string | null;
   machine: string | null;
+  /** Text values of a rejected row (R): serial, reason, raw result, error code, timestamp. */
+  t1: string | null;
+  t2: string | null;
+  t3: string | null;
+  t4: string | null;
+  t5: string | null;
   v1: number | string | null;
   v2: number | string | null;
   v3: number | string | null;
@@ -174,7 +181,11 @@ function group<K, V>(map: Map<string, { key: K; value: V }>, id: string, key: K,
 
 const sortBy = <T>(rows: T[], key: (r: T) => string): T[] => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
-export function assembleSummaries(rows: readonly FineRow[], periods: readonly Period[]): SummaryRows {
+/**
+ * @param slotPeriods for each day slot of the statement, the periods it belongs to: its day (when
+ *   the day is one the run computes) and its ISO week. Slot rows add into each of them.
+ */
+export function assembleSummaries(rows: readonly FineRow[], periods: readonly Period[], slotPeriods: readonly (readonly number[])[]): SummaryRows {
   const periodKey = (pid: number): PeriodKey => {
     const p = periods[pid];
     if (!p) throw new Error(`internal: the summary query returned unknown period ${pid}`);
@@ -196,7 +207,15 @@ export function assembleSummaries(rows: readonly FineRow[], periods: readonly Pe
     return q;
   };
 
+  const expanded: (FineRow & { pid: number | null })[] = [];
   for (const r of rows) {
+    if (r.part === 'R') continue;
+    const k = r.k === null ? null : Number(r.k);
+    if (r.part === 'S' || k === null) expanded.push({ ...r, pid: k });
+    else for (const pid of slotPeriods[k] ?? []) expanded.push({ ...r, pid });
+  }
+
+  for (const r of expanded) {
     if (r.part === 'Q') {
       const n = num(r.v1);
       const reason = r.product;

@@ -1,9 +1,16 @@
 import type { Knex } from 'knex';
 import { maxBindParams, type Dialect } from './dialect.js';
 
+/**
+ * knex writes a multi-row INSERT on SQLite as `INSERT … SELECT … UNION ALL SELECT …`, and SQLite
+ * refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
+ */
+const SQLITE_MAX_ROWS = 500;
+
 /** Rows per INSERT so that one statement stays under the dialect's bound-parameter limit. */
 export function rowsPerStatement(dialect: Dialect, columnCount: number, cap = 5000): number {
-  return Math.max(1, Math.min(cap, Math.floor(maxBindParams(dialect) / Math.max(1, columnCount))));
+  const rowCap = dialect === 'sqlite' ? Math.min(cap, SQLITE_MAX_ROWS) : cap;
+  return Math.max(1, Math.min(rowCap, Math.floor(maxBindParams(dialect) / Math.max(1, columnCount))));
 }
 
 /**

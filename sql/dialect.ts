@@ -69,3 +69,10 @@ export function trimmedText(column: string): string {
 export function defaultTargetSchema(d: Dialect): string | undefined {
   return d === 'mssql' ? 'dbo' : undefined;
 }
+
+/** A timestamp expression as text 'YYYY-MM-DD HH:MM:SS.fff', for the values of a rejected row. */
+export function timestampText(d: Dialect, expr: string): string {
+  if (d === 'postgres') return `CAST(${expr} AS varchar)`;
+  if (d === 'mssql') return `CONVERT(varchar(23), ${expr}, 121)`;
+  return expr;
+}

@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import knexFactory from 'knex';
-import { buildRejectsStatement, buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../../sql/summary-query.js';
+import { buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../../sql/summary-query.js';
 import { rowsPerStatement } from '../../sql/batch-insert.js';
 import { TEST_RECORD_COLUMNS } from '../../config/schema.js';
-import { periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
+import { DateTime } from 'luxon';
+import { addDays, periodsForDays, productionDay, sourceTimestamp, dateRange } from '../../etl/periods.js';
 
 const mssql = knexFactory({ client: 'mssql' });
 const clock = { timezone: 'Asia/Taipei', dayStart: '06:00' };
@@ -21,14 +22,20 @@ function native(sql: string, bindings: readonly (string | number)[]) {
 
 function input(days: string[]): SummaryQueryInput {
   const periods = periodsForDays(days, clock);
+  const bound = (p: { from: DateTime; to: DateTime }) => ({ from: sourceTimestamp(p.from, 'local', clock), to: sourceTimestamp(p.to, 'local', clock) });
+  const weeks = periods.filter((p) => p.type === 'week');
+  const slotDays = dateRange(weeks[0]!.start, addDays(weeks[weeks.length - 1]!.start, 6));
   return {
+    slots: slotDays.map((d) => bound(productionDay(d, clock))),
+    reportSlots: slotDays.flatMap((d, i) => (days.includes(d) ? [i] : [])),
+    rejectLimit: 100_000,
     dialect: 'mssql',
     table: 'dbo.test_records',
     columns: { ...TEST_RECORD_COLUMNS },
     passSynonyms: ['PASS', 'P', 'OK'],
     failSynonyms: ['FAIL', 'F', 'NG'],
     maxAttempts: 3,
-    periods: periods.map((p, pid) => ({ pid, kind: p.type, from: sourceTimestamp(p.from, 'local', clock), to: sourceTimestamp(p.to, 'local', clock) })),
+    periods: periods.map((p, pid) => ({ pid, kind: p.type, ...bound(p) })),
     historyFrom: '2026-09-01 06:00:00',
   };
 }
@@ -51,13 +58,11 @@ describe('summary SQL for SQL Server', () => {
 
   it('stays under 2,100 parameters for the largest batch', () => {
     const st = buildSummaryStatement(input(fiveWeeks));
-    // 40 periods × 4 + 6 synonyms + 1 history bound + 6 × maxAttempts.
-    expect(st.bindings.length).toBe(40 * 4 + 6 + 1 + 6);
+    // 40 periods × 3, 6 synonyms, 2 + 35 slot bounds, 1 history bound, 6 × maxAttempts, TOP, 35 report slots.
+    expect(st.bindings.length).toBe(40 * 3 + 6 + 2 + 35 + 1 + 6 + 1 + 35);
     expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
-    const rejects = buildRejectsStatement(input(fiveWeeks), 100_000);
-    expect(rejects.sql).toMatch(/^WITH periods/);
-    expect(rejects.sql).toContain('SELECT TOP (?) p.pid');
-    expect(rejects.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
+    expect(st.sql).toContain("SELECT TOP (?) 'R' AS part");
+    expect(st.sql).toContain('CONVERT(varchar(23), tested_at, 121)');
     const counts = buildRowCountStatement(input(dateRange('2026-11-01', '2026-11-07')));
     // 7 days + ISO weeks 2026-W44 and W45 (2026-11-01 is a Sunday), 3 values each.
     expect(counts.bindings.length).toBe(9 * 3);
