@@ -1,0 +1,168 @@
+/**
+ * The MES source tables the generator writes, under the configured table and column names, with the
+ * types an MES uses: short text, a timestamp without zone (millisecond precision), float measures.
+ */
+import type { Knex } from 'knex';
+import type { Config } from '../config/schema.js';
+import { dialectOf, quoteIdent, type Dialect } from '../sql/dialect.js';
+import type { AssemblyRow, InspectionRow, WindingRow } from './cell-assembly.js';
+import type { TestRecordRow } from './test-records.js';
+
+export type SourceMapping = Config['source'];
+
+export interface TableName {
+  schema: string | undefined;
+  table: string;
+}
+
+/** `table` or `schema.table` (config validation already restricted both to plain names). */
+export function splitTableName(name: string): TableName {
+  const dot = name.indexOf('.');
+  return dot < 0 ? { schema: undefined, table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) };
+}
+
+const TEXT = 64;
+
+function timestampColumn(t: Knex.CreateTableBuilder, d: Dialect, column: string): void {
+  // SQLite has no timestamp type: text 'YYYY-MM-DD HH:MM:SS.SSS' sorts and compares as time.
+  if (d === 'sqlite') t.text(column);
+  else t.specificType(column, d === 'mssql' ? 'datetime2(3)' : 'timestamp(3) without time zone');
+}
+
+/** Index names are unique per schema (PostgreSQL) or per database (SQLite): include the table. */
+function indexName(table: string, column: string): string {
+  return `ix_${table}_${column}`.slice(0, 60);
+}
+
+export interface SourceTableDef {
+  /** The configured name, `table` or `schema.table`. */
+  name: string;
+  /** Declares the columns and indexes under the configured names. */
+  build(t: Knex.CreateTableBuilder, d: Dialect): void;
+}
+
+/** The source tables to create: test records, and with `assembly` the three battery tables. */
+export function sourceTableDefs(mapping: SourceMapping, opts: { assembly?: boolean } = {}): SourceTableDef[] {
+  const tr = mapping.testRecords.columns;
+  const asb = mapping.assembly.columns;
+  const wnd = mapping.winding.columns;
+  const isp = mapping.inspection.columns;
+  const testRecords: SourceTableDef = {
+    name: mapping.testRecords.table,
+    build(t, d) {
+      t.string(tr.serial, TEXT);
+      t.string(tr.product, TEXT);
+      t.string(tr.test, TEXT);
+      t.string(tr.machine, TEXT);
+      timestampColumn(t, d, tr.testedAt);
+      t.string(tr.result, TEXT);
+      t.double(tr.durationS);
+      t.string(tr.errorCode, TEXT);
+      // MES test tables are read by time range; every plant has this index.
+      t.index([tr.testedAt], indexName(splitTableName(mapping.testRecords.table).table, tr.testedAt));
+    },
+  };
+  if (!(opts.assembly ?? true)) return [testRecords];
+  return [
+    testRecords,
+    {
+      name: mapping.assembly.table,
+      build(t, d) {
+        t.string(asb.cellId, TEXT);
+        t.string(asb.lotId, TEXT);
+        t.string(asb.eqpId, TEXT);
+        timestampColumn(t, d, asb.prodDt);
+        t.integer(asb.dfctCd);
+        t.index([asb.prodDt], indexName(splitTableName(mapping.assembly.table).table, asb.prodDt));
+      },
+    },
+    {
+      name: mapping.winding.table,
+      build(t, d) {
+        t.string(wnd.cellId, TEXT);
+        t.string(wnd.lotId, TEXT);
+        t.string(wnd.eqpId, TEXT);
+        timestampColumn(t, d, wnd.prodDt);
+        // The defect trace looks each CEF cell up here.
+        t.index([wnd.cellId], indexName(splitTableName(mapping.winding.table).table, wnd.cellId));
+      },
+    },
+    {
+      name: mapping.inspection.table,
+      build(t, d) {
+        t.string(isp.eqpId, TEXT);
+        timestampColumn(t, d, isp.inspDt);
+        t.string(isp.itemCd, TEXT);
+        t.double(isp.inspVal);
+        t.index([isp.eqpId, isp.inspDt], indexName(splitTableName(mapping.inspection.table).table, isp.inspDt));
+      },
+    },
+  ];
+}
+
+function schemaBuilder(db: Knex, schema: string | undefined): Knex.SchemaBuilder {
+  return schema ? db.schema.withSchema(schema) : db.schema;
+}
+
+/** Creates a missing schema on PostgreSQL and SQL Server; SQLite has none to create. */
+async function ensureSchema(db: Knex, d: Dialect, schema: string): Promise<void> {
+  if (d === 'postgres') await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+  // CREATE SCHEMA must be alone in its batch on SQL Server, hence EXEC; quoteIdent admits plain names only.
+  else if (d === 'mssql') await db.raw(`IF SCHEMA_ID(?) IS NULL EXEC('CREATE SCHEMA ${quoteIdent(d, schema)}')`, [schema]);
+  else if (schema !== 'main') {
+    throw new Error(`SQLite has no schema '${schema}': map the source tables to plain names (source.*.table) for a SQLite database`);
+  }
+}
+
+/**
+ * Creates the source tables (test records; with `assembly`, also the battery tables) under their
+ * mapped names where they do not exist yet. Existing tables are left as they are.
+ */
+export async function createSourceTables(db: Knex, mapping: SourceMapping, opts: { assembly?: boolean } = {}): Promise<void> {
+  const d = dialectOf(db);
+  for (const def of sourceTableDefs(mapping, opts)) {
+    const { schema, table } = splitTableName(def.name);
+    if (schema) await ensureSchema(db, d, schema);
+    if (await schemaBuilder(db, schema).hasTable(table)) continue;
+    await schemaBuilder(db, schema).createTable(table, (t) => def.build(t, d));
+  }
+}
+
+/** The mapped tables that already hold rows. */
+export async function nonEmptySourceTables(db: Knex, mapping: SourceMapping, opts: { assembly?: boolean } = {}): Promise<string[]> {
+  const out: string[] = [];
+  for (const def of sourceTableDefs(mapping, opts)) {
+    const { schema, table } = splitTableName(def.name);
+    const q = schema ? db.withSchema(schema).table(table) : db.table(table);
+    if ((await q.select(db.raw('1 AS x')).limit(1)).length > 0) out.push(def.name);
+  }
+  return out;
+}
+
+type Columns<K extends 'testRecords' | 'assembly' | 'winding' | 'inspection'> = SourceMapping[K]['columns'];
+
+/** Logical rows to rows keyed by the configured column names. */
+export function testRecordMapper(c: Columns<'testRecords'>) {
+  return (r: TestRecordRow): Record<string, unknown> => ({
+    [c.serial]: r.serial,
+    [c.product]: r.product,
+    [c.test]: r.test,
+    [c.machine]: r.machine,
+    [c.testedAt]: r.testedAt,
+    [c.result]: r.result,
+    [c.durationS]: r.durationS,
+    [c.errorCode]: r.errorCode,
+  });
+}
+
+export function assemblyMapper(c: Columns<'assembly'>) {
+  return (r: AssemblyRow): Record<string, unknown> => ({ [c.cellId]: r.cellId, [c.lotId]: r.lotId, [c.eqpId]: r.eqpId, [c.prodDt]: r.prodDt, [c.dfctCd]: r.dfctCd });
+}
+
+export function windingMapper(c: Columns<'winding'>) {
+  return (r: WindingRow): Record<string, unknown> => ({ [c.cellId]: r.cellId, [c.lotId]: r.lotId, [c.eqpId]: r.eqpId, [c.prodDt]: r.prodDt });
+}
+
+export function inspectionMapper(c: Columns<'inspection'>) {
+  return (r: InspectionRow): Record<string, unknown> => ({ [c.eqpId]: r.eqpId, [c.inspDt]: r.inspDt, [c.itemCd]: r.itemCd, [c.inspVal]: r.inspVal });
+}
