@@ -1,0 +1,270 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applicableRules,
+  DEFAULT_RULE_SETTINGS,
+  nelsonViolations,
+  type RulePoint,
+  type RuleNumber,
+  type Violation,
+} from '../../../etl/spc/nelson-rules.js';
+
+/** Points on a chart with CL = 0 and σ = 1, so a value is its own z-score (exact in binary). */
+function z(values: readonly (number | null)[], sigma: number | null = 1): RulePoint[] {
+  return values.map((value) => ({ value, cl: 0, sigma }));
+}
+
+function only(rule: RuleNumber, points: RulePoint[], settings: Parameters<typeof nelsonViolations>[1] = {}): Violation[] {
+  return nelsonViolations(points, { ...settings, enabled: [rule] });
+}
+
+const flagged = (violations: Violation[]): number[] => violations.map((v) => v.pointIndex);
+const repeat = <T,>(value: T, times: number): T[] => Array.from({ length: times }, () => value);
+
+describe('rule 1: one point beyond 3σ', () => {
+  it('fires on each point strictly beyond, with its side', () => {
+    expect(only(1, z([0, 3.5, -4, 1]))).toEqual([
+      { rule: 1, pointIndex: 1, firstIndex: 1, side: 'above' },
+      { rule: 1, pointIndex: 2, firstIndex: 2, side: 'below' },
+    ]);
+  });
+
+  it('a point exactly on the 3σ line is within', () => {
+    expect(only(1, z([3, -3, 2.999]))).toEqual([]);
+  });
+
+  it('works from each point’s own CL and σ', () => {
+    const points: RulePoint[] = [
+      { value: 13, cl: 10, sigma: 1 }, // exactly 3σ: no
+      { value: 13, cl: 10, sigma: 0.5 }, // 6σ: yes
+    ];
+    expect(flagged(only(1, points))).toEqual([1]);
+  });
+});
+
+describe('rule 2: nine points in a row on the same side of CL', () => {
+  it('fires at the ninth point and at each further point of the run', () => {
+    expect(only(2, z(repeat(0.5, 11)))).toEqual([
+      { rule: 2, pointIndex: 8, firstIndex: 0, side: 'above' },
+      { rule: 2, pointIndex: 9, firstIndex: 1, side: 'above' },
+      { rule: 2, pointIndex: 10, firstIndex: 2, side: 'above' },
+    ]);
+    expect(only(2, z([1, ...repeat(-0.1, 9)]))).toEqual([{ rule: 2, pointIndex: 9, firstIndex: 1, side: 'below' }]);
+  });
+
+  it('eight on one side is not enough', () => {
+    expect(only(2, z(repeat(2, 8)))).toEqual([]);
+  });
+
+  it('a point exactly on CL breaks the run', () => {
+    expect(only(2, z([...repeat(1, 4), 0, ...repeat(1, 5)]))).toEqual([]);
+  });
+
+  it('a point on the other side breaks the run', () => {
+    expect(only(2, z([...repeat(1, 8), -1, ...repeat(1, 8)]))).toEqual([]);
+  });
+
+  it('configurable: Western Electric 8, AIAG 7', () => {
+    expect(flagged(only(2, z(repeat(1, 8)), { sameSideRun: 8 }))).toEqual([7]);
+    expect(only(2, z(repeat(1, 7)), { sameSideRun: 7 })).toEqual([{ rule: 2, pointIndex: 6, firstIndex: 0, side: 'above' }]);
+  });
+
+  it('a point without a value breaks the run', () => {
+    expect(only(2, z([...repeat(1, 4), null, ...repeat(1, 5)]))).toEqual([]);
+  });
+});
+
+describe('rule 3: six points in a row steadily increasing or decreasing', () => {
+  it('six points (five increases) fire at the sixth, and a continuing trend at each further point', () => {
+    expect(only(3, z([1, 2, 3, 4, 5, 6]))).toEqual([{ rule: 3, pointIndex: 5, firstIndex: 0, side: null }]);
+    expect(flagged(only(3, z([9, 8, 7, 6, 5, 4, 3, 2])))).toEqual([5, 6, 7]);
+    expect(only(3, z([0, 9, 8, 7, 6, 5, 4]))[0]).toEqual({ rule: 3, pointIndex: 6, firstIndex: 1, side: null });
+  });
+
+  it('five points are not enough', () => {
+    expect(only(3, z([1, 2, 3, 4, 5]))).toEqual([]);
+  });
+
+  it('equal consecutive values break the trend', () => {
+    expect(only(3, z([1, 2, 3, 3, 4, 5, 6]))).toEqual([]);
+    expect(flagged(only(3, z([1, 2, 3, 3, 4, 5, 6, 7, 8])))).toEqual([8]);
+  });
+
+  it('a change of direction starts a new trend', () => {
+    expect(only(3, z([1, 2, 3, 4, 5, 4, 5, 6, 7, 8]))).toEqual([]);
+  });
+
+  it('ignores CL and σ: the trend can cross the centre line', () => {
+    expect(flagged(only(3, z([-3, -2, -1, 0, 1, 2], null)))).toEqual([5]);
+  });
+
+  it('configurable length', () => {
+    expect(flagged(only(3, z([1, 2, 3, 4, 5, 6, 7]), { trendRun: 7 }))).toEqual([6]);
+    expect(flagged(only(3, z([1, 2, 3, 4, 5]), { trendRun: 5 }))).toEqual([4]);
+  });
+});
+
+describe('rule 4: fourteen points in a row alternating up and down', () => {
+  const zigzag = (length: number): number[] => Array.from({ length }, (_, i) => (i % 2 === 0 ? 0.5 : -0.5));
+
+  it('fires at the fourteenth point and each further one', () => {
+    expect(only(4, z(zigzag(14)))).toEqual([{ rule: 4, pointIndex: 13, firstIndex: 0, side: null }]);
+    expect(flagged(only(4, z(zigzag(16))))).toEqual([13, 14, 15]);
+  });
+
+  it('thirteen are not enough', () => {
+    expect(only(4, z(zigzag(13)))).toEqual([]);
+  });
+
+  it('an equal pair breaks the alternation', () => {
+    const broken = zigzag(14);
+    broken[7] = broken[6]!; // step 6→7 is 0
+    expect(only(4, z(broken))).toEqual([]);
+  });
+
+  it('two steps the same way break it', () => {
+    expect(flagged(only(4, z(zigzag(15))))).toEqual([13, 14]);
+    const broken = zigzag(15);
+    broken[7] = 1.5; // 5→6 and 6→7 both go up: runs of 7 and 9 points remain
+    expect(only(4, z(broken))).toEqual([]);
+  });
+
+  it('configurable length', () => {
+    expect(flagged(only(4, z(zigzag(8)), { alternatingRun: 8 }))).toEqual([7]);
+  });
+});
+
+describe('rule 5: two of three points beyond 2σ on the same side', () => {
+  it('fires at the second beyond point, with the window starting at the first', () => {
+    expect(only(5, z([0, 2.5, 0, 2.1]))).toEqual([{ rule: 5, pointIndex: 3, firstIndex: 1, side: 'above' }]);
+    expect(only(5, z([-2.5, -2.5]))).toEqual([{ rule: 5, pointIndex: 1, firstIndex: 0, side: 'below' }]);
+  });
+
+  it('flags only a point that is itself beyond', () => {
+    // At index 2 the window [2.5, 2.5, 0] has two beyond, but point 2 is not one of them.
+    expect(flagged(only(5, z([2.5, 2.5, 0])))).toEqual([1]);
+  });
+
+  it('continues: three in a row flag the second and the third', () => {
+    expect(flagged(only(5, z([2.5, 2.5, 2.5])))).toEqual([1, 2]);
+  });
+
+  it('a point exactly on 2σ does not count', () => {
+    expect(only(5, z([2.5, 2, 0]))).toEqual([]);
+    expect(only(5, z([2, 2.5]))).toEqual([]);
+  });
+
+  it('opposite sides do not combine, nor do points three apart', () => {
+    expect(only(5, z([2.5, -2.5, 0]))).toEqual([]);
+    expect(only(5, z([2.5, 0, 0, 2.5]))).toEqual([]);
+  });
+
+  it('points beyond 3σ count as beyond 2σ', () => {
+    expect(only(5, z([3.5, 0, 2.5]))).toEqual([{ rule: 5, pointIndex: 2, firstIndex: 0, side: 'above' }]);
+  });
+
+  it('configurable count and window', () => {
+    expect(flagged(only(5, z([2.5, 0, 0, 2.5]), { beyondTwoSigma: { count: 2, window: 4 } }))).toEqual([3]);
+  });
+});
+
+describe('rule 6: four of five points beyond 1σ on the same side', () => {
+  it('fires when the fourth beyond point completes the window', () => {
+    expect(only(6, z([1.5, 1.5, 0, 1.5, 1.5]))).toEqual([{ rule: 6, pointIndex: 4, firstIndex: 0, side: 'above' }]);
+    expect(only(6, z([0, -1.2, -1.2, -1.2, -1.2]))).toEqual([{ rule: 6, pointIndex: 4, firstIndex: 1, side: 'below' }]);
+  });
+
+  it('a point exactly on 1σ counts as within', () => {
+    expect(only(6, z([1.5, 1.5, 0, 1.5, 1]))).toEqual([]);
+    expect(only(6, z([1.5, 1.5, 1, 1.5]))).toEqual([]);
+  });
+
+  it('three of five is not enough, nor four spread over six', () => {
+    expect(only(6, z([1.5, 1.5, 1.5, 0, 0]))).toEqual([]);
+    expect(only(6, z([1.5, 1.5, 1.5, 0, 0, 1.5]))).toEqual([]);
+  });
+
+  it('flags only beyond points, and each further one', () => {
+    expect(flagged(only(6, z([1.5, 1.5, 1.5, 1.5, 0, 1.5])))).toEqual([3, 5]);
+  });
+});
+
+describe('rule 7: fifteen points in a row within 1σ', () => {
+  it('fires at the fifteenth, counting points exactly on 1σ and on CL as within', () => {
+    const values = [...repeat(0.5, 7), 1, -1, 0, ...repeat(-0.5, 5)];
+    expect(values).toHaveLength(15);
+    expect(only(7, z(values))).toEqual([{ rule: 7, pointIndex: 14, firstIndex: 0, side: null }]);
+    expect(flagged(only(7, z([...values, 0.2])))).toEqual([14, 15]);
+  });
+
+  it('fourteen are not enough; a point just beyond 1σ breaks the run', () => {
+    expect(only(7, z(repeat(0.5, 14)))).toEqual([]);
+    expect(only(7, z([...repeat(0.5, 7), 1.0001, ...repeat(0.5, 7)]))).toEqual([]);
+  });
+
+  it('configurable length', () => {
+    expect(flagged(only(7, z(repeat(0, 5)), { withinOneSigmaRun: 5 }))).toEqual([4]);
+  });
+});
+
+describe('rule 8: eight points in a row beyond 1σ, either side', () => {
+  it('fires at the eighth, whichever side each point is on', () => {
+    const values = [1.5, -1.5, 2, -3, 1.1, -1.1, 4, -2];
+    expect(only(8, z(values))).toEqual([{ rule: 8, pointIndex: 7, firstIndex: 0, side: null }]);
+    expect(flagged(only(8, z([...values, 1.5])))).toEqual([7, 8]);
+  });
+
+  it('a point exactly on 1σ is within and breaks the run; seven are not enough', () => {
+    expect(only(8, z([1.5, -1.5, 2, -1, 1.1, -1.1, 4, -2]))).toEqual([]);
+    expect(only(8, z([1.5, -1.5, 2, -3, 1.1, -1.1, 4]))).toEqual([]);
+  });
+
+  it('configurable length', () => {
+    expect(flagged(only(8, z(repeat(-2, 5)), { outsideOneSigmaRun: 5 }))).toEqual([4]);
+  });
+});
+
+describe('choosing rules and the shape of the output', () => {
+  it('default rules are 1, 2, 3, 5, 6: an alternation (rule 4) alone is not reported', () => {
+    expect(DEFAULT_RULE_SETTINGS.enabled).toEqual([1, 2, 3, 5, 6]);
+    const zigzag = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 0.5 : -0.5));
+    expect(nelsonViolations(z(zigzag))).toEqual([]);
+    expect(nelsonViolations(z(zigzag), { enabled: [4] })).not.toEqual([]);
+  });
+
+  it('one point can break several rules; output is ordered by point, then rule', () => {
+    const values = [0.2, 0.4, 0.6, 0.8, 1.5, 2.5, 3.5];
+    expect(nelsonViolations(z(values), { enabled: [6, 5, 3, 1] })).toEqual([
+      { rule: 3, pointIndex: 5, firstIndex: 0, side: null },
+      { rule: 1, pointIndex: 6, firstIndex: 6, side: 'above' },
+      { rule: 3, pointIndex: 6, firstIndex: 1, side: null },
+      { rule: 5, pointIndex: 6, firstIndex: 5, side: 'above' },
+    ]);
+  });
+
+  it('p-charts use rules 1–4 only', () => {
+    expect(applicableRules('p')).toEqual([1, 2, 3]);
+    expect(applicableRules('p', [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 2, 3, 4]);
+    expect(applicableRules('Xbar-R', [1, 5])).toEqual([1, 5]);
+  });
+
+  it('without σ the zone rules see nothing, and a point without a value fits no pattern', () => {
+    expect(nelsonViolations(z([5, 5, 5], null), { enabled: [1, 5, 6, 7, 8] })).toEqual([]);
+    expect(nelsonViolations(z([null, null]), { enabled: [1, 2, 3, 4, 5, 6, 7, 8] })).toEqual([]);
+    expect(nelsonViolations([{ value: 5, cl: null, sigma: 1 }], { enabled: [1, 2] })).toEqual([]);
+  });
+
+  it('σ = 0 (a constant baseline): a point on CL is within everything, any other point is beyond every line', () => {
+    const points: RulePoint[] = [
+      { value: 5, cl: 5, sigma: 0 },
+      { value: 5.1, cl: 5, sigma: 0 },
+    ];
+    expect(nelsonViolations(points, { enabled: [1] })).toEqual([{ rule: 1, pointIndex: 1, firstIndex: 1, side: 'above' }]);
+  });
+
+  it('rejects settings that make no sense, naming the setting', () => {
+    expect(() => nelsonViolations([], { enabled: [9 as RuleNumber] })).toThrow(/numbers 1 to 8/);
+    expect(() => nelsonViolations([], { sameSideRun: 0 })).toThrow(/sameSideRun/);
+    expect(() => nelsonViolations([], { trendRun: 2.5 })).toThrow(/trendRun/);
+    expect(() => nelsonViolations([], { beyondOneSigma: { count: 6, window: 5 } })).toThrow(/beyondOneSigma.count/);
+  });
+});
