@@ -134,24 +134,18 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   q.add(`deduped AS (SELECT serial, test, tested_at, machine, result, product, slot,
       MIN(duration_s) AS duration_s, COUNT(*) AS copies
     FROM classified WHERE reject_reason IS NULL
-    GROUP BY serial, test, tested_at, machine, result, product, slot),
-  numbered AS (SELECT deduped.*,
-      ROW_NUMBER() OVER (PARTITION BY serial, test ORDER BY tested_at, machine, result) AS n
-    FROM deduped),
-  attempts AS (SELECT numbered.*,
-      MIN(CASE WHEN result = 'PASS' THEN n END) OVER (PARTITION BY serial, test) AS first_pass_n,
-      COUNT(*) OVER (PARTITION BY serial, test) AS attempt_count
-    FROM numbered),\n`);
-  // One row per unit-test, on its attempt 1 (metrics.md §4).
-  q.add(
-    `unit_tests AS (SELECT serial, product, test, machine, tested_at, slot,
-      CASE WHEN first_pass_n = 1 THEN 1 ELSE 0 END AS first_pass,
-      CASE WHEN first_pass_n <= ? THEN 1 ELSE 0 END AS passed,
-      CASE WHEN (first_pass_n IS NULL OR first_pass_n > ?) AND attempt_count >= ? THEN 1 ELSE 0 END AS scrapped,
-      CASE WHEN COALESCE(first_pass_n, attempt_count) < ? THEN COALESCE(first_pass_n, attempt_count) ELSE ? END - 1 AS retests
-    FROM attempts WHERE n = 1)\n`,
-    m, m, m, m, m,
-  );
+    GROUP BY serial, test, tested_at, machine, result, product, slot),\n`);
+  // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
+  // number, how many PASSes came before it, and its attempt 1 (time, slot, machine: the cohort).
+  const unitTest = 'PARTITION BY serial, test ORDER BY tested_at, machine, result';
+  q.add(`attempts AS (SELECT deduped.*,
+      ROW_NUMBER() OVER (${unitTest}) AS n,
+      COALESCE(SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS passes_before,
+      FIRST_VALUE(tested_at) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_at,
+      FIRST_VALUE(slot) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_slot,
+      FIRST_VALUE(machine) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_machine
+    FROM deduped)\n`);
+  // Attempts after the first PASS or beyond maxAttempts are excess: tests, but not yields or retests.
   q.add(
     `SELECT 'A' AS part, slot AS k, product, test, machine, ${NO_TEXT.split(', ').map((n, i) => `${n} AS t${i + 1}`).join(', ')},
       COUNT(*) AS v1,
@@ -161,22 +155,38 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       COUNT(CASE WHEN result = 'PASS' THEN duration_s END) AS v5,
       SUM(CASE WHEN result = 'FAIL' THEN duration_s END) AS v6,
       COUNT(CASE WHEN result = 'FAIL' THEN duration_s END) AS v7,
-      SUM(CASE WHEN n > ? OR n > first_pass_n THEN 1 ELSE 0 END) AS v8,
+      SUM(CASE WHEN n > ? OR passes_before > 0 THEN 1 ELSE 0 END) AS v8,
       SUM(copies - 1) AS v9
     FROM attempts WHERE slot IS NOT NULL GROUP BY slot, product, test, machine\n`,
     m,
   );
-  q.add(`UNION ALL SELECT 'C', slot, product, test, machine, ${NO_TEXT},
-      COUNT(*), SUM(first_pass), SUM(passed), SUM(scrapped), SUM(retests), NULL, NULL, NULL, NULL
-    FROM unit_tests WHERE slot IS NOT NULL GROUP BY slot, product, test, machine\n`);
+  // The cohort, on the slot and machine of attempt 1. Counted on the attempt that decides it:
+  // passed on the first PASS within maxAttempts, scrapped on a FAIL as attempt maxAttempts with no
+  // PASS before, retests on attempts 2..maxAttempts up to the first PASS.
+  q.add(
+    `UNION ALL SELECT 'C', first_slot, product, test, first_machine, ${NO_TEXT},
+      SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END),
+      SUM(CASE WHEN n = 1 AND result = 'PASS' THEN 1 ELSE 0 END),
+      SUM(CASE WHEN n <= ? AND result = 'PASS' AND passes_before = 0 THEN 1 ELSE 0 END),
+      SUM(CASE WHEN n = ? AND result = 'FAIL' AND passes_before = 0 THEN 1 ELSE 0 END),
+      SUM(CASE WHEN n >= 2 AND n <= ? AND passes_before = 0 THEN 1 ELSE 0 END),
+      NULL, NULL, NULL, NULL
+    FROM attempts WHERE first_slot IS NOT NULL GROUP BY first_slot, product, test, first_machine\n`,
+    m,
+    m,
+    m,
+  );
   q.add(`UNION ALL SELECT 'L', slot, product, NULL, NULL, ${NO_TEXT},
       COUNT(DISTINCT serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM classified WHERE reject_reason IS NULL AND slot IS NOT NULL AND tested_at = owner_first_at
     GROUP BY slot, product\n`);
-  q.add(`UNION ALL SELECT 'S', p.pid, u.product, NULL, NULL, ${NO_TEXT},
-      COUNT(DISTINCT u.serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM unit_tests u JOIN periods p ON u.tested_at >= p.ps AND u.tested_at < p.pe
-    WHERE u.scrapped = 1 GROUP BY p.pid, u.product\n`);
+  q.add(
+    `UNION ALL SELECT 'S', p.pid, a.product, NULL, NULL, ${NO_TEXT},
+      COUNT(DISTINCT a.serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM attempts a JOIN periods p ON a.first_at >= p.ps AND a.first_at < p.pe
+    WHERE a.n = ? AND a.result = 'FAIL' AND a.passes_before = 0 GROUP BY p.pid, a.product\n`,
+    m,
+  );
   // Rows read per slot by reject reason (NULL: valid); rows without a timestamp have no slot.
   q.add(`UNION ALL SELECT 'Q', slot, reject_reason, NULL, NULL, ${NO_TEXT},
       COUNT(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
