@@ -27,8 +27,8 @@ export interface LoadInput {
 
 const SUMMARY_TABLES = ['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods'] as const;
 
-/** DELETE … WHERE period_type = ? AND period_start IN (…), chunked under the parameter limit. */
-async function deletePeriods(ctx: EtlContext, trx: Knex.Transaction, table: string, periods: readonly Period[]): Promise<void> {
+/** DELETE … WHERE period_type = ? AND period_start IN (…), chunked under SQL Server's parameter limit. */
+export async function deletePeriods(ctx: EtlContext, trx: Knex.Transaction, table: string, periods: readonly Period[]): Promise<void> {
   for (const type of ['day', 'week'] as const) {
     const starts = periods.filter((p) => p.type === type).map((p) => p.start);
     for (let i = 0; i < starts.length; i += 500) {

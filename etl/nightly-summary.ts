@@ -11,6 +11,7 @@ import {
   periodsForDays,
   productionDay,
   sourceTimestamp,
+  weekBatches,
   weekMonday,
   type Period,
 } from './periods.js';
@@ -19,7 +20,8 @@ import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { checkSourceTable } from '../sql/source-check.js';
-import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type Statement, type SummaryQueryInput } from '../sql/summary-query.js';
+import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
+import { runStatement } from '../sql/statement.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
 
@@ -55,12 +57,6 @@ export interface NightlySummaryResult {
 /** How many ISO weeks one statement aggregates; a long backfill is split into such batches. */
 const WEEKS_PER_BATCH = 5;
 
-async function query<T>(db: Knex | Knex.Transaction, st: Statement): Promise<T[]> {
-  const res = (await db.raw(st.sql, st.bindings)) as unknown;
-  // pg returns { rows }, mssql and better-sqlite3 return the rows.
-  if (Array.isArray(res)) return res as T[];
-  return (res as { rows: T[] }).rows;
-}
 
 function bounds(ctx: EtlContext, periods: readonly Period[]): PeriodBound[] {
   const mode = ctx.config.source.timestamps;
@@ -124,7 +120,7 @@ export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days
   const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
   const periods = candidates.map((d) => periodsForDays([d], ctx.clock)[0]!);
   const { testRecords } = ctx.config.source;
-  const counts = await query<{ pid: number; n: number | string }>(
+  const counts = await runStatement<{ pid: number; n: number | string }>(
     ctx.source,
     buildRowCountStatement({ dialect: ctx.sourceDialect, table: testRecords.table, columns: testRecords.columns, periods: bounds(ctx, periods) }),
   );
@@ -143,31 +139,6 @@ export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days
 export function isoDate(v: unknown): string {
   if (v instanceof Date) return v.toISOString().slice(0, 10);
   return String(v).slice(0, 10);
-}
-
-/** Splits days into batches of up to WEEKS_PER_BATCH consecutive ISO weeks, so each week is aggregated once. */
-function batchesOf(days: readonly string[]): string[][] {
-  const byWeek = new Map<string, string[]>();
-  for (const d of [...new Set(days)].sort()) {
-    const w = weekMonday(d);
-    byWeek.set(w, [...(byWeek.get(w) ?? []), d]);
-  }
-  const out: string[][] = [];
-  let batch: string[] = [];
-  let weeks = 0;
-  let lastMonday = '';
-  for (const [monday, ds] of byWeek) {
-    if (weeks === WEEKS_PER_BATCH || (lastMonday && addDays(lastMonday, 7) !== monday)) {
-      out.push(batch);
-      batch = [];
-      weeks = 0;
-    }
-    batch.push(...ds);
-    weeks += 1;
-    lastMonday = monday;
-  }
-  if (batch.length) out.push(batch);
-  return out;
 }
 
 function rejectRows(ctx: EtlContext, runId: number, slotDay: readonly string[], fine: readonly FineRow[]): RejectRow[] {
@@ -206,9 +177,9 @@ export async function computeSummaries(
       ? await ctx.source.transaction(async (trx) => {
           // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
           await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
-          return query<FineRow>(trx, statement);
+          return runStatement<FineRow>(trx, statement);
         })
-      : await query<FineRow>(ctx.source, statement);
+      : await runStatement<FineRow>(ctx.source, statement);
   const rows = assembleSummaries(fine, periods, slotPeriods);
   return { periods, rows, rejects: rejectRows(ctx, runId, slotDays(periods), fine) };
 }
@@ -239,7 +210,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   let excessAttempts = 0;
   const labels: string[] = [];
   try {
-    const batches = batchesOf(days);
+    const batches = weekBatches(days, WEEKS_PER_BATCH);
     for (const [i, batch] of batches.entries()) {
       const { periods, rows, rejects } = await computeSummaries(ctx, batch, runId);
       const last = i === batches.length - 1;

@@ -111,6 +111,26 @@ export function periodsForDays(days: readonly string[], clock: PlantClock): Peri
 }
 
 /**
+ * Splits days into batches of at most `weeksPerBatch` consecutive ISO weeks (a gap starts a new
+ * batch), so one statement aggregates each week once and no batch spans empty weeks.
+ */
+export function weekBatches(days: readonly string[], weeksPerBatch: number): string[][] {
+  const sorted = [...new Set(days)].sort();
+  const mondays = [...new Set(sorted.map(weekMonday))];
+  const batches: string[][] = [];
+  let current: string[] = [];
+  mondays.forEach((m, i) => {
+    if (current.length === weeksPerBatch || (i > 0 && addDays(mondays[i - 1]!, 7) !== m)) {
+      batches.push(current);
+      current = [];
+    }
+    current.push(m);
+  });
+  if (current.length) batches.push(current);
+  return batches.map((ms) => sorted.filter((d) => ms.includes(weekMonday(d))));
+}
+
+/**
  * A period bound as the source database stores time: UTC wall-clock or naive plant-local wall-clock,
  * 'YYYY-MM-DD HH:MM:SS'. Day starts are whole minutes, so no fraction is needed, and text without one
  * compares correctly with stored text that has one.

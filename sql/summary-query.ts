@@ -11,6 +11,9 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampExpr, timestampParam, timestampText, trimmedText } from './dialect.js';
 import type { TestRecordColumns } from '../config/schema.js';
+import { SqlText, type Statement } from './statement.js';
+
+export type { Statement } from './statement.js';
 
 export interface PeriodBound {
   /** Index into the run's period list. */
@@ -47,24 +50,6 @@ export interface SummaryQueryInput {
   historyFrom: string;
   /** Rejected rows returned at most. */
   rejectLimit: number;
-}
-
-export interface Statement {
-  sql: string;
-  bindings: (string | number)[];
-}
-
-/** Accumulates SQL text and its bindings in textual order. */
-class SqlText {
-  sql = '';
-  bindings: (string | number)[] = [];
-  add(text: string, ...bindings: (string | number)[]): this {
-    const marks = (text.match(/\?/g) ?? []).length;
-    if (marks !== bindings.length) throw new Error(`internal: ${marks} placeholders, ${bindings.length} bindings in: ${text}`);
-    this.sql += text;
-    this.bindings.push(...bindings);
-    return this;
-  }
 }
 
 /** The union's columns: part, key, the grain, four text values and nine numbers. */

@@ -8,6 +8,7 @@ import {
   productionDayOf,
   sourceTimestamp,
   dateRange,
+  weekBatches,
 } from '../../etl/periods.js';
 
 const berlin = { timezone: 'Europe/Berlin', dayStart: '06:00' };
@@ -72,6 +73,14 @@ describe('ISO weeks', () => {
   it('periodsForDays gives each day and every week touched, once', () => {
     const ps = periodsForDays(['2026-12-31', '2027-01-04', '2026-12-31', '2027-01-01'], berlin);
     expect(ps.map((p) => p.label)).toEqual(['2026-12-31', '2027-01-01', '2027-01-04', '2026-W53', '2027-W01']);
+  });
+
+  it('weekBatches groups days by consecutive ISO weeks, at most N weeks per batch', () => {
+    // W45 (Nov 2–8), W46, W47, then a gap (W48 empty), W49.
+    const days = ['2026-11-20', '2026-11-03', '2026-11-10', '2026-11-12', '2026-12-01', '2026-11-03'];
+    expect(weekBatches(days, 2)).toEqual([['2026-11-03', '2026-11-10', '2026-11-12'], ['2026-11-20'], ['2026-12-01']]);
+    expect(weekBatches(days, 5)).toEqual([['2026-11-03', '2026-11-10', '2026-11-12', '2026-11-20'], ['2026-12-01']]);
+    expect(weekBatches([], 5)).toEqual([]);
   });
 
   it('dateRange is inclusive and refuses a reversed range', () => {
