@@ -1,0 +1,379 @@
+/**
+ * The `spc` job (spc.md; DESIGN.md "The flow of one night"): for a production day D, every enabled
+ * measure is charted over the window of `spc.windowDays` days ending with D, one chart per key:
+ *
+ *   read the source (etl/spc-inputs.ts) → limits, chart, Nelson rules, capability (etl/spc-judge.ts)
+ *   → one target transaction per measure (etl/spc-store.ts) → alert email for violations nobody
+ *   has been told about yet (reports/spc-alert.ts), each violation once
+ *
+ * and the run is recorded in etl_runs with job 'spc'. Several days given: the window ending with the
+ * last day is charted, and earlier windows too when the days reach further back than one window.
+ */
+import { DateTime } from 'luxon';
+import type { EtlContext } from './context.js';
+import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
+import { finishRun, startRun, type RunTotals } from './run-log.js';
+import { checkMeasureSource, readChartInputs, type KeyedInput } from './spc-inputs.js';
+import { judgeKey } from './spc-judge.js';
+import { chartedKey, numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
+import { configuredMeasure, enabledMeasures, type MeasureSpec } from './spc-measures.js';
+import { claimAlerts, deleteFrozenLimits, readFrozenLimits, releaseAlerts, storeMeasure, type StoredLimits, type StoredViolation } from './spc-store.js';
+import type { ChartInput } from './spc/charts.js';
+import type { ChartKind, LimitsSource } from './spc/chart-points.js';
+import { createMailer, mailSettings, type Mailer, type MailSettings } from '../reports/mail.js';
+import { spcAlertMessage, type AlertViolation } from '../reports/spc-alert.js';
+import type { SpcChartData, SpcChartPoint } from '../reports/spc-chart.js';
+
+export const SPC = 'spc';
+export const SPC_RESET_LIMITS = 'spc-reset-limits';
+
+export interface SpcRequest {
+  /** Production days; omitted: yesterday in plant time. */
+  days?: readonly string[];
+  triggeredBy: string;
+  reason?: string;
+  queueJobId?: string;
+  attempt?: number;
+  /** "Now", for choosing yesterday; tests pin it. */
+  now?: DateTime;
+  /** Only these measures; default: every enabled one. */
+  measures?: readonly string[];
+  /** Default: the configuration's mail keys and SMTP_URL. */
+  mail?: MailSettings;
+  /** A mailer the caller keeps open across jobs (a worker); default: one for this run, if it alerts. */
+  mailer?: Mailer;
+  onProgress?: (fraction: number) => void;
+}
+
+export type AlertStatus = 'sent' | 'nothing-new' | 'no-recipients' | 'failed';
+
+export interface SpcAlertOutcome {
+  status: AlertStatus;
+  /** Violations in the email (sent), or not yet alerted (no-recipients, failed). */
+  violations: number;
+  to: string[];
+  subject?: string;
+  messageId?: string;
+  transport?: 'smtp' | 'file';
+  /** The .eml file or the SMTP server's reply. */
+  location?: string;
+  error?: string;
+}
+
+export interface SpcMeasureOutcome {
+  measure: string;
+  title: string;
+  chart: ChartKind;
+  window: { from: string; to: string };
+  charts: number;
+  rowsRead: number;
+  points: number;
+  /** Violations found in the window, and those of them not seen by an earlier run. */
+  violations: number;
+  newViolations: number;
+  /** Keys whose limits this run froze. */
+  frozenKeys: string[];
+  /** Charts by where their limits come from. */
+  limits: Record<LimitsSource, number>;
+  alert: SpcAlertOutcome;
+}
+
+export interface SpcResult {
+  runId: number;
+  days: string[];
+  windows: { from: string; to: string }[];
+  measures: SpcMeasureOutcome[];
+  durationMs: number;
+}
+
+/** The windows that cover `days`: the one ending with the last day, then earlier ones for days it misses; oldest first. */
+export function chartWindows(days: readonly string[], windowDays: number): { from: string; to: string }[] {
+  const sorted = [...new Set(days)].sort();
+  const windows: { from: string; to: string }[] = [];
+  let i = sorted.length - 1;
+  while (i >= 0) {
+    const to = sorted[i]!;
+    const from = addDays(to, -(windowDays - 1));
+    windows.unshift({ from, to });
+    while (i >= 0 && sorted[i]! >= from) i--;
+  }
+  return windows;
+}
+
+/** A date baseline's own chart inputs by key (it may lie before the window). */
+async function datedBaselineInputs(ctx: EtlContext, m: MeasureSpec, from: string, to: string): Promise<Map<string, ChartInput>> {
+  const inputs = new Map<string, ChartInput>();
+  await readChartInputs(ctx, m, dateRange(from, to), (k) => inputs.set(k.key, k.input));
+  return inputs;
+}
+
+/** A key with no readings in the baseline days. */
+function emptyInput(chart: ChartKind): ChartInput {
+  if (chart === 'I-MR') return { chart, observations: [] };
+  if (chart === 'p') return { chart, samples: [] };
+  return { chart, subgroups: [] };
+}
+
+interface MeasureRun {
+  outcome: SpcMeasureOutcome;
+  judged: ChartedKey[];
+}
+
+async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: string; to: string }, runId: number, triggeredBy: string): Promise<MeasureRun> {
+  const stored = await readFrozenLimits(ctx, m.name);
+  const b = m.baseline;
+  // Keys without usable frozen limits wait while the window is read when a date baseline has ended:
+  // its own readings are fetched afterwards, only if some key needs them.
+  const datedComplete = b?.kind === 'dates' && window.to >= b.to;
+  const frozenFor = (key: string) => stored.get(key)?.chart === m.chart;
+  const judged: ChartedKey[] = [];
+  const waiting: KeyedInput[] = [];
+  let rowsRead = 0;
+  await readChartInputs(ctx, m, dateRange(window.from, window.to), (k) => {
+    rowsRead += k.rows;
+    if (datedComplete && !frozenFor(k.key)) waiting.push(k);
+    else judged.push(chartedKey(judgeKey(m, { key: k.key, input: k.input, values: k.values, stored: stored.get(k.key) })));
+  });
+  if (waiting.length > 0 && b?.kind === 'dates') {
+    const base = await datedBaselineInputs(ctx, m, b.from, b.to);
+    for (const k of waiting) {
+      const input = base.get(k.key);
+      judged.push(chartedKey(judgeKey(m, { key: k.key, input: k.input, values: k.values, stored: stored.get(k.key), datedBaseline: { input: input ?? emptyInput(m.chart), complete: true } })));
+    }
+    judged.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  }
+  const replaceLimits = new Set([...stored.values()].filter((s) => s.chart !== m.chart).map((s) => s.key));
+  const written = await storeMeasure(ctx, {
+    measure: m,
+    runId,
+    triggeredBy,
+    computedAt: new Date(),
+    window: { firstDay: window.from, lastDay: window.to, from: productionDay(window.from, ctx.clock).from.toJSDate(), to: productionDay(window.to, ctx.clock).to.toJSDate() },
+    keys: judged,
+    replaceLimits,
+  });
+  const limits: Record<LimitsSource, number> = { window: 0, baseline: 0, frozen: 0 };
+  for (const j of judged) limits[j.limitsSource]++;
+  return {
+    judged,
+    outcome: {
+      measure: m.name,
+      title: m.title,
+      chart: m.chart,
+      window,
+      charts: judged.length,
+      rowsRead,
+      points: written.points,
+      violations: written.violations,
+      newViolations: written.newViolations,
+      frozenKeys: written.frozenKeys,
+      limits,
+      alert: { status: 'nothing-new', violations: 0, to: m.alert.to },
+    },
+  };
+}
+
+function alertViolations(claimed: readonly StoredViolation[], judged: readonly ChartedKey[]): AlertViolation[] {
+  const index = new Map<string, { key: ChartedKey; at: Map<number, number> }>();
+  for (const j of judged) index.set(j.key, { key: j, at: new Map(Array.from(j.points.time, (t, i) => [t, i])) });
+  return claimed.map((v) => {
+    const found = index.get(v.key);
+    const i = found?.at.get(v.pointTime.getTime());
+    const p = found?.key.points;
+    const pick = (a: Float64Array | undefined) => (a === undefined || i === undefined ? null : numberAt(a, i));
+    return { key: v.key, time: v.pointTime, firstTime: v.firstPointTime, rule: v.rule, side: v.side, value: v.value, cl: pick(p?.cl), lcl: pick(p?.lcl), ucl: pick(p?.ucl) };
+  });
+}
+
+function chartData(m: MeasureSpec, j: ChartedKey): SpcChartData {
+  const p = j.points;
+  const points: SpcChartPoint[] = [];
+  for (let i = 0; i < p.length; i++) {
+    points.push({
+      time: new Date(p.time[i]!),
+      value: numberAt(p.value, i),
+      cl: numberAt(p.cl, i),
+      ucl: numberAt(p.ucl, i),
+      lcl: numberAt(p.lcl, i),
+      sigma: numberAt(p.sigma, i),
+      paired: j.chart === 'p' ? null : { value: numberAt(p.pairedValue, i), cl: numberAt(p.pairedCl, i), ucl: numberAt(p.pairedUcl, i), lcl: numberAt(p.pairedLcl, i) },
+      phase: phaseAt(p, i),
+    });
+  }
+  return {
+    title: m.title,
+    key: j.key,
+    chart: j.chart,
+    unit: m.unit,
+    points,
+    violations: j.violations.map((v) => ({ time: new Date(v.time), rule: v.rule })),
+    spec: m.spec,
+    limitsNote: j.note,
+  };
+}
+
+/**
+ * Emails the measure's violations that this run found and nobody was told about yet. They are
+ * claimed (alerted_at set) before sending, so two runs at once cannot both send them; a failed send
+ * gives them back for the next run.
+ */
+async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, runId: number, day: string, mailer: () => Mailer): Promise<SpcAlertOutcome> {
+  if (m.alert.to.length === 0) {
+    return { status: run.outcome.newViolations > 0 ? 'no-recipients' : 'nothing-new', violations: run.outcome.newViolations, to: [] };
+  }
+  const claimed = await claimAlerts(ctx, m.name, runId, new Date());
+  if (claimed.length === 0) return { status: 'nothing-new', violations: 0, to: m.alert.to };
+  try {
+    const keys = new Set(claimed.map((v) => v.key));
+    const charts = new Map(run.judged.filter((j) => keys.has(j.key)).map((j) => [j.key, chartData(m, j)]));
+    const message = await spcAlertMessage(
+      {
+        plant: ctx.config.plant.name,
+        timezone: ctx.config.plant.timezone,
+        measure: { name: m.name, title: m.title, unit: m.unit, chart: m.chart, rules: m.rules },
+        day,
+        window: run.outcome.window,
+        runId,
+        violations: alertViolations(claimed, run.judged),
+      },
+      charts,
+      m.alert,
+    );
+    const sent = await mailer().send(message);
+    return {
+      status: 'sent',
+      violations: claimed.length,
+      to: m.alert.to,
+      subject: message.subject,
+      messageId: sent.messageId,
+      transport: sent.transport,
+      location: sent.file ?? sent.response,
+    };
+  } catch (err) {
+    await releaseAlerts(ctx, m.name, runId);
+    return { status: 'failed', violations: claimed.length, to: m.alert.to, error: (err as Error).message };
+  }
+}
+
+export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResult> {
+  const t0 = Date.now();
+  const measures = req.measures ? req.measures.map((name) => configuredMeasure(ctx.config, name)) : enabledMeasures(ctx.config);
+  for (const m of measures) await checkMeasureSource(ctx.source, m);
+  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const windows = chartWindows(days, ctx.config.spc.windowDays);
+  const startedAt = new Date();
+  const runId = await startRun(ctx, { job: SPC, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);
+  const log = ctx.log.child({ job: SPC, runId, from: days[0], to: days[days.length - 1] });
+  log.info({ measures: measures.map((m) => m.name), windows }, 'spc started');
+
+  let ownMailer: Mailer | undefined;
+  const mailer = () => req.mailer ?? (ownMailer ??= createMailer(req.mail ?? mailSettings(ctx.config), log));
+  const outcomes: SpcMeasureOutcome[] = [];
+  const totals: RunTotals = { rows_read: 0, rows_valid: 0, rows_rejected: 0, duplicates_dropped: 0, rows_written: 0, stats: {} };
+  try {
+    const steps = windows.length * Math.max(1, measures.length);
+    let done = 0;
+    for (const w of windows) {
+      for (const m of measures) {
+        const run = await chartMeasure(ctx, m, w, runId, req.triggeredBy);
+        run.outcome.alert = await alertMeasure(ctx, m, run, runId, w.to, mailer);
+        const o = run.outcome;
+        log.info({ measure: m.name, window: w, charts: o.charts, points: o.points, violations: o.violations, new: o.newViolations, frozen: o.frozenKeys.length, alert: o.alert.status }, 'measure charted');
+        if (o.alert.status === 'failed') log.error({ measure: m.name, err: o.alert.error }, 'spc alert not sent; the next run sends it');
+        outcomes.push(o);
+        totals.rows_read += o.rowsRead;
+        totals.rows_valid += o.rowsRead;
+        totals.rows_written += o.points;
+        req.onProgress?.(++done / steps);
+      }
+    }
+  } catch (err) {
+    const message = (err as Error).message;
+    log.error({ err: message }, 'spc failed');
+    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: message, totals }).catch((e: Error) => log.error({ err: e.message }, 'could not record the failed run'));
+    throw err;
+  } finally {
+    ownMailer?.close();
+  }
+
+  totals.stats = {
+    windows,
+    measures: outcomes.map((o) => ({ measure: o.measure, window: o.window, charts: o.charts, points: o.points, violations: o.violations, newViolations: o.newViolations, frozenKeys: o.frozenKeys, limits: o.limits, alert: o.alert })),
+  };
+  const failed = outcomes.filter((o) => o.alert.status === 'failed');
+  if (failed.length > 0) {
+    // The charts are stored; the run fails so that the queue retries it, and the retry sends the alert.
+    const error = `SPC alert email not sent for ${failed.map((o) => `${o.measure} (${o.alert.error})`).join('; ')}; its violations stay un-alerted and the next run sends them`;
+    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error, totals });
+    throw new Error(error);
+  }
+  await finishRun(ctx, ctx.target, runId, startedAt, { status: 'succeeded', totals });
+  const result: SpcResult = { runId, days, windows, measures: outcomes, durationMs: Date.now() - t0 };
+  log.info({ durationMs: result.durationMs }, 'spc succeeded');
+  return result;
+}
+
+/** Lines for a person, as `yieldrun run spc` prints them. */
+export function describeSpc(r: SpcResult): string[] {
+  const lines = [
+    `run ${r.runId}: SPC for ${r.days.length === 1 ? r.days[0] : `${r.days[0]} … ${r.days[r.days.length - 1]}`}, window${r.windows.length > 1 ? 's' : ''} ${r.windows.map((w) => `${w.from} … ${w.to}`).join(', ')}`,
+  ];
+  if (r.measures.length === 0) lines.push('no SPC measures configured (spc.measures)');
+  for (const o of r.measures) {
+    const limits = (Object.entries(o.limits) as [LimitsSource, number][]).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ');
+    const frozen = o.frozenKeys.length ? `, limits frozen now for ${o.frozenKeys.length}` : '';
+    const alert =
+      o.alert.status === 'sent'
+        ? `alert sent to ${o.alert.to.join(', ')} (${o.alert.violations} violations)`
+        : o.alert.status === 'failed'
+          ? `ALERT NOT SENT: ${o.alert.error}`
+          : o.alert.status === 'no-recipients'
+            ? 'no alert recipients configured'
+            : 'nothing new to alert';
+    lines.push(
+      `${o.measure} (${o.chart}): ${o.charts} chart(s), ${o.points} points from ${o.rowsRead} rows, ${o.violations} violation(s), ${o.newViolations} new; limits ${limits || '–'}${frozen}; ${alert}`,
+    );
+  }
+  lines.push(`took ${(r.durationMs / 1000).toFixed(2)} s`);
+  return lines;
+}
+
+export interface ResetLimitsResult {
+  runId: number;
+  measure: string;
+  key: string | null;
+  deleted: StoredLimits[];
+}
+
+/**
+ * Deletes a measure's frozen limits (all keys, or one) so that the next run sets them from its
+ * baseline again (Phase I). Recorded in etl_runs as job 'spc-reset-limits': who, when, why, and
+ * the limits that were deleted.
+ */
+export async function resetSpcLimits(ctx: EtlContext, req: { measure: string; key?: string; triggeredBy: string; reason?: string }): Promise<ResetLimitsResult> {
+  configuredMeasure(ctx.config, req.measure);
+  const startedAt = new Date();
+  const runId = await startRun(ctx, { job: SPC_RESET_LIMITS, days: [], triggeredBy: req.triggeredBy, reason: req.reason }, startedAt);
+  try {
+    const deleted = await ctx.target.transaction(async (trx) => {
+      const rows = await deleteFrozenLimits(ctx, trx, req.measure, req.key);
+      await finishRun(ctx, trx, runId, startedAt, {
+        status: 'succeeded',
+        totals: {
+          rows_read: rows.length,
+          rows_valid: rows.length,
+          rows_rejected: 0,
+          duplicates_dropped: 0,
+          rows_written: rows.length,
+          stats: { measure: req.measure, key: req.key ?? null, deleted: rows.map((r) => ({ key: r.key, chart: r.chart, cl: r.cl, sigmaWithin: r.sigmaWithin, setAt: r.setAt, setBy: r.setBy })) },
+        },
+      });
+      return rows;
+    });
+    ctx.log.info({ job: SPC_RESET_LIMITS, runId, measure: req.measure, key: req.key, deleted: deleted.length, by: req.triggeredBy }, 'spc limits reset');
+    return { runId, measure: req.measure, key: req.key ?? null, deleted };
+  } catch (err) {
+    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: (err as Error).message }).catch(() => undefined);
+    throw err;
+  }
+}

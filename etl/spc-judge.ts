@@ -1,0 +1,170 @@
+/**
+ * One chart key of one measure, judged (pure): which limits apply (Phase I / Phase II, spc.md §2),
+ * the chart, the Nelson rule violations (§3) and the capability of the charted window (§4).
+ *
+ * Limits, in order of precedence:
+ * - frozen limits stored by an earlier run (spc_limits): Phase II, except the points of the
+ *   baseline itself, which stay Phase I wherever they appear;
+ * - a baseline that is complete now: its limits are computed, frozen (stored by the job) and
+ *   judge the window at once;
+ * - `firstSubgroups: N` not reached yet: limits from the subgroups there are, all Phase I, not frozen;
+ * - no baseline, or a date baseline that has not ended: limits from the charted window itself.
+ */
+import { capability, type Capability } from './spc/capability.js';
+import type { ChartKind, ChartPoint, ControlChart, Limits, LimitsSource } from './spc/chart-points.js';
+import { baselineLimits, chartLimits, controlChart, subgroupCount, type ChartInput } from './spc/charts.js';
+import { nelsonViolations, type RuleNumber, type Side } from './spc/nelson-rules.js';
+import type { BaselineSpec, MeasureSpec } from './spc-measures.js';
+
+/** Limits as spc_limits stores them. */
+export interface FrozenLimits {
+  chart: ChartKind;
+  cl: number | null;
+  sigmaWithin: number | null;
+  pairedCl: number | null;
+  baselineKind: BaselineSpec['kind'];
+  /** Start times of the first and last baseline subgroup (ISO instants). */
+  baselineFrom: string | null;
+  baselineTo: string | null;
+  subgroups: number;
+}
+
+export interface JudgedViolation {
+  rule: RuleNumber;
+  side: Side | null;
+  /** The flagged point and the first point of its pattern (ISO instants). */
+  time: string;
+  firstTime: string;
+  value: number | null;
+  pointIndex: number;
+}
+
+export interface JudgedKey {
+  key: string;
+  chart: ControlChart;
+  /** frozen: stored limits (set now or earlier); baseline: an incomplete first-N baseline; window: the window's own. */
+  limitsSource: LimitsSource;
+  /** For a person: where the limits come from. */
+  note: string;
+  /** Limits this run freezes (the job stores them), or null. */
+  freeze: FrozenLimits | null;
+  violations: JudgedViolation[];
+  /** Variables charts with readings; null for p-charts. */
+  capability: Capability | null;
+}
+
+export interface JudgeInput {
+  key: string;
+  input: ChartInput;
+  /** The individual readings (variables charts), for capability. */
+  values: readonly number[];
+  /** Limits stored by an earlier run for this key. */
+  stored?: FrozenLimits | undefined;
+  /** A date baseline's own subgroups, when it has ended (read separately: it may lie before the window). */
+  datedBaseline?: { input: ChartInput; complete: boolean } | undefined;
+}
+
+function pairedCentre(chart: ControlChart): number | null {
+  return chart.paired.find((p) => p.cl !== null)?.cl ?? null;
+}
+
+/** Marks the points inside the baseline that set the limits as Phase I, the others as Phase II. */
+function phasesByBaseline(chart: ControlChart, from: string | null, to: string | null): void {
+  if (from === null || to === null) return;
+  const a = Date.parse(from);
+  const b = Date.parse(to);
+  const mark = (p: ChartPoint) => {
+    const t = p.time === undefined ? NaN : Date.parse(p.time);
+    p.phase = t >= a && t <= b ? 'I' : 'II';
+  };
+  chart.main.forEach(mark);
+  chart.paired.forEach(mark);
+}
+
+function timesOf(input: ChartInput): string[] {
+  switch (input.chart) {
+    case 'I-MR':
+      return input.observations.map((o) => o.time ?? '');
+    case 'Xbar-R':
+    case 'Xbar-S':
+      return input.subgroups.map((s) => s.time ?? '');
+    case 'p':
+      return input.samples.map((s) => s.time ?? '');
+  }
+}
+
+const usable = (l: Limits) => l.cl !== null && l.sigmaWithin !== null;
+
+function describeFrozen(f: FrozenLimits, setNow: boolean): string {
+  const span = f.baselineFrom && f.baselineTo ? ` ${f.baselineFrom.slice(0, 10)} to ${f.baselineTo.slice(0, 10)}` : '';
+  return `${setNow ? 'frozen by this run' : 'frozen'}: baseline of ${f.subgroups} subgroups${span}`;
+}
+
+function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key' | 'violations' | 'capability'> {
+  const { input, stored } = j;
+  if (stored && stored.chart === input.chart) {
+    const chart = controlChart(input, { frozen: { cl: stored.cl, sigmaWithin: stored.sigmaWithin } });
+    phasesByBaseline(chart, stored.baselineFrom, stored.baselineTo);
+    return { chart, limitsSource: 'frozen', note: describeFrozen(stored, false), freeze: null };
+  }
+  const b = measure.baseline;
+  const count = subgroupCount(input);
+  const freezeWith = (limits: Limits & { subgroups: number }, from: string | null, to: string | null, kind: BaselineSpec['kind']) => {
+    const chart = controlChart(input, { frozen: { cl: limits.cl, sigmaWithin: limits.sigmaWithin } });
+    phasesByBaseline(chart, from, to);
+    const freeze: FrozenLimits = { chart: input.chart, cl: limits.cl, sigmaWithin: limits.sigmaWithin, pairedCl: pairedCentre(chart), baselineKind: kind, baselineFrom: from, baselineTo: to, subgroups: limits.subgroups };
+    return { chart, limitsSource: 'frozen' as const, note: describeFrozen(freeze, true), freeze };
+  };
+  if (b?.kind === 'firstSubgroups') {
+    if (count >= b.count) {
+      const limits = baselineLimits(input, b.count);
+      if (usable(limits)) {
+        const times = timesOf(input);
+        return freezeWith(limits, times[0] || null, times[b.count - 1] || null, 'firstSubgroups');
+      }
+    }
+    const chart = controlChart(input, { baseline: b.count });
+    return { chart, limitsSource: 'baseline', note: `baseline incomplete: ${Math.min(count, b.count)} of ${b.count} subgroups, limits from those and not frozen yet`, freeze: null };
+  }
+  if (b?.kind === 'dates' && j.datedBaseline?.complete) {
+    const base = j.datedBaseline.input;
+    const limits = { ...chartLimits(base), subgroups: subgroupCount(base) };
+    if (limits.subgroups >= 2 && usable(limits)) {
+      const times = timesOf(base);
+      return freezeWith(limits, times[0] || null, times[times.length - 1] || null, 'dates');
+    }
+    return { chart: controlChart(input), limitsSource: 'window', note: `baseline ${b.from} to ${b.to} has too few subgroups (${limits.subgroups}): limits from the window`, freeze: null };
+  }
+  const note = b?.kind === 'dates' ? `baseline ${b.from} to ${b.to} has not ended: limits from the window` : 'no baseline: limits from the window';
+  return { chart: controlChart(input), limitsSource: 'window', note, freeze: null };
+}
+
+/** The violations of the main chart (I, X̄ or p) under the measure's rules, one per point and rule. */
+export function judgedViolations(measure: MeasureSpec, chart: ControlChart): JudgedViolation[] {
+  const seen = new Set<string>();
+  const out: JudgedViolation[] = [];
+  for (const v of nelsonViolations(chart.main, measure.rules)) {
+    const point = chart.main[v.pointIndex]!;
+    const time = point.time ?? '';
+    // Two readings at the same instant would be one stored violation: keep the first.
+    const id = `${time}|${v.rule}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ rule: v.rule, side: v.side, time, firstTime: chart.main[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex });
+  }
+  return out;
+}
+
+/**
+ * Capability of the charted window: μ and σ̂ within from the window's own data (not the frozen
+ * baseline), so the indices describe the process as it ran in the window.
+ */
+function windowCapability(measure: MeasureSpec, j: JudgeInput): Capability | null {
+  if (measure.chart === 'p') return null;
+  return capability(j.values, chartLimits(j.input).sigmaWithin, measure.spec);
+}
+
+export function judgeKey(measure: MeasureSpec, j: JudgeInput): JudgedKey {
+  const chosen = chooseLimits(measure, j);
+  return { key: j.key, ...chosen, violations: judgedViolations(measure, chosen.chart), capability: windowCapability(measure, j) };
+}

@@ -1,0 +1,131 @@
+/**
+ * The job's pure parts: which limits judge a chart (Phase I / Phase II, spc.md §2), the windows a
+ * run charts, and source timestamps turned into instants and plant-time buckets across DST.
+ */
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../config/load.js';
+import { judgeKey, type FrozenLimits } from '../../etl/spc-judge.js';
+import { measureSpec, type MeasureSpec } from '../../etl/spc-measures.js';
+import { chartWindows } from '../../etl/spc-job.js';
+import { sourceTimeParser } from '../../etl/spc-inputs.js';
+import { baselineLimits, chartLimits, type ChartInput } from '../../etl/spc/charts.js';
+
+function measure(extra: Record<string, unknown> = {}): MeasureSpec {
+  const raw = { chart: 'I-MR', source: { table: 'g' }, time: 't', key: 'k', value: 'v', spec: { lsl: 0, usl: 20 }, ...extra };
+  return measureSpec('m', resolveConfig({ spc: { measures: { m: raw } } }, {}).spc.measures.m!);
+}
+
+const hour = (i: number) => new Date(Date.UTC(2026, 9, 1, 4 + i)).toISOString();
+/** 10, 12, 11, 13, … then a jump to 30 at the last point. */
+const values = [10, 12, 11, 13, 10, 12, 11, 13, 10, 12, 11, 13, 30];
+const input: ChartInput = { chart: 'I-MR', observations: values.map((value, i) => ({ value, time: hour(i) })) };
+
+describe('limits: frozen, baseline or window', () => {
+  it('no baseline: limits from the window, Phase I, nothing frozen', () => {
+    const j = judgeKey(measure(), { key: 'A', input, values });
+    expect(j).toMatchObject({ limitsSource: 'window', freeze: null, note: 'no baseline: limits from the window' });
+    expect(j.chart.limits).toEqual(chartLimits(input));
+    expect(j.chart.main.every((p) => p.phase === 'I')).toBe(true);
+  });
+
+  it('firstSubgroups reached: frozen now from the first N, those N Phase I, the rest Phase II', () => {
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values });
+    const expected = baselineLimits(input, 8);
+    expect(j.limitsSource).toBe('frozen');
+    expect(j.freeze).toMatchObject({ chart: 'I-MR', cl: expected.cl, sigmaWithin: expected.sigmaWithin, subgroups: 8, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(7) });
+    expect(j.freeze!.pairedCl).toBeCloseTo(expected.sigmaWithin! * 1.128379, 5);
+    expect(j.chart.main.map((p) => p.phase)).toEqual([...Array(8).fill('I'), ...Array(5).fill('II')]);
+    expect(j.note).toMatch(/^frozen by this run: baseline of 8 subgroups/);
+    // The jump to 30 is far beyond the baseline's limits.
+    expect(j.violations.find((v) => v.rule === 1)).toMatchObject({ time: hour(12), side: 'above', value: 30 });
+  });
+
+  it('firstSubgroups not reached: limits from what there is, Phase I, not frozen', () => {
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 50 } }), { key: 'A', input, values });
+    expect(j).toMatchObject({ limitsSource: 'baseline', freeze: null });
+    expect(j.note).toBe('baseline incomplete: 13 of 50 subgroups, limits from those and not frozen yet');
+    expect(j.chart.main.every((p) => p.phase === 'I')).toBe(true);
+  });
+
+  it('stored limits judge everything; points inside their baseline stay Phase I', () => {
+    const stored: FrozenLimits = { chart: 'I-MR', cl: 11.5, sigmaWithin: 1, pairedCl: 1.128, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(2), subgroups: 3 };
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 3 } }), { key: 'A', input, values, stored });
+    expect(j).toMatchObject({ limitsSource: 'frozen', freeze: null });
+    expect(j.chart.limits).toEqual({ cl: 11.5, sigmaWithin: 1 });
+    expect(j.chart.main.map((p) => p.phase)).toEqual([...Array(3).fill('I'), ...Array(10).fill('II')]);
+    expect(j.chart.main[0]).toMatchObject({ cl: 11.5, ucl: 14.5, lcl: 8.5 });
+  });
+
+  it('stored limits of another chart type (the config changed) are not used', () => {
+    const stored: FrozenLimits = { chart: 'p', cl: 0.1, sigmaWithin: 0.3, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 7 };
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values, stored });
+    expect(j.freeze).not.toBeNull();
+    expect(j.chart.limits.cl).toBeCloseTo(baselineLimits(input, 8).cl!, 12);
+  });
+
+  it('date baseline: frozen from its own subgroups once it has ended; the window until then', () => {
+    const m = measure({ baseline: { from: '2026-09-01', to: '2026-09-02' } });
+    const base: ChartInput = { chart: 'I-MR', observations: [20, 22, 21].map((value, i) => ({ value, time: `2026-09-01T0${i}:00:00.000Z` })) };
+    const done = judgeKey(m, { key: 'A', input, values, datedBaseline: { input: base, complete: true } });
+    expect(done.freeze).toMatchObject({ baselineKind: 'dates', cl: 21, subgroups: 3, baselineFrom: '2026-09-01T00:00:00.000Z', baselineTo: '2026-09-01T02:00:00.000Z' });
+    expect(done.chart.main.every((p) => p.phase === 'II')).toBe(true);
+    const running = judgeKey(m, { key: 'A', input, values });
+    expect(running).toMatchObject({ limitsSource: 'window', freeze: null, note: 'baseline 2026-09-01 to 2026-09-02 has not ended: limits from the window' });
+    const empty = judgeKey(m, { key: 'A', input, values, datedBaseline: { input: { chart: 'I-MR', observations: [] }, complete: true } });
+    expect(empty.note).toMatch(/too few subgroups \(0\)/);
+  });
+
+  it('capability of the window for variables charts, none for p-charts', () => {
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values });
+    expect(j.capability).toMatchObject({ n: 13 });
+    expect(j.capability!.cpk).toBeCloseTo(Math.min(20 - j.capability!.mean!, j.capability!.mean!) / (3 * chartLimits(input).sigmaWithin!), 12);
+    const p = measureSpec('p', resolveConfig({ spc: { measures: { p: { chart: 'p', source: { table: 'x' }, time: 't', key: 'k', defective: { column: 'd', in: [1] } } } } }, {}).spc.measures.p!);
+    const pj = judgeKey(p, { key: 'A', input: { chart: 'p', samples: [{ n: 10, defectives: 1, time: hour(0) }, { n: 10, defectives: 9, time: hour(24) }] }, values: [] });
+    expect(pj.capability).toBeNull();
+    expect(pj.violations.every((v) => v.rule <= 4)).toBe(true);
+  });
+});
+
+describe('windows of a run', () => {
+  it('one window ending with the last day; earlier windows only for days it misses', () => {
+    expect(chartWindows(['2026-11-10'], 30)).toEqual([{ from: '2026-10-12', to: '2026-11-10' }]);
+    expect(chartWindows(['2026-11-01', '2026-11-10', '2026-11-05'], 30)).toEqual([{ from: '2026-10-12', to: '2026-11-10' }]);
+    expect(chartWindows(['2026-09-01', '2026-10-11', '2026-11-10'], 30)).toEqual([
+      { from: '2026-08-03', to: '2026-09-01' },
+      { from: '2026-09-12', to: '2026-10-11' },
+      { from: '2026-10-12', to: '2026-11-10' },
+    ]);
+  });
+});
+
+describe('source timestamps', () => {
+  const clock = { timezone: 'Europe/Berlin', dayStart: '06:00' };
+  it('local wall-clock text: instant, plant hour and production day (a day starts at 06:00)', () => {
+    const parse = sourceTimeParser('local', clock);
+    const t = parse('2026-10-21 05:59:30.250');
+    expect(new Date(t.ms).toISOString()).toBe('2026-10-21T03:59:30.250Z');
+    expect(new Date(t.hourMs).toISOString()).toBe('2026-10-21T03:00:00.000Z');
+    expect(t.day).toBe('2026-10-20');
+    expect(parse('2026-10-21 06:00:00').day).toBe('2026-10-21');
+    expect(new Date(parse('2026-10-21T06:00').ms).toISOString()).toBe('2026-10-21T04:00:00.000Z');
+  });
+
+  it('UTC text across the fall-back night: the plant hours repeat, the instants do not', () => {
+    const parse = sourceTimeParser('utc', clock);
+    // 2026-10-25 00:30Z is 02:30 CEST, 01:30Z is 02:30 CET: the same plant hour label twice, an hour apart.
+    const a = parse('2026-10-25 00:30:00');
+    const b = parse('2026-10-25 01:30:00');
+    expect(b.ms - a.ms).toBe(3_600_000);
+    expect(b.hourMs - a.hourMs).toBe(3_600_000);
+    expect(a.day).toBe('2026-10-24');
+    // Production day 2026-10-24 lasts 25 hours: 04:00Z to 05:00Z the next day.
+    expect(parse('2026-10-25 04:59:00').day).toBe('2026-10-24');
+    expect(parse('2026-10-25 05:00:00').day).toBe('2026-10-25');
+  });
+
+  it('a plant zone with a half-hour offset: each source hour spans two plant hours', () => {
+    const parse = sourceTimeParser('utc', { timezone: 'Asia/Kolkata', dayStart: '06:00' });
+    expect(new Date(parse('2026-10-21 10:15:00').hourMs).toISOString()).toBe('2026-10-21T09:30:00.000Z');
+    expect(new Date(parse('2026-10-21 10:45:00').hourMs).toISOString()).toBe('2026-10-21T10:30:00.000Z');
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * The SPC report pieces without a database: the control chart's spec (what is drawn) and its PNG,
+ * the alert email, and the SPC sheet (rows shaped from stored tables, written and read back).
+ */
+import { describe, expect, it } from 'vitest';
+import ExcelJS from 'exceljs';
+import { controlChart } from '../../etl/spc/charts.js';
+import { DEFAULT_RULE_SETTINGS } from '../../etl/spc/nelson-rules.js';
+import type { StoredSpc } from '../../etl/spc-store.js';
+import { chartPointsOf, renderSpcChart, spcChartSpec, type SpcChartData } from '../../reports/spc-chart.js';
+import { composeSpcAlert, MAX_LISTED_PER_KEY, ruleText, spcAlertMessage, type AlertViolation } from '../../reports/spc-alert.js';
+import { addSpcSheet, SPC_COLUMNS, spcSheetRows } from '../../reports/spc-sheet.js';
+
+const TZ = 'Europe/Berlin';
+const hour = (i: number) => new Date(Date.UTC(2026, 9, 21, 4 + i));
+
+function gapChart(): SpcChartData {
+  const values = [1.0, 1.02, 0.98, 1.01, 0.99, 1.0, 1.01, 0.97, 0.7, 0.72];
+  const chart = controlChart({ chart: 'I-MR', observations: values.map((value, i) => ({ value, time: hour(i).toISOString() })) }, { baseline: 6 });
+  return {
+    title: 'Separator–anode gap',
+    key: 'WND03',
+    chart: 'I-MR',
+    unit: 'mm',
+    points: chartPointsOf(chart),
+    violations: [
+      { time: hour(8), rule: 1 },
+      { time: hour(8), rule: 5 },
+      { time: hour(9), rule: 1 },
+      { time: hour(9), rule: 5 },
+    ],
+    spec: { lsl: 0.8, usl: 1.2, target: 1.0 },
+    limitsNote: 'frozen: baseline of 6 subgroups',
+  };
+}
+
+describe('control chart', () => {
+  it('draws points, limits, 1σ/2σ zones, spec limits, the phase change and the rules of flagged points', () => {
+    const data = gapChart();
+    const spec = spcChartSpec(data, { timezone: TZ }) as any;
+    const values = spec.data.values as any[];
+    expect(values).toHaveLength(10);
+    const p = data.points[0]!;
+    expect(values[0]).toMatchObject({ t: '2026-10-21T06:00:00.000Z', cl: p.cl, ucl: p.ucl, lcl: p.lcl, p1: p.cl! + p.sigma!, m2: p.cl! - 2 * p.sigma!, phase: 'I', flagged: false, label: null });
+    // A run of points flagged for the same rules is labelled once.
+    expect(values.map((v) => v.label)).toEqual([null, null, null, null, null, null, null, null, '1,5', null]);
+    expect(values.filter((v) => v.flagged)).toHaveLength(2);
+    expect(values.findIndex((v) => v.phaseStart)).toBe(6);
+    const main = spec.vconcat[0].layer as any[];
+    const datums = main.filter((l) => l.mark.type === 'rule' && l.encoding?.y?.datum !== undefined).map((l) => l.encoding.y.datum);
+    expect(datums).toEqual([0.8, 1.2, 1.0]);
+    // Constant limits are drawn from two rows, not one per point.
+    expect(main.find((l) => l.mark.type === 'area').data.values).toHaveLength(2);
+    expect(spec.vconcat[1].layer[0].encoding.y.title).toBe('MR');
+    expect(spec.title.text).toBe('Separator–anode gap · WND03');
+  });
+
+  it('renders a PNG about 640 px wide; a p-chart has no second panel', async () => {
+    const png = await renderSpcChart(gapChart(), { timezone: TZ });
+    expect(png.buffer.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.width).toBeGreaterThan(500);
+    expect(png.width).toBeLessThan(760);
+    const p = controlChart({ chart: 'p', samples: [40, 50, 45].map((n, i) => ({ n, defectives: i, time: hour(24 * i).toISOString() })) });
+    const spec = spcChartSpec({ title: 'Fail rate', key: 'TX_POWER-02', chart: 'p', unit: null, points: chartPointsOf(p), violations: [], spec: { lsl: null, usl: null, target: null } }, { timezone: TZ }) as any;
+    expect(spec.vconcat).toHaveLength(1);
+  });
+});
+
+function violation(key: string, i: number, rule: 1 | 2 | 5 = 1): AlertViolation {
+  return { key, time: hour(i), firstTime: hour(Math.max(0, i - 2)), rule, side: 'below', value: 0.7123456, cl: 1.001, lcl: 0.91, ucl: 1.09 };
+}
+
+describe('alert email', () => {
+  const input = {
+    plant: 'Demo <Plant>',
+    timezone: TZ,
+    measure: { name: 'sep_anode_gap', title: 'Separator–anode gap', unit: 'mm', chart: 'I-MR' as const, rules: DEFAULT_RULE_SETTINGS },
+    day: '2026-10-21',
+    window: { from: '2026-09-22', to: '2026-10-21' },
+    runId: 7,
+  };
+
+  it('summarises per key, lists the latest violations with their limits, in plant time; escapes HTML', () => {
+    const violations = [...Array.from({ length: 12 }, (_, i) => violation('WND03', i, i % 2 ? 5 : 1)), violation('<WND07>', 3, 2)];
+    const a = composeSpcAlert({ ...input, violations, charts: [{ key: 'WND03', cid: 'c1@yieldrun', width: 635, height: 412 }] });
+    expect(a.subject).toBe('SPC alert · Demo <Plant> · Separator–anode gap: 13 new violations on WND03, <WND07>');
+    expect(a.text).toContain('WND03: 12 new (rules 1 ×6, 5 ×6), 2026-10-21 06:00 to 2026-10-21 17:00');
+    expect(a.text).toContain(`WND03 (the latest ${MAX_LISTED_PER_KEY} of 12):`);
+    expect(a.text).toContain('2026-10-21 17:00  rule 5: 2 of 3 points beyond 2σ, same side, below CL; value 0.71235 mm (CL 1.0010, LCL 0.91000, UCL 1.0900); pattern from 2026-10-21 15:00');
+    expect(a.text).not.toContain('2026-10-21 06:00  rule 1'); // older than the latest ten
+    expect(a.html).toContain('<img src="cid:c1@yieldrun" width="635" height="412"');
+    expect(a.html).toContain('&lt;WND07&gt;');
+    expect(a.html).not.toContain('<WND07>');
+    expect(ruleText(2, { ...DEFAULT_RULE_SETTINGS, sameSideRun: 8 })).toBe('8 points in a row on one side of CL');
+  });
+
+  it('the message carries the charts of the keys with most violations as inline PNGs', async () => {
+    const chart = gapChart();
+    const msg = await spcAlertMessage({ ...input, violations: [violation('WND03', 8), violation('WND03', 9)] }, new Map([['WND03', chart]]), { to: ['qe@example.com'], cc: [] });
+    expect(msg.to).toEqual(['qe@example.com']);
+    expect(msg.attachments).toHaveLength(1);
+    const att = msg.attachments![0]!;
+    expect(att).toMatchObject({ contentType: 'image/png', cid: 'spc-sep_anode_gap-0-WND03@yieldrun', filename: 'spc-sep_anode_gap-WND03.png' });
+    expect(msg.html).toContain(`cid:${att.cid}`);
+    expect(msg.fileStem).toBe('spc-alert_sep_anode_gap_2026-10-21');
+  });
+});
+
+function stored(): StoredSpc {
+  const base = { windowFrom: '2026-09-22', windowTo: '2026-10-21', points: 720, limitsNote: 'frozen: baseline of 120 subgroups', valuesN: 720, mean: 0.95, sigmaOverall: 0.1, lsl: 0.8, usl: 1.2, target: 1, cp: 1.1, pp: 0.6, runId: 9, computedAt: new Date('2026-10-22T05:00:00Z') };
+  return {
+    charts: [
+      { ...base, measure: 'fail_rate', key: 'TX_POWER-02', chart: 'p', lastPointTime: hour(0), limitsSource: 'window', cl: 0.03, sigmaWithin: 0.17, valuesN: 0, mean: null, sigmaOverall: null, lsl: null, usl: null, target: null, cp: null, cpk: null, pp: null, ppk: null },
+      { ...base, measure: 'sep_anode_gap', key: 'WND07', chart: 'I-MR', lastPointTime: hour(23), limitsSource: 'frozen', cl: 1.0, sigmaWithin: 0.03, cpk: 1.5, ppk: 1.4 },
+      { ...base, measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', lastPointTime: hour(23), limitsSource: 'frozen', cl: 1.0, sigmaWithin: 0.03, cpk: 0.9, ppk: 0.5 },
+    ],
+    lastPoints: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', time: hour(23), n: 1, value: 0.74, cl: 1.0, ucl: 1.09, lcl: 0.91, sigma: 0.03, pairedValue: 0.01, pairedCl: 0.034, pairedUcl: 0.11, pairedLcl: 0, phase: 'II', limitsSource: 'frozen', runId: 9 }],
+    openViolations: [
+      { id: 1, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-20T10:00:00Z'), rule: 1, side: 'below', firstPointTime: new Date('2026-10-20T10:00:00Z'), value: 0.85, firstSeenRunId: 8, lastSeenRunId: 9, alertedAt: new Date() },
+      // 2026-10-21 06:00 plant time is 04:00Z: on the window's last production day.
+      { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+    ],
+    limits: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', cl: 1.0, sigmaWithin: 0.03, pairedCl: 0.034, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 120, setAt: new Date('2026-10-17T05:00:00Z'), setBy: 'run 3 (cli:alice@host)', runId: 3 }],
+  };
+}
+
+const measures = [
+  { name: 'sep_anode_gap', title: 'Separator–anode gap', unit: 'mm' },
+  { name: 'fail_rate', title: 'Fail rate', unit: null },
+];
+
+describe('SPC sheet', () => {
+  it('one row per measure × key in configuration order, with the last point, capability and violation counts', () => {
+    const rows = spcSheetRows(stored(), { clock: { timezone: TZ, dayStart: '06:00' }, measures });
+    expect(rows.map((r) => `${r.measure}/${r.chartKey}`)).toEqual(['sep_anode_gap/WND03', 'sep_anode_gap/WND07', 'fail_rate/TX_POWER-02']);
+    expect(rows[0]).toMatchObject({
+      title: 'Separator–anode gap',
+      unit: 'mm',
+      lastValue: 0.74,
+      cl: 1.0,
+      ucl: 1.09,
+      lcl: 0.91,
+      lastPhase: 'II',
+      cpk: 0.9,
+      ppk: 0.5,
+      openViolations: 3,
+      newViolations: 2,
+      lastDayViolations: 2,
+      rules: '1 ×2, 5 ×1',
+      lastViolationTime: new Date('2026-10-21T04:00:00Z'),
+      limitsSource: 'frozen',
+      limitsSetBy: 'run 3 (cli:alice@host)',
+    });
+    expect(rows[1]).toMatchObject({ openViolations: 0, rules: '', lastValue: null, cl: 1.0, limitsSetAt: null });
+    expect(rows[2]).toMatchObject({ chart: 'p', n: null, sigmaWithin: null, limitsSource: 'window' });
+  });
+
+  it('writes typed cells into an Excel Table with a frozen header; an empty sheet says why', async () => {
+    const rows = spcSheetRows(stored(), { clock: { timezone: TZ, dayStart: '06:00' }, measures });
+    const wb = new ExcelJS.Workbook();
+    addSpcSheet(wb, rows, { timezone: TZ });
+    addSpcSheet(wb, [], { timezone: TZ, sheetName: 'SPC (empty)' });
+    const back = new ExcelJS.Workbook();
+    await back.xlsx.load((await wb.xlsx.writeBuffer()) as ExcelJS.Buffer);
+    const ws = back.getWorksheet('SPC')!;
+    expect(ws.views[0]).toMatchObject({ state: 'frozen', xSplit: 2, ySplit: 1 });
+    expect(ws.getRow(1).values).toEqual([undefined, ...SPC_COLUMNS.map((c) => c.header)]);
+    const cell = (key: string, row = 2) => ws.getRow(row).getCell(SPC_COLUMNS.findIndex((c) => c.key === key) + 1);
+    expect(cell('chartKey').value).toBe('WND03');
+    expect(cell('lastValue').value).toBe(0.74);
+    expect(cell('cpk').numFmt).toBe('0.00');
+    expect(cell('openViolations').value).toBe(3);
+    // Plant wall-clock time: 2026-10-21 04:00Z is 06:00 in Berlin.
+    expect(cell('lastViolationTime').value).toEqual(new Date('2026-10-21T06:00:00Z'));
+    expect(cell('windowTo').value).toEqual(new Date('2026-10-21T00:00:00Z'));
+    const tables = (ws as any).getTables?.() ?? Object.values((ws as any).tables ?? {});
+    expect(tables.length).toBe(1);
+    expect(back.getWorksheet('SPC (empty)')!.getCell(2, 1).value).toMatch(/No SPC charts stored yet/);
+  });
+});
