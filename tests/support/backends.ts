@@ -12,6 +12,8 @@ import { resolveConfig, type ResolvedConfig } from '../../config/load.js';
 import { openEtlContext, type EtlContext } from '../../etl/context.js';
 import { migrate } from '../../sql/migrations.js';
 import { connect } from '../../sql/connection.js';
+import { assemblyMapper, createSourceTables, inspectionMapper, windingMapper } from '../../data/source-tables.js';
+import type { AssemblyRow, InspectionRow, WindingRow } from '../../data/cell-assembly.js';
 
 export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -159,4 +161,33 @@ export async function readSummary(ctx: EtlContext, table: string, periodType: 'd
 
 function grainOf(r: Record<string, any>) {
   return [r.product ?? '', r.test ?? '', r.machine ?? ''];
+}
+
+/** configFor overrides that map the three battery tables to their default names on the backend (schema-qualified on PostgreSQL). */
+export function batterySource(b: Backend) {
+  return { assembly: { table: b.table('asb_data') }, winding: { table: b.table('wnd_data') }, inspection: { table: b.table('isp_ifo_h') } };
+}
+
+export interface BatteryRows {
+  assembly?: readonly AssemblyRow[];
+  winding?: readonly WindingRow[];
+  inspection?: readonly InspectionRow[];
+}
+
+/**
+ * Creates the battery tables under the configured names, with the generator's column types, and
+ * writes rows (timestamps as 'YYYY-MM-DD HH:MM:SS', the way the source stores them).
+ */
+export async function writeBatteryTables(ctx: EtlContext, rows: BatteryRows): Promise<void> {
+  const mapping = ctx.config.source;
+  await createSourceTables(ctx.source, mapping, { assembly: true });
+  const write = async (table: string, values: readonly Record<string, unknown>[]) => {
+    const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
+    for (let i = 0; i < values.length; i += 200) {
+      await (schema ? ctx.source.withSchema(schema).table(name) : ctx.source.table(name)).insert(values.slice(i, i + 200));
+    }
+  };
+  await write(mapping.assembly.table, (rows.assembly ?? []).map(assemblyMapper(mapping.assembly.columns)));
+  await write(mapping.winding.table, (rows.winding ?? []).map(windingMapper(mapping.winding.columns)));
+  await write(mapping.inspection.table, (rows.inspection ?? []).map(inspectionMapper(mapping.inspection.columns)));
 }
