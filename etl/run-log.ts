@@ -25,6 +25,12 @@ export interface RunTotals {
 }
 
 export async function startRun(ctx: EtlContext, run: RunStart, startedAt: Date): Promise<number> {
+  if (run.queueJobId) {
+    // A retry of a queued job: an earlier attempt still marked running died with its worker.
+    await targetTable(ctx, ctx.target, 'etl_runs')
+      .where({ queue_job_id: run.queueJobId, job: run.job, status: 'running' })
+      .update({ status: 'interrupted', finished_at: startedAt, error: 'the worker running this attempt stopped before it finished' });
+  }
   const sorted = [...run.days].sort();
   const row = {
     job: run.job,

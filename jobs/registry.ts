@@ -4,6 +4,9 @@
  */
 import type { EtlContext } from '../etl/context.js';
 import { NIGHTLY_SUMMARY, runNightlySummary } from '../etl/nightly-summary.js';
+import { DAILY_YIELD_REPORT, describeReport, runDailyYieldReport } from '../reports/daily-yield-report.js';
+import { DEFECT_TRACE, describeDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
+import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -12,10 +15,18 @@ export interface JobParams {
   reason?: string;
   queueJobId?: string;
   attempt?: number;
+  /** Send a report again although it was delivered. */
+  resend?: boolean;
+  /** Reports progress as a fraction in [0, 1]; the queue shows it to `rerun --wait`. */
+  onProgress?: (fraction: number) => void;
 }
 
 export interface JobOutcome {
   runId: number;
+  /** The production days the job covered. */
+  days: string[];
+  /** The days the jobs depending on this one should run for (a scheduled nightly run: yesterday). */
+  primaryDays: string[];
   /** Lines for a person: what the job did and found. */
   summary: string[];
   details: unknown;
@@ -46,7 +57,34 @@ export const JOBS: Record<string, JobDefinition> = {
         `took ${(r.durationMs / 1000).toFixed(2)} s`,
       ];
       if (r.selection) summary.unshift(`chosen: ${Object.entries(r.selection).map(([d, why]) => `${d} (${why})`).join(', ')}`);
-      return { runId: r.runId, summary, details: r };
+      const primaryDays = r.selection ? Object.keys(r.selection).filter((d) => r.selection![d] === 'yesterday') : r.days;
+      return { runId: r.runId, days: r.days, primaryDays, summary, details: r };
+    },
+  },
+  [DAILY_YIELD_REPORT]: {
+    name: DAILY_YIELD_REPORT,
+    description: 'the daily yield workbook and email for production days (default: yesterday); sent once per day unless --resend',
+    async run(ctx, params) {
+      const r = await runDailyYieldReport(ctx, params);
+      const days = r.days.map((d) => d.day);
+      return { runId: r.runId, days, primaryDays: days, summary: describeReport(r), details: r };
+    },
+  },
+  [DEFECT_TRACE]: {
+    name: DEFECT_TRACE,
+    description: 'trace CEF infusion defects to winders and their separator–anode gap into summary_defect_winder (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runDefectTrace(ctx, params);
+      // Dependents report on the days asked for, not on the window days filled in for the baseline.
+      return { runId: r.runId, days: r.days, primaryDays: r.requested, summary: describeDefectTrace(r), details: r };
+    },
+  },
+  [SPC]: {
+    name: SPC,
+    description: 'control charts, Nelson rules and capability of the spc.measures over the window ending with the day (default: yesterday); emails new violations once',
+    async run(ctx, params) {
+      const r = await runSpc(ctx, params);
+      return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeSpc(r), details: r };
     },
   },
 };

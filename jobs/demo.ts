@@ -1,0 +1,95 @@
+/**
+ * `npm run demo`: the reference data in the embedded default database, every day summarised,
+ * and a few headline numbers printed, so a first look needs nothing but Node.
+ */
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config/load.js';
+import { openEtlContext, targetTable, type EtlContext } from '../etl/context.js';
+import { runNightlySummary, isoDate } from '../etl/nightly-summary.js';
+import { addDays } from '../etl/periods.js';
+import { migrate } from '../sql/migrations.js';
+import { redactUrl } from '../sql/connection.js';
+import { generate } from '../data/generate.js';
+import { runDailyYieldReport } from '../reports/daily-yield-report.js';
+import { mailSettings } from '../reports/mail.js';
+
+export const DEMO = { seed: 42, start: '2026-10-12', days: 30 } as const;
+
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(2)} %`);
+
+async function hasTestRecords(ctx: EtlContext): Promise<boolean> {
+  const table = ctx.config.source.testRecords.table;
+  const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
+  const sb = schema ? ctx.source.schema.withSchema(schema) : ctx.source.schema;
+  if (!(await sb.hasTable(name))) return false;
+  const q = schema ? ctx.source.withSchema(schema).table(name) : ctx.source.table(name);
+  const row = (await q.count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0) > 0;
+}
+
+export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: number }): Promise<void> {
+  const ctx = openEtlContext(cfg, log);
+  try {
+    console.log(`source: ${redactUrl(cfg.source.url)}   target: ${redactUrl(cfg.target.url)}   plant: ${cfg.plant.name} (${cfg.plant.timezone}, days start ${cfg.plant.dayStart})`);
+    if (!(await hasTestRecords(ctx))) {
+      const t0 = Date.now();
+      console.log(`generating ${opts.rows} test records over ${DEMO.days} days from ${DEMO.start} (seed ${DEMO.seed}) …`);
+      const m = await generate(ctx.source, {
+        rows: opts.rows,
+        seed: DEMO.seed,
+        start: DEMO.start,
+        days: DEMO.days,
+        timezone: cfg.plant.timezone,
+        dayStart: cfg.plant.dayStart,
+        timestamps: cfg.source.timestamps,
+        mapping: cfg.source,
+      });
+      console.log(`  ${m.testRecords} test records, ${m.cells} cells, ${m.gapReadings} gap readings in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } else {
+      console.log('demo data already present; delete the database file to regenerate it');
+    }
+    await migrate(ctx.target, ctx.targetSchema);
+
+    const days = Array.from({ length: DEMO.days }, (_, i) => addDays(DEMO.start, i));
+    const r = await runNightlySummary(ctx, { days, triggeredBy: 'demo', reason: 'npm run demo' });
+    console.log(
+      `nightly summary run ${r.runId}: ${r.periods.length} periods, ${r.rowsRead} rows read, ${r.rowsRejected} rejected, ` +
+        `${r.duplicatesDropped} duplicates dropped, ${r.rowsWritten} summary rows in ${(r.durationMs / 1000).toFixed(1)} s`,
+    );
+    await printHeadlines(ctx, days[days.length - 1]!);
+    await demoReport(ctx, days[days.length - 1]!);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function printHeadlines(ctx: EtlContext, lastDay: string): Promise<void> {
+  const prod = (await targetTable(ctx, ctx.target, 'summary_prod')
+    .where({ period_type: 'day', period_start: lastDay })
+    .orderBy('product')) as Record<string, any>[];
+  console.log(`\nproduct yields on ${lastDay} (rolled first-pass / cumulative, load):`);
+  for (const p of prod) {
+    console.log(`  ${String(p.product).padEnd(16)} ${pct(p.rolled_first_pass_yield).padStart(9)} ${pct(p.rolled_cumulative_yield).padStart(9)}   load ${p.load_qty}`);
+  }
+  const worst = (await targetTable(ctx, ctx.target, 'summary_machine')
+    .where({ period_type: 'day' })
+    .where('test_count', '>=', 50)
+    .orderBy('passing_rate', 'asc')
+    .limit(3)) as Record<string, any>[];
+  console.log('\nlowest passing rates of any station on any day (≥ 50 tests):');
+  for (const w of worst) console.log(`  ${String(w.machine).padEnd(16)} ${isoDate(w.period_start)}  ${pct(w.passing_rate)} of ${w.test_count} tests`);
+  console.log(`\nresults: tables summary_prod, summary_prod_test, summary_machine, etl_runs, etl_rejects, etl_periods in ${redactUrl(ctx.config.target.url)}`);
+}
+
+/** The daily yield report for the last demo day: the workbook under reports.outDir, the email as an .eml file. */
+async function demoReport(ctx: EtlContext, day: string): Promise<void> {
+  // Never mailed, even with SMTP_URL set: the demo's recipients are example addresses.
+  const mail = { ...mailSettings(ctx.config, {}), smtpUrl: undefined };
+  const r = await runDailyYieldReport(ctx, { days: [day], triggeredBy: 'demo', reason: 'npm run demo', mail });
+  const d = r.days[0]!;
+  console.log(`
+daily yield report for ${day}: ${d.subject ?? d.kind}`);
+  if (d.outcome !== 'sent') console.log(`  written by an earlier demo run (report_deliveries ${d.deliveryId}); yieldrun run daily-yield-report --date ${day} --resend writes it again`);
+  console.log(`  workbook  ${d.workbook ?? '–'}`);
+  console.log(`  email     ${d.location ?? '–'}`);
+}

@@ -1,0 +1,77 @@
+/**
+ * The `yieldrun` command as a user runs it: a real process, real SQLite file, exit codes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackend, configFor, openMigrated, writeTestRecords, type Backend } from '../support/backends.js';
+import { runCli, writeConfigFile } from '../support/worker-process.js';
+
+describe('yieldrun CLI', () => {
+  let backend: Backend;
+  let file: string;
+  const env = () => ({ SOURCE_DATABASE_URL: backend.url, LOG_LEVEL: 'silent' });
+
+  beforeAll(async () => {
+    backend = await createBackend('sqlite');
+    const ctx = await openMigrated(configFor(backend));
+    await writeTestRecords(ctx, [
+      { serial: 'A1', product: 'P1', test: 'TX', machine: 'M1', at: '2026-11-20 07:00:00', result: 'FAIL', duration: 10 },
+      { serial: 'A1', product: 'P1', test: 'TX', machine: 'M2', at: '2026-11-20 07:10:00', result: 'PASS', duration: 12 },
+      { serial: null, product: 'P1', test: 'TX', machine: 'M1', at: '2026-11-20 08:00:00', result: 'PASS' },
+    ]);
+    await ctx.close();
+    file = writeConfigFile({
+      plant: { name: 'Test Plant', timezone: 'Europe/Berlin', dayStart: '06:00' },
+      schedules: { nightly: { job: 'nightly-summary', cron: '30 6 * * *' } },
+    });
+  });
+  afterAll(async () => backend?.cleanup());
+
+  it('every command has --help', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['migrate', 'generate', 'run', 'rerun', 'runs', 'schedules', 'worker', 'admin', 'demo']) {
+      expect(top.output).toContain(cmd);
+      const r = await runCli([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.output).toMatch(/Usage: yieldrun/);
+    }
+  }, 120_000);
+
+  it('runs the nightly summary for a day and prints what it did; the run history shows it', async () => {
+    const r = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '2026-11-20', '--reason', 'cli test'], env());
+    expect(r.code).toBe(0);
+    expect(r.output).toMatch(/1 day\(s\) 2026-11-20, 2 period\(s\) replaced/);
+    expect(r.output).toMatch(/rows read 3, valid 2, rejected 1 \(33\.33 %\): missing_serial 1/);
+    const runs = await runCli(['--config', file, 'runs', '--limit', '5'], env());
+    expect(runs.code).toBe(0);
+    expect(runs.output).toMatch(/nightly-summary\s+2026-11-20\s+succeeded/);
+    expect(runs.output).toContain('cli test');
+  }, 60_000);
+
+  it('prints schedules with next run times in plant time', async () => {
+    const r = await runCli(['--config', file, 'schedules', '--count', '2'], env());
+    expect(r.code).toBe(0);
+    expect(r.output).toContain('nightly: nightly-summary at "30 6 * * *" (Europe/Berlin)');
+    expect(r.output.match(/ 06:30 /g)?.length).toBe(2);
+  }, 60_000);
+
+  it('fails with exit code 2 and the key on a bad configuration or argument, 1 on a failed run', async () => {
+    const bad = writeConfigFile({ plant: { timezone: 'Mars/Base' } });
+    const r1 = await runCli(['--config', bad, 'run', 'nightly-summary', '--date', '2026-11-20'], env());
+    expect(r1.code).toBe(2);
+    expect(r1.output).toMatch(/plant\.timezone: expected an IANA time zone/);
+    const r2 = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '2026-11-20', '--from', '2026-11-19'], env());
+    expect(r2.code).toBe(2);
+    expect(r2.output).toContain('either --date or --from/--to');
+    const r3 = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '20-11-2026'], env());
+    expect(r3.code).not.toBe(0);
+    expect(r3.output).toContain("expected a date YYYY-MM-DD, got '20-11-2026'");
+    const missing = writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } });
+    const r4 = await runCli(['--config', missing, 'run', 'nightly-summary', '--date', '2026-11-20'], env());
+    expect(r4.code).toBe(2);
+    expect(r4.output).toContain("source table 'mes_tests' does not exist (set source.testRecords.table");
+    const r5 = await runCli(['--config', file, 'run', 'no-such-job'], env());
+    expect(r5.code).not.toBe(0);
+    expect(r5.output).toContain("unknown job 'no-such-job'");
+  }, 120_000);
+});
