@@ -67,6 +67,162 @@ export const INSPECTION_COLUMNS = { eqpId: 'eqp_id', inspDt: 'insp_dt', itemCd: 
 
 const synonyms = z.array(z.string().trim().min(1).transform((s) => s.toUpperCase())).min(1);
 
+const emailAddress = z.string().trim().email('expected an email address such as quality-team@example.com');
+
+/** `name <local@domain>` or `local@domain`; the domain may be a bare host name such as localhost. */
+const mailbox = z
+  .string()
+  .trim()
+  .regex(/^(?:[^<>@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/, 'expected an address such as "yieldrun <yieldrun@example.com>"');
+
+const fraction = z.number().min(0, 'expected a fraction in [0, 1], e.g. 0.95').max(1, 'expected a fraction in [0, 1], e.g. 0.95');
+
+// ------------------------------------------------------------------------------------------------
+// SPC measures (spc.md §1). Every column and table is a validated plain name that the SQL quotes;
+// every filter value becomes a bound parameter. The one place raw SQL is accepted is
+// `source.query`: it comes only from this file, which the plant's admin writes.
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+const productionDate = z
+  .string()
+  .regex(DATE, 'expected a production day YYYY-MM-DD')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), { message: 'expected a real date YYYY-MM-DD' });
+
+const column = identifier('a column name');
+
+/** Text compares trimmed and case-insensitively (MES text is typed by people); numbers as they are. */
+const filterValue = z.union([z.string().trim().min(1), z.number()], {
+  errorMap: () => ({ message: 'expected a text or number value, or a list of them' }),
+});
+const filterValues = z
+  .preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(filterValue).min(1, 'expected at least one value'))
+  .refine((vs) => vs.every((v) => typeof v === 'string') || vs.every((v) => typeof v === 'number'), {
+    message: 'expected text values or number values, not both',
+  });
+
+/** One statement that only reads: it is wrapped as a derived table, `FROM (query) s`. */
+const readOnlyQuery = z
+  .string()
+  .trim()
+  .regex(/^select\s/i, 'expected one SELECT statement (it is used as FROM (query) s)')
+  .refine((q) => !q.includes(';'), { message: 'expected a single SELECT statement without ";"' });
+
+const keyColumns = z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(column).min(1, 'expected at least one key column').max(4, 'expected at most 4 key columns'));
+
+const runLength = (smallest: number) => z.number().int().min(smallest).max(100);
+const countInWindow = z
+  .object({ count: z.number().int().min(1).max(100), window: z.number().int().min(1).max(100) })
+  .strict()
+  .refine((w) => w.count <= w.window, { message: 'count cannot exceed window' });
+
+export const SPC_CHART_TYPES = ['I-MR', 'Xbar-R', 'Xbar-S', 'p'] as const;
+
+const spcMeasure = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Shown in reports and alerts instead of the measure's name. */
+    title: z.string().trim().min(1).max(120).optional(),
+    unit: z.string().trim().max(20).optional(),
+    chart: z.enum(SPC_CHART_TYPES, { errorMap: () => ({ message: `expected a chart type: ${SPC_CHART_TYPES.join(', ')}` }) }),
+    source: z
+      .object({
+        table: tableName.optional(),
+        query: readOnlyQuery.optional(),
+        /** Column → value(s) a row must have (e.g. item_cd: SEP_ANODE_GAP). */
+        where: z.record(column, filterValues).default({}),
+        /** The chart key comes from another table, matched on a column (the winder that wound a cell). */
+        lookup: z
+          .object({
+            table: tableName,
+            /** The column both tables share, or { from: column of the source, to: column of the lookup table }. */
+            match: z.union([column.transform((c) => ({ from: c, to: c })), z.object({ from: column, to: column }).strict()], {
+              errorMap: () => ({ message: 'expected a column name both tables share, or { from: column, to: column }' }),
+            }),
+            key: keyColumns,
+            /** When a row matches several, the latest by this time column counts. */
+            latest: column.optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .superRefine((s, ctx) => {
+        if ((s.table === undefined) === (s.query === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'expected exactly one of table or query' });
+        }
+        if (s.lookup && s.query !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a lookup needs source.table; a query does its own joins' });
+        }
+      }),
+    time: column,
+    /** One chart per value of these columns; with source.lookup the key is lookup.key instead. */
+    key: keyColumns.optional(),
+    /** The measured value (I-MR and X̄ charts). */
+    value: column.optional(),
+    /** Readings outside are malformed (a negative duration) and not charted. */
+    validRange: z.object({ min: z.number().optional(), max: z.number().optional() }).strict().optional(),
+    /** p-chart: the rows that are nonconforming; the others that pass source.where are the conforming units. */
+    defective: z.object({ column, in: filterValues }).strict().optional(),
+    subgroup: z
+      .union([z.literal('none'), z.object({ size: z.number().int().min(2, 'expected a subgroup size of 2 to 100').max(100, 'expected a subgroup size of 2 to 100') }).strict(), z.object({ by: z.enum(['hour', 'day']) }).strict()], {
+        errorMap: () => ({ message: 'expected none, { size: N } (2 to 100) or { by: hour | day }' }),
+      })
+      .default('none'),
+    spec: z
+      .object({ lsl: z.number().optional(), usl: z.number().optional(), target: z.number().optional() })
+      .strict()
+      .refine((s) => s.lsl === undefined || s.usl === undefined || s.lsl < s.usl, { message: 'lsl must be below usl' })
+      .optional(),
+    /** Phase I: limits from the first N subgroups, or from the production days from..to; then frozen. */
+    baseline: z
+      .union([z.object({ firstSubgroups: z.number().int().min(2).max(100_000) }).strict(), z.object({ from: productionDate, to: productionDate }).strict()], {
+        errorMap: () => ({ message: 'expected { firstSubgroups: N } or { from: YYYY-MM-DD, to: YYYY-MM-DD }' }),
+      })
+      .refine((b) => !('from' in b) || b.from <= b.to, { message: 'baseline.from must not be after baseline.to' })
+      .optional(),
+    /** Nelson rules judged (default 1, 2, 3, 5, 6; p-charts 1 to 4). */
+    rules: z.array(z.number().int().min(1, 'expected rule numbers 1 to 8').max(8, 'expected rule numbers 1 to 8')).min(1).optional(),
+    runLengths: z
+      .object({
+        sameSide: runLength(2).optional(),
+        trend: runLength(2).optional(),
+        alternating: runLength(3).optional(),
+        withinOneSigma: runLength(2).optional(),
+        outsideOneSigma: runLength(2).optional(),
+        beyondTwoSigma: countInWindow.optional(),
+        beyondOneSigma: countInWindow.optional(),
+      })
+      .strict()
+      .default({}),
+    /** New violations are emailed once to these. */
+    alert: z.object({ to: z.array(emailAddress).default([]), cc: z.array(emailAddress).default([]) }).strict().default({}),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: path.split('.'), message });
+    const p = m.chart === 'p';
+    if (m.source.lookup && m.key) issue('key', 'give the chart key either as key or as source.lookup.key, not both');
+    if (!m.source.lookup && !m.key) issue('key', 'expected the chart key column(s), e.g. key: eqp_id (one chart per value)');
+    if (p) {
+      if (!m.defective) issue('defective', 'a p-chart needs defective: { column, in: [values] }');
+      if (m.value) issue('value', 'a p-chart counts rows; it has no value column (use defective)');
+      if (m.validRange) issue('validRange', 'only I-MR and X̄ charts have a value range');
+      if (m.spec) issue('spec', 'spec limits apply to I-MR and X̄ charts (capability); a p-chart has none');
+      if (m.subgroup !== 'none' && !('by' in m.subgroup && m.subgroup.by === 'day')) issue('subgroup', 'a p-chart has one point per production day: leave subgroup out');
+      if (m.rules?.some((r) => r > 4)) issue('rules', 'p-charts use rules 1 to 4 only');
+    } else {
+      if (!m.value) issue('value', 'expected the value column of the measurement');
+      if (m.defective) issue('defective', 'defective is for p-charts');
+      if (m.chart === 'I-MR' && m.subgroup !== 'none') issue('subgroup', 'an I-MR chart charts single readings: subgroup none (or use Xbar-R / Xbar-S)');
+      if (m.chart !== 'I-MR' && m.subgroup === 'none') issue('subgroup', `an ${m.chart} chart needs subgroups: { size: N } or { by: hour | day }`);
+    }
+    const { lsl, usl, target } = m.spec ?? {};
+    if (target !== undefined && ((lsl !== undefined && target < lsl) || (usl !== undefined && target > usl))) issue('spec.target', 'target must lie between lsl and usl');
+  });
+
+export type SpcMeasureConfig = z.infer<typeof spcMeasure>;
+
 export const configSchema = z
   .object({
     plant: z
@@ -114,10 +270,140 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    mail: z
+      .object({
+        /** Sender of every email yieldrun writes: an address, optionally with a display name. */
+        from: mailbox.default('yieldrun <yieldrun@localhost>'),
+        /** Without SMTP_URL, messages are written here as .eml files instead of being sent. */
+        outDir: z.string().min(1).default('out/mail'),
+        /** Further SMTP attempts after a temporary failure (4xx reply, connection refused or timed out). */
+        retries: z.number().int().min(0).max(10).default(3),
+        /** First wait before a retry; each further retry waits twice as long. */
+        retryDelayMs: z.number().int().min(0).max(600_000).default(2_000),
+      })
+      .strict()
+      .default({}),
+    reports: z
+      .object({
+        /** Where report workbooks are written. */
+        outDir: z.string().min(1).default('out/reports'),
+        dailyYield: z
+          .object({
+            to: z.array(emailAddress).default([]),
+            cc: z.array(emailAddress).default([]),
+            /** One address or a list. */
+            replyTo: z.union([emailAddress.transform((a) => [a]), z.array(emailAddress)]).default([]),
+            /** Yields below these are shown in red; fractions in [0, 1] like the summary tables. */
+            targets: z
+              .object({ firstPassYield: fraction.default(0.85), cumulativeYield: fraction.default(0.95) })
+              .strict()
+              .default({}),
+            /** A day without summary rows: send a short notice, or send nothing. */
+            noData: z.enum(['notice', 'skip']).default('notice'),
+            /** Rejected rows listed on the Rejects sheet (all are counted on the Overview). */
+            maxRejectRows: z.number().int().min(0).max(1_000_000).default(1_000),
+            /** Stations listed as the worst by first-pass yield. */
+            worstStations: z.number().int().min(1).max(100).default(10),
+            /** A station needs this many unit-tests on the day to be ranked (a 0 % of 2 units is noise). */
+            worstStationsMinUnits: z.number().int().min(1).default(20),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
+    /**
+     * The CEF infusion-defect trace (sources.md): defects at CEF traced to the winder through cell_id,
+     * and each winder's separator–anode gap readings, judged against these limits.
+     */
+    defectTrace: z
+      .object({
+        /** item_cd of the gap readings in the inspection table. */
+        gapItemCode: z.string().trim().min(1, 'expected an item code such as SEP_ANODE_GAP').default('SEP_ANODE_GAP'),
+        /** Gap spec limits, mm. */
+        lsl: z.number().default(0.8),
+        usl: z.number().default(1.2),
+        /** dfct_cd values at CEF. */
+        defectCodes: z
+          .object({ infusion: z.number().int().default(5), filling: z.number().int().default(4) })
+          .strict()
+          .default({})
+          .refine((c) => c.infusion !== c.filling, { message: 'the infusion and filling defect codes must differ' }),
+        /** A winder whose infusion-defect rate on a day is above this fraction is named in the report. */
+        infusionRateThreshold: fraction.default(0.02),
+        /** Cells a winder needs on a day for its rate to be judged (1 defect in 3 cells is noise). */
+        minCells: z.number().int().min(1).default(50),
+        /** Days charted and searched for the start of a rise. */
+        windowDays: z.number().int().min(1).max(366).default(30),
+        /** Days before a rise (or up to the report day) in which the gap is checked for drift and spec. */
+        leadDays: z.number().int().min(1).max(31).default(2),
+        /** Days before the lead window whose gap readings are the winder's own baseline (mean, within-day sigma). */
+        baselineDays: z.number().int().min(1).max(366).default(14),
+        /** A day's mean gap this many standard errors from the baseline mean counts as drifting (3: the X-bar chart's limit). */
+        driftZ: z.number().positive().default(3),
+      })
+      .strict()
+      .default({})
+      .refine((t) => t.lsl < t.usl, { message: 'expected a gap LSL below defectTrace.usl', path: ['lsl'] }),
+    /** Statistical process control (spc.md): `yieldrun run spc --date D`. */
+    spc: z
+      .object({
+        /** Production days charted, ending with the run's day. */
+        windowDays: z.number().int().min(1).max(366).default(30),
+        /** Measure name → measure; one chart per key value. */
+        measures: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected a measure name such as sep_anode_gap (lower case, digits, _)'), spcMeasure).default({}),
+      })
+      .strict()
+      .default({}),
     etl: z
       .object({
         /** Rejected rows kept per run in etl_rejects (all are counted). */
         maxRejectsStored: z.number().int().min(0).default(100_000),
+        /**
+         * PostgreSQL work_mem for the summary statement only (SET LOCAL): its sorts and intermediate
+         * results then stay in memory instead of temporary files.
+         */
+        postgresWorkMem: z.string().regex(/^\d{1,6}(kB|MB|GB)$/, "expected a size such as '256MB'").default('256MB'),
+      })
+      .strict()
+      .default({}),
+    runner: z
+      .object({
+        /** Redis key prefix of every queue; two installations on one Redis use different prefixes. */
+        queuePrefix: identifier('a queue prefix').default('yieldrun'),
+        /** Jobs one worker process runs at once, per queue. */
+        concurrency: z.number().int().min(1).max(32).default(1),
+        attempts: z.number().int().min(1).max(50).default(3),
+        /** First retry delay; each further retry waits twice as long. */
+        backoffMs: z.number().int().min(0).default(60_000),
+        /** A job's lock lasts this long and is renewed at half of it while the job runs. */
+        lockDurationMs: z.number().int().min(1_000).default(300_000),
+        /** How often workers look for jobs whose worker died (lock expired) and put them back. */
+        stalledIntervalMs: z.number().int().min(500).default(30_000),
+        maxStalledCount: z.number().int().min(0).default(2),
+        /** On start and after each nightly run, enqueue days in the lookback without a successful summary. */
+        catchUp: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    /** Cron schedules per job, evaluated in plant.timezone. The worker makes Redis match this list. */
+    schedules: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a schedule name such as nightly-summary'),
+        z
+          .object({
+            job: z.string().min(1),
+            cron: z.string().regex(/^\s*\S+(\s+\S+){4,5}\s*$/, 'expected a cron pattern of 5 or 6 fields, e.g. "30 6 * * *"'),
+            /** Jobs that run for the same day once this job succeeded (a BullMQ flow). */
+            dependents: z.array(z.string().min(1)).default([]),
+          })
+          .strict(),
+      )
+      .default({}),
+    alerts: z
+      .object({
+        /** Who gets an email when a job fails its last attempt. */
+        admins: z.array(z.string().email('expected an email address')).default([]),
       })
       .strict()
       .default({}),

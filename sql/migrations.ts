@@ -35,6 +35,13 @@ function cohortColumns(t: Knex.CreateTableBuilder): void {
   t.integer('pending_units').notNullable();
 }
 
+/** The cohort's yields and retests, for the product × test and machine grains. */
+function yieldColumns(t: Knex.CreateTableBuilder): void {
+  t.double('first_pass_yield');
+  t.double('cumulative_yield');
+  t.integer('retest_count').notNullable();
+}
+
 function durationColumns(t: Knex.CreateTableBuilder): void {
   t.double('avg_duration_pass_s');
   t.double('avg_duration_fail_s');
@@ -82,9 +89,7 @@ export const MIGRATIONS: Migration[] = [
         periodColumns(t);
         attemptColumns(t);
         cohortColumns(t);
-        t.double('first_pass_yield');
-        t.double('cumulative_yield');
-        t.integer('retest_count').notNullable();
+        yieldColumns(t);
         durationColumns(t);
         runColumns(t);
         t.primary(['period_type', 'period_start', 'product', 'test'], 'pk_summary_prod_test');
@@ -94,9 +99,7 @@ export const MIGRATIONS: Migration[] = [
         periodColumns(t);
         attemptColumns(t);
         cohortColumns(t);
-        t.double('first_pass_yield');
-        t.double('cumulative_yield');
-        t.integer('retest_count').notNullable();
+        yieldColumns(t);
         durationColumns(t);
         runColumns(t);
         t.primary(['period_type', 'period_start', 'machine'], 'pk_summary_machine');
@@ -141,6 +144,185 @@ export const MIGRATIONS: Migration[] = [
       for (const t of ['etl_periods', 'etl_rejects', 'summary_prod', 'summary_machine', 'summary_prod_test', 'etl_runs']) {
         await withSchema(db, schema).dropTableIfExists(t);
       }
+    },
+  },
+  {
+    name: '002_report_deliveries',
+    async up(db, schema) {
+      // One row per report delivery. dedupe_key is unique so that two runs of the same report for the
+      // same period cannot both claim it: the exactly-once guard of reports/deliveries.ts.
+      await withSchema(db, schema).createTable('report_deliveries', (t) => {
+        t.increments('id').primary();
+        t.string('report', 64).notNullable();
+        t.string('period_type', 8).notNullable();
+        t.date('period_start').notNullable();
+        t.string('period_label', 10).notNullable();
+        /** report | no-data | summary-failed */
+        t.string('kind', 16).notNullable();
+        t.string('dedupe_key', 200).notNullable();
+        t.boolean('resend').notNullable().defaultTo(false);
+        /** sending | sent | failed | skipped | unconfirmed */
+        t.string('status', 16).notNullable();
+        t.text('recipients');
+        t.string('subject', 512);
+        t.string('message_id', 255);
+        /** smtp | file */
+        t.string('transport', 8);
+        t.text('location');
+        t.string('attachment', 1024);
+        t.integer('summary_run_id');
+        t.integer('run_id');
+        t.string('triggered_by', 128);
+        t.string('reason', 512);
+        t.integer('attempts').notNullable().defaultTo(1);
+        t.text('error');
+        t.timestamp('created_at', { useTz: true }).notNullable();
+        t.timestamp('updated_at', { useTz: true }).notNullable();
+        t.timestamp('sent_at', { useTz: true });
+        t.unique(['dedupe_key'], { indexName: 'ux_report_deliveries_key' });
+        t.index(['report', 'period_start'], 'ix_report_deliveries_period');
+      });
+    },
+    async down(db, schema) {
+      await withSchema(db, schema).dropTableIfExists('report_deliveries');
+    },
+  },
+  {
+    name: '003_summary_defect_winder',
+    async up(db, schema) {
+      // The defect trace (README "Defect trace"): one row per winder × period, plus a row with
+      // winder '(untraced)' for CEF cells without a winding record, so every count sums to CEF's.
+      await withSchema(db, schema).createTable('summary_defect_winder', (t) => {
+        t.string('winder', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('cells_assembled').notNullable();
+        t.integer('infusion_defects').notNullable();
+        t.integer('filling_defects').notNullable();
+        t.double('infusion_defect_rate');
+        t.integer('gap_n').notNullable();
+        t.double('gap_mean');
+        t.double('gap_min');
+        t.double('gap_max');
+        t.double('gap_sd');
+        t.integer('gap_below_lsl').notNullable();
+        t.integer('gap_above_usl').notNullable();
+        // The limits the two counts above were judged against: the config may change later.
+        t.double('gap_lsl').notNullable();
+        t.double('gap_usl').notNullable();
+        runColumns(t);
+        t.primary(['period_type', 'period_start', 'winder'], 'pk_summary_defect_winder');
+      });
+    },
+    async down(db, schema) {
+      await withSchema(db, schema).dropTableIfExists('summary_defect_winder');
+    },
+  },
+  {
+    name: '004_spc',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      // Statistical process control (README "SPC"). Times are instants (timestamp with time zone):
+      // a subgroup's start, shown in plant time by the reports.
+      await s().createTable('spc_points', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('measure', 64).notNullable();
+        t.string('chart_key', 255).notNullable();
+        /** I-MR, Xbar-R, Xbar-S or p: what value and the paired columns mean. */
+        t.string('chart', 8).notNullable();
+        t.timestamp('point_time', { useTz: true }).notNullable();
+        /** Observations behind the point: 1 on an I chart, the subgroup size, or the units inspected (p). */
+        t.integer('subgroup_size').notNullable();
+        t.double('value');
+        t.double('cl');
+        t.double('ucl');
+        t.double('lcl');
+        /** σ of the plotted statistic at the point: the unit of the Nelson zones. */
+        t.double('sigma');
+        /** The MR, R or S chart at the same point; NULL on a p-chart. */
+        t.double('paired_value');
+        t.double('paired_cl');
+        t.double('paired_ucl');
+        t.double('paired_lcl');
+        /** I: the point helped set its limits; II: judged by limits set before it. */
+        t.string('phase', 2).notNullable();
+        /** window | baseline | frozen */
+        t.string('limits_source', 8).notNullable();
+        runColumns(t);
+        t.index(['measure', 'point_time'], 'ix_spc_points_measure_time');
+        t.index(['measure', 'chart_key', 'point_time'], 'ix_spc_points_key_time');
+      });
+      await s().createTable('spc_violations', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('measure', 64).notNullable();
+        t.string('chart_key', 255).notNullable();
+        /** The flagged point: the last point of the pattern. */
+        t.timestamp('point_time', { useTz: true }).notNullable();
+        t.integer('rule').notNullable();
+        /** above | below for rules 1, 2, 5, 6; NULL for the others. */
+        t.string('side', 8);
+        /** The first point of the run or window that completes the pattern. */
+        t.timestamp('first_point_time', { useTz: true }).notNullable();
+        t.double('point_value');
+        t.integer('first_seen_run_id').notNullable();
+        /** The latest run that found it again: a run that no longer finds it (new limits) leaves it behind. */
+        t.integer('last_seen_run_id').notNullable();
+        /** When its alert email was claimed and sent; NULL: not alerted (no recipients, or the send failed). */
+        t.timestamp('alerted_at', { useTz: true });
+        t.integer('alert_run_id');
+        t.unique(['measure', 'chart_key', 'point_time', 'rule'], { indexName: 'ux_spc_violations_point_rule' });
+        t.index(['measure', 'last_seen_run_id'], 'ix_spc_violations_seen');
+      });
+      await s().createTable('spc_limits', (t) => {
+        t.string('measure', 64).notNullable();
+        t.string('chart_key', 255).notNullable();
+        t.string('chart', 8).notNullable();
+        /** x̄, x̿ or p̄ of the baseline. */
+        t.double('cl');
+        /** σ̂ within of the baseline; for a p-chart √(p̄(1 − p̄)). */
+        t.double('sigma_within');
+        /** CL of the MR / R / S chart at the baseline's subgroup size. */
+        t.double('paired_cl');
+        /** firstSubgroups | dates */
+        t.string('baseline_kind', 16).notNullable();
+        /** Start times of the first and the last baseline subgroup. */
+        t.timestamp('baseline_from', { useTz: true });
+        t.timestamp('baseline_to', { useTz: true });
+        t.integer('subgroups').notNullable();
+        t.timestamp('set_at', { useTz: true }).notNullable();
+        t.string('set_by', 255).notNullable();
+        t.integer('run_id').notNullable();
+        t.primary(['measure', 'chart_key'], 'pk_spc_limits');
+      });
+      // One row per measure × key as the latest run left it: window, limits, capability.
+      await s().createTable('spc_charts', (t) => {
+        t.string('measure', 64).notNullable();
+        t.string('chart_key', 255).notNullable();
+        t.string('chart', 8).notNullable();
+        t.date('window_from').notNullable();
+        t.date('window_to').notNullable();
+        t.integer('points').notNullable();
+        t.timestamp('last_point_time', { useTz: true });
+        t.string('limits_source', 8).notNullable();
+        /** Why the limits are what they are, for a person (e.g. "baseline incomplete: 48 of 120 subgroups"). */
+        t.string('limits_note', 255);
+        t.double('cl');
+        t.double('sigma_within');
+        t.integer('values_n').notNullable();
+        t.double('mean');
+        t.double('sigma_overall');
+        t.double('lsl');
+        t.double('usl');
+        t.double('target');
+        t.double('cp');
+        t.double('cpk');
+        t.double('pp');
+        t.double('ppk');
+        runColumns(t);
+        t.primary(['measure', 'chart_key'], 'pk_spc_charts');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['spc_charts', 'spc_limits', 'spc_violations', 'spc_points']) await withSchema(db, schema).dropTableIfExists(t);
     },
   },
 ];

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: the nightly summary against a hand-written baseline query, on SQLite and
+ * PostgreSQL, each measurement in a fresh process. Data sets are generated once (seeded) and kept
+ * in .tmp/bench/ and in PostgreSQL schemas yr_bench_*; BENCH_SCALE=0.1 runs a tenth of the volume.
+ * Results: a table on stdout and out/bench/nightly-summary.{json,md}.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory from 'knex';
+import { connect } from '../../sql/connection.js';
+import { resolveConfig } from '../../config/load.js';
+import { generate } from '../../data/generate.js';
+import { addDays } from '../../etl/periods.js';
+import type { MeasureArgs, CaseName } from './measure.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..', '..');
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const DAY = '2026-11-18';
+
+interface DataSet {
+  id: string;
+  rows: number;
+  start: string;
+  days: number;
+  label: string;
+}
+
+const DATA_SETS: DataSet[] = [
+  { id: 'day200k', rows: Math.round(200_000 * SCALE), start: DAY, days: 1, label: 'one day, 200 k records' },
+  { id: 'day2m', rows: Math.round(2_000_000 * SCALE), start: DAY, days: 1, label: 'one day, 2 M records' },
+  { id: 'ref600k', rows: Math.round(600_000 * SCALE), start: '2026-10-12', days: 30, label: 'full recompute, 600 k records / 30 days' },
+];
+
+/** For the queue overhead: the nightly summary of one 600 k-record day, inline and through Redis. */
+const QUEUE_DATA_SET: DataSet = { id: 'day600k', rows: Math.round(600_000 * SCALE), start: DAY, days: 1, label: 'one day, 600 k records' };
+
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  place(ds: DataSet): { url: string; schema?: string };
+}
+
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    place: (ds) => ({ url: `sqlite:${path.join(root, '.tmp', 'bench', `${ds.id}-${ds.rows}.sqlite`)}` }),
+  },
+  { name: 'postgres', place: (ds) => ({ url: PG_URL, schema: `yr_bench_${ds.id}_${ds.rows}` }) },
+];
+
+async function ensureData(b: Backend, ds: DataSet): Promise<void> {
+  const { url, schema } = b.place(ds);
+  if (b.name === 'sqlite') {
+    const file = url.slice('sqlite:'.length);
+    if (existsSync(file)) return;
+    mkdirSync(path.dirname(file), { recursive: true });
+  } else {
+    const admin = knexFactory({ client: 'pg', connection: PG_URL });
+    const exists = await admin.raw('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [schema!, 'bench_ready']);
+    if (exists.rows.length) return void (await admin.destroy());
+    await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.raw(`CREATE SCHEMA ${schema}`);
+    await admin.destroy();
+  }
+  const table = (t: string) => (schema ? `${schema}.${t}` : t);
+  const cfg = resolveConfig({ source: { testRecords: { table: table('test_records') } } }, { SOURCE_DATABASE_URL: url });
+  const db = connect(url);
+  const t0 = Date.now();
+  process.stdout.write(`generating ${ds.label} into ${b.name} … `);
+  try {
+    await generate(db, {
+      rows: ds.rows,
+      seed: 7,
+      start: ds.start,
+      days: ds.days,
+      timezone: 'Europe/Berlin',
+      dayStart: '06:00',
+      timestamps: 'local',
+      mapping: cfg.source,
+      assembly: false,
+    });
+    // Marks a complete data set: an interrupted generation is redone.
+    if (schema) await db.raw(`CREATE TABLE ${schema}.bench_ready (x integer)`);
+  } finally {
+    await db.destroy();
+  }
+  console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+interface Sample {
+  ms: number;
+  maxRssMb: number;
+  rows: number;
+  check: string;
+  startLatencyMs?: number;
+}
+
+function measure(name: CaseName, args: MeasureArgs): Sample {
+  const r = spawnSync(process.execPath, [path.join(here, 'measure.js'), name, JSON.stringify(args)], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'silent' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`measurement ${name} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  backend: string;
+  dataSet: string;
+  rows: number;
+  summaryS: number;
+  baselineS: number;
+  ratio: number;
+  recordsPerS: number;
+  summaryRssMb: number;
+  baselineRssMb: number;
+  agrees: boolean | null;
+}
+
+async function main(): Promise<void> {
+  const results: Row[] = [];
+  for (const b of backends) {
+    for (const ds of DATA_SETS) {
+      await ensureData(b, ds);
+      const place = b.place(ds);
+      const args: MeasureArgs = { ...place, from: ds.start, to: addDays(ds.start, ds.days - 1) };
+      const ours: Sample[] = [];
+      const base: Sample[] = [];
+      // Alternate, after one warm-up of each, so caches favour neither side.
+      measure('baseline', args);
+      measure('summary', args);
+      for (let i = 0; i < REPEATS; i++) {
+        base.push(measure('baseline', args));
+        ours.push(measure('summary', args));
+      }
+      const summaryS = median(ours.map((s) => s.ms)) / 1000;
+      const baselineS = median(base.map((s) => s.ms)) / 1000;
+      const row: Row = {
+        backend: b.name,
+        dataSet: ds.label,
+        rows: ours[0]!.rows,
+        summaryS,
+        baselineS,
+        ratio: summaryS / baselineS,
+        recordsPerS: ours[0]!.rows / summaryS,
+        summaryRssMb: Math.max(...ours.map((s) => s.maxRssMb)),
+        baselineRssMb: Math.max(...base.map((s) => s.maxRssMb)),
+        agrees: ds.days === 1 ? ours[0]!.check === base[0]!.check : null,
+      };
+      results.push(row);
+      console.log(
+        `${b.name.padEnd(8)} ${ds.label.padEnd(42)} summary ${summaryS.toFixed(2)} s, baseline ${baselineS.toFixed(2)} s, ` +
+          `ratio ${row.ratio.toFixed(2)}, ${Math.round(row.recordsPerS)} records/s, peak RSS ${row.summaryRssMb.toFixed(0)} MB (baseline ${row.baselineRssMb.toFixed(0)} MB)` +
+          (row.agrees === null ? '' : row.agrees ? ', same numbers' : ', NUMBERS DIFFER'),
+      );
+    }
+  }
+  const queue = await queueOverhead();
+  const outDir = path.join(root, 'out', 'bench');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(path.join(outDir, 'nightly-summary.json'), JSON.stringify({ scale: SCALE, repeats: REPEATS, results, queue }, null, 2));
+  const md = [
+    '| database | data | records | nightly summary | baseline query | ratio | records/s | peak RSS (summary / baseline) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...results.map(
+      (r) =>
+        `| ${r.backend} | ${r.dataSet} | ${r.rows.toLocaleString('en')} | ${r.summaryS.toFixed(2)} s | ${r.baselineS.toFixed(2)} s | ${r.ratio.toFixed(2)} × | ${Math.round(r.recordsPerS).toLocaleString('en')} | ${r.summaryRssMb.toFixed(0)} / ${r.baselineRssMb.toFixed(0)} MB |`,
+    ),
+  ].join('\n');
+  const queueMd = [
+    '',
+    '| nightly summary of one day | records | inline | through the queue | overhead | enqueue → start (median) |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| PostgreSQL, ${QUEUE_DATA_SET.label} | ${queue.rows.toLocaleString('en')} | ${queue.inlineS.toFixed(2)} s | ${queue.queuedS.toFixed(2)} s | ${(100 * queue.overhead).toFixed(1)} % | ${queue.startLatencyMs.toFixed(0)} ms |`,
+  ].join('\n');
+  writeFileSync(path.join(outDir, 'nightly-summary.md'), `${md}\n${queueMd}\n`);
+  console.log(`\n${md}\n${queueMd}\n\nwritten to out/bench/nightly-summary.{json,md}`);
+  if (results.some((r) => r.agrees === false)) {
+    console.error('the nightly summary and the baseline disagree on a day: see above');
+    process.exitCode = 1;
+  }
+}
+
+/** The same summary inline and through Redis with a real worker, alternating, medians. */
+async function queueOverhead(): Promise<{ rows: number; inlineS: number; queuedS: number; overhead: number; startLatencyMs: number }> {
+  const pg = backends.find((b) => b.name === 'postgres')!;
+  await ensureData(pg, QUEUE_DATA_SET);
+  const args: MeasureArgs = { ...pg.place(QUEUE_DATA_SET), from: DAY, to: DAY };
+  measure('summary', args);
+  const inline: Sample[] = [];
+  const queued: Sample[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    inline.push(measure('summary', args));
+    queued.push(measure('queued', args));
+  }
+  const inlineS = median(inline.map((s) => s.ms)) / 1000;
+  const queuedS = median(queued.map((s) => s.ms)) / 1000;
+  const r = { rows: inline[0]!.rows, inlineS, queuedS, overhead: queuedS / inlineS - 1, startLatencyMs: median(queued.map((s) => s.startLatencyMs ?? 0)) };
+  console.log(`queue overhead on ${QUEUE_DATA_SET.label}: inline ${inlineS.toFixed(2)} s, queued ${queuedS.toFixed(2)} s (${(100 * r.overhead).toFixed(1)} %), enqueue → start ${r.startLatencyMs.toFixed(0)} ms`);
+  return r;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
