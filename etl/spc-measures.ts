@@ -1,11 +1,12 @@
 /**
  * SPC measures as the job uses them: the validated configuration (config/schema.ts, `spc.measures`)
- * with the defaults that depend on the chart type filled in (p-charts judge rules 1–4 only), and
+ * with the defaults that depend on the chart type filled in (p-charts judge rules 1–4 only: by
+ * default 1, 2, 3), and
  * the chart key of a row.
  */
 import type { Config, SpcMeasureConfig } from '../config/schema.js';
 import type { ChartKind } from './spc/chart-points.js';
-import { applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, P_CHART_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
+import { applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
 import type { SpcSource } from '../sql/spc-query.js';
 
 export type Subgrouping = { kind: 'none' } | { kind: 'size'; size: number } | { kind: 'hour' } | { kind: 'day' };
@@ -50,7 +51,9 @@ function subgroupingOf(s: SpcMeasureConfig['subgroup'], chart: ChartKind): Subgr
 
 function ruleSettings(m: SpcMeasureConfig): RuleSettings {
   const chart = m.chart;
-  const enabled = applicableRules(chart, (m.rules as RuleNumber[] | undefined) ?? (chart === 'p' ? P_CHART_RULES : DEFAULT_RULES));
+  // One default for every chart (spc.md §3: 1, 2, 3, 5, 6), filtered to what the chart allows: a
+  // p-chart gets 1, 2, 3, as applicableRules gives it; rule 4 only when configured.
+  const enabled = applicableRules(chart, (m.rules as RuleNumber[] | undefined) ?? DEFAULT_RULES);
   const r = m.runLengths;
   return {
     enabled,

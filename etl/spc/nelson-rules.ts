@@ -31,7 +31,11 @@ export interface Violation {
   rule: RuleNumber;
   /** The point the rule flags: the last point of the pattern. */
   pointIndex: number;
-  /** The first point of the pattern (for rules 5 and 6, the first counting point in the window). */
+  /**
+   * The first point of the rule's window (spc.md §3): the run of rules 2, 3, 4, 7 and 8, and for
+   * rules 5 and 6 the whole "k of m" window (the m points ending at the flagged one, fewer at the
+   * start of the series), whether or not its first point is itself beyond the line.
+   */
   firstIndex: number;
   /** The side of CL for rules 1, 2, 5 and 6; null for the others, which are not about one side. */
   side: Side | null;
@@ -82,9 +86,26 @@ export const DEFAULT_RULE_SETTINGS: RuleSettings = {
   outsideOneSigmaRun: 8,
 };
 
-/** The enabled rules that apply to a chart kind: p-charts use rules 1–4 only (spc.md §3). */
+/**
+ * Rules judged on the paired chart (MR, R or S): test 1 only, as Minitab and qcc do. A range or an
+ * SD is skewed and consecutive moving ranges share a value, so the run and zone tests would not
+ * have their usual false-alarm rates there. On a paired point cl ± 3σ are its UCL and the unclipped
+ * LCL, so rule 1 flags a point above UCL or below an LCL above zero (below a clipped LCL of 0 no
+ * range can fall).
+ */
+export const PAIRED_CHART_RULES: readonly RuleNumber[] = [1];
+
+/**
+ * The enabled rules that apply to a chart kind: p-charts use rules 1–4 only (spc.md §3). Omitted,
+ * the default set: for a p-chart that is 1, 2, 3 (rule 4 only when configured).
+ */
 export function applicableRules(chart: ChartKind, enabled: readonly RuleNumber[] = DEFAULT_RULES): RuleNumber[] {
   return enabled.filter((r) => chart !== 'p' || P_CHART_RULES.includes(r));
+}
+
+/** The measure's enabled rules that the paired chart is judged by: rule 1 when it is on. */
+export function pairedChartRules(enabled: readonly RuleNumber[]): RuleNumber[] {
+  return enabled.filter((r) => PAIRED_CHART_RULES.includes(r));
 }
 
 function checkRun(value: number, name: string, smallest: number): void {
@@ -215,7 +236,9 @@ const alternating: Check = (points, s) => {
 
 /**
  * Rules 5 and 6: the point itself is beyond kσ on a side, and with it at least `count` of the last
- * `window` points (fewer at the start of the series) are beyond kσ on that side.
+ * `window` points (fewer at the start of the series) are beyond kσ on that side. The pattern is the
+ * window, so its first point is where the window starts: the point within the line in "2 of 3"
+ * belongs to it as much as the two beyond.
  */
 function countInWindow(rule: 5 | 6, k: number, points: readonly RulePoint[], w: CountInWindow): Violation[] {
   const sides = points.map((p) => beyond(p, k));
@@ -223,14 +246,9 @@ function countInWindow(rule: 5 | 6, k: number, points: readonly RulePoint[], w: 
   for (let i = 0; i < points.length; i++) {
     const side = sides[i];
     if (side === null || side === undefined) continue;
+    const first = Math.max(0, i - w.window + 1);
     let count = 0;
-    let first = i;
-    for (let j = i; j >= 0 && j > i - w.window; j--) {
-      if (sides[j] === side) {
-        count++;
-        first = j;
-      }
-    }
+    for (let j = first; j <= i; j++) if (sides[j] === side) count++;
     if (count >= w.count) found.push({ rule, pointIndex: i, firstIndex: first, side });
   }
   return found;

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, resolveConfig, defaultConfigPath, ConfigError } from '../../config/load.js';
 import { enabledMeasures, measureSpec } from '../../etl/spc-measures.js';
+import { applicableRules } from '../../etl/spc/nelson-rules.js';
 
 const gap = {
   chart: 'I-MR',
@@ -44,8 +45,9 @@ describe('spc configuration', () => {
     expect(d.subgroup).toEqual({ kind: 'hour' });
     expect(f.source.defective).toEqual({ column: 'TestResult', in: ['FAIL', 'F', 'NG'] });
     expect(f.subgroup).toEqual({ kind: 'day' });
-    // p-charts judge rules 1–4 only (spc.md §3).
-    expect(f.rules.enabled).toEqual([1, 2, 3, 4]);
+    // p-charts judge rules 1–4 only (spc.md §3); without `rules`, the default set 1, 2, 3, 5, 6 filtered to those.
+    expect(f.rules.enabled).toEqual([1, 2, 3]);
+    expect(i.rules.enabled).toEqual([1, 2, 3]);
     expect(i.source.lookup).toEqual({ table: 'wnd_data', match: { from: 'cell_id', to: 'cell_id' }, latest: 'prod_dt' });
     expect(i.source.key).toEqual(['eqp_id']);
     expect(i.source.defective).toEqual({ column: 'dfct_cd', in: [5] });
@@ -97,6 +99,12 @@ describe('spc configuration', () => {
   it('p-charts: a defective condition, rules 1–4 only, no value or spec limits', () => {
     const p = { chart: 'p', source: { table: 'test_records' }, time: 'TestTimeStamp', key: 'MachineID', defective: { column: 'TestResult', in: ['FAIL'] } };
     expect(() => resolveConfig({ spc: { measures: { p } } }, {})).not.toThrow();
+    // One default for every chart, filtered to what the chart allows: the same set as applicableRules('p').
+    const rulesOf = (extra: Record<string, unknown>) => measureSpec('p', resolveConfig({ spc: { measures: { p: { ...p, ...extra } } } }, {}).spc.measures.p!).rules.enabled;
+    expect(rulesOf({})).toEqual(applicableRules('p'));
+    expect(rulesOf({})).toEqual([1, 2, 3]);
+    expect(rulesOf({ rules: [1, 2, 3, 4] })).toEqual([1, 2, 3, 4]);
+    expect(rulesOf({ rules: [4] })).toEqual([4]);
     expect(fail({ ...p, defective: undefined })).toMatch(/spc\.measures\.gap\.defective: a p-chart needs defective/);
     expect(fail({ ...p, rules: [1, 5] })).toMatch(/spc\.measures\.gap\.rules: p-charts use rules 1 to 4 only/);
     expect(fail({ ...p, value: 'TestDuration_s' })).toMatch(/spc\.measures\.gap\.value: a p-chart counts rows/);

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   applicableRules,
   DEFAULT_RULE_SETTINGS,
+  DEFAULT_RULES,
+  pairedChartRules,
   nelsonViolations,
   type RulePoint,
   type RuleNumber,
@@ -134,8 +136,11 @@ describe('rule 4: fourteen points in a row alternating up and down', () => {
 });
 
 describe('rule 5: two of three points beyond 2σ on the same side', () => {
-  it('fires at the second beyond point, with the window starting at the first', () => {
+  it('fires at the second beyond point; the first point is where its window of three starts', () => {
     expect(only(5, z([0, 2.5, 0, 2.1]))).toEqual([{ rule: 5, pointIndex: 3, firstIndex: 1, side: 'above' }]);
+    // Window [0, 2.5, 2.1] ends at 3 and starts at 1: the point within 2σ opens it, not the first beyond.
+    expect(only(5, z([0, 0, 2.5, 2.1]))).toEqual([{ rule: 5, pointIndex: 3, firstIndex: 1, side: 'above' }]);
+    // At the start of the series the window is shorter: two points, starting at 0.
     expect(only(5, z([-2.5, -2.5]))).toEqual([{ rule: 5, pointIndex: 1, firstIndex: 0, side: 'below' }]);
   });
 
@@ -170,7 +175,10 @@ describe('rule 5: two of three points beyond 2σ on the same side', () => {
 describe('rule 6: four of five points beyond 1σ on the same side', () => {
   it('fires when the fourth beyond point completes the window', () => {
     expect(only(6, z([1.5, 1.5, 0, 1.5, 1.5]))).toEqual([{ rule: 6, pointIndex: 4, firstIndex: 0, side: 'above' }]);
-    expect(only(6, z([0, -1.2, -1.2, -1.2, -1.2]))).toEqual([{ rule: 6, pointIndex: 4, firstIndex: 1, side: 'below' }]);
+    // The window of five ends at 4 and starts at 0, the point on CL: it is the window's first point.
+    expect(only(6, z([0, -1.2, -1.2, -1.2, -1.2]))).toEqual([{ rule: 6, pointIndex: 4, firstIndex: 0, side: 'below' }]);
+    // Six points: the window at 5 is points 1..5.
+    expect(only(6, z([0, 0, 1.5, 1.5, 1.5, 1.5]))).toEqual([{ rule: 6, pointIndex: 5, firstIndex: 1, side: 'above' }]);
   });
 
   it('a point exactly on 1σ counts as within', () => {
@@ -223,6 +231,48 @@ describe('rule 8: eight points in a row beyond 1σ, either side', () => {
   });
 });
 
+describe('the first point stored with a violation: the first point of the window ending at the flagged one', () => {
+  it('a run that goes on moves its window: rules 3, 4, 7 and 8 on the point after the first flag', () => {
+    // Seven rising points: at 6 the trend of six is points 1..6.
+    expect(only(3, z([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))[1]).toEqual({ rule: 3, pointIndex: 6, firstIndex: 1, side: null });
+    const zigzag = Array.from({ length: 15 }, (_, i) => (i % 2 === 0 ? 0.5 : -0.5));
+    expect(only(4, z(zigzag))).toEqual([
+      { rule: 4, pointIndex: 13, firstIndex: 0, side: null },
+      { rule: 4, pointIndex: 14, firstIndex: 1, side: null },
+    ]);
+    expect(only(7, z(repeat(0.5, 16)))[1]).toEqual({ rule: 7, pointIndex: 15, firstIndex: 1, side: null });
+    expect(only(8, z([0, ...repeat(-1.5, 9)]))).toEqual([
+      { rule: 8, pointIndex: 8, firstIndex: 1, side: null },
+      { rule: 8, pointIndex: 9, firstIndex: 2, side: null },
+    ]);
+  });
+
+  it('a run broken and restarted starts its window after the break', () => {
+    // Rule 2: a point on CL at 3 breaks the run; nine above from 4 fire at 12 with the window 4..12.
+    expect(only(2, z([1, 1, 1, 0, ...repeat(1, 9)]))).toEqual([{ rule: 2, pointIndex: 12, firstIndex: 4, side: 'above' }]);
+  });
+});
+
+describe('the paired chart (MR, R, S): rule 1 only', () => {
+  it('judged by rule 1 when the measure has it on, by nothing otherwise', () => {
+    expect(pairedChartRules(DEFAULT_RULES)).toEqual([1]);
+    expect(pairedChartRules([1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1]);
+    expect(pairedChartRules([2, 5])).toEqual([]);
+  });
+
+  it('rule 1 on paired points: above UCL, below an LCL above zero; a clipped LCL of 0 never fires', () => {
+    // An R chart of n = 7 with σ̂ = 1: CL = d2 = 2.704, σ_R = d3 = 0.833, LCL = 2.704 − 2.499 = 0.205, UCL = 5.203.
+    const r = (value: number) => ({ value, cl: 2.704, sigma: 0.833 });
+    expect(nelsonViolations([r(6), r(2.7), r(0.1), r(0.3)], { enabled: pairedChartRules(DEFAULT_RULES) })).toEqual([
+      { rule: 1, pointIndex: 0, firstIndex: 0, side: 'above' },
+      { rule: 1, pointIndex: 2, firstIndex: 2, side: 'below' },
+    ]);
+    // An MR chart: CL = 1.128, σ_MR = 0.853, so CL − 3σ < 0 and LCL is clipped to 0: a zero range is in control.
+    const mr = (value: number) => ({ value, cl: 1.128, sigma: 0.853 });
+    expect(nelsonViolations([mr(0), mr(3.6), mr(3.7)], { enabled: [1] })).toEqual([{ rule: 1, pointIndex: 2, firstIndex: 2, side: 'above' }]);
+  });
+});
+
 describe('choosing rules and the shape of the output', () => {
   it('default rules are 1, 2, 3, 5, 6: an alternation (rule 4) alone is not reported', () => {
     expect(DEFAULT_RULE_SETTINGS.enabled).toEqual([1, 2, 3, 5, 6]);
@@ -237,12 +287,14 @@ describe('choosing rules and the shape of the output', () => {
       { rule: 3, pointIndex: 5, firstIndex: 0, side: null },
       { rule: 1, pointIndex: 6, firstIndex: 6, side: 'above' },
       { rule: 3, pointIndex: 6, firstIndex: 1, side: null },
-      { rule: 5, pointIndex: 6, firstIndex: 5, side: 'above' },
+      // 2 of 3 beyond 2σ: the window is points 4..6 (1.5 is within 2σ but opens the window).
+      { rule: 5, pointIndex: 6, firstIndex: 4, side: 'above' },
     ]);
   });
 
-  it('p-charts use rules 1–4 only', () => {
+  it('p-charts use rules 1–4 only: the default set gives 1, 2, 3; rule 4 only when configured', () => {
     expect(applicableRules('p')).toEqual([1, 2, 3]);
+    expect(applicableRules('p', DEFAULT_RULES)).toEqual([1, 2, 3]);
     expect(applicableRules('p', [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 2, 3, 4]);
     expect(applicableRules('Xbar-R', [1, 5])).toEqual([1, 5]);
   });
