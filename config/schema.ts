@@ -306,6 +306,16 @@ export const configSchema = z
             worstStations: z.number().int().min(1).max(100).default(10),
             /** A station needs this many unit-tests on the day to be ranked (a 0 % of 2 units is noise). */
             worstStationsMinUnits: z.number().int().min(1).default(20),
+            /**
+             * Optional sections, each shown when its job has stored results: the SPC sheet (spc) and
+             * the Defect trace sheet and email paragraph (defect-trace).
+             */
+            sections: z
+              .object({ spc: z.boolean().default(true), defectTrace: z.boolean().default(true) })
+              .strict()
+              .default({}),
+            /** Control-chart images on the SPC sheet: the charts with violations, most on the day first. */
+            spcCharts: z.number().int().min(0).max(50).default(6),
           })
           .strict()
           .default({}),

@@ -22,6 +22,10 @@ export interface EmailContext {
   trend?: { cid: string; width: number; height: number };
   /** The report job's run (etl_runs.id), for the footer. */
   runId?: number;
+  /** Paragraphs of the optional sections (SPC, defect trace), placed after data quality. */
+  sections?: readonly { text: string; html: string }[];
+  /** Names of the workbook's optional sheets, for the footer. */
+  extraSheets?: readonly string[];
 }
 
 const MINUS = '\u2212';
@@ -201,8 +205,10 @@ export function composeDailyYieldEmail(data: DailyYieldData, c: EmailContext): C
     ),
   );
   html.push(block(heading('Data quality') + qualityText(data).map((l) => `<p style="${FONT}font-size:13px;margin:0 0 4px 0;">${escapeHtml(l)}</p>`).join('')));
+  for (const s of c.sections ?? []) html.push(block(s.html));
+  const extra = c.extraSheets?.length ? `, the ${c.extraSheets.join(' and ')} sheet${c.extraSheets.length > 1 ? 's' : ''}` : '';
   const footer = [
-    c.workbookName ? `Attached: ${c.workbookName}, with the day's and the week's summary rows by product, product × test and machine, the rejected records, charts and the definition of every column.` : '',
+    c.workbookName ? `Attached: ${c.workbookName}, with the day's and the week's summary rows by product, product × test and machine, the rejected records${extra}, charts and the definition of every column.` : '',
     `Numbers from summary run ${data.summaryRunIds.join(', ') || '–'}${data.computedAt ? `, computed ${localText(data.computedAt, c.timezone)}` : ''}. Sent by yieldrun${c.runId ? ` (run ${c.runId})` : ''}.`,
   ].filter(Boolean);
   html.push(block(footer.map((l) => `<p style="margin:0 0 4px 0;">${escapeHtml(l)}</p>`).join(''), 'font-size:11px;color:#666666;border-top:1px solid #e5e5e5;'));
@@ -236,7 +242,9 @@ export function composeDailyYieldEmail(data: DailyYieldData, c: EmailContext): C
   for (const s of w.stations) {
     text.push(`  ${pad(String(s.rank), 3, true)}. ${pad(s.machine, 16)} FPY ${pad(pctText(s.first_pass_yield), 8, true)}  CY ${pad(pctText(s.cumulative_yield), 8, true)}  units ${countText(s.units_tested)}`);
   }
-  text.push('', 'Data quality:', ...qualityText(data).map((l) => `  ${l}`), '', ...footer);
+  text.push('', 'Data quality:', ...qualityText(data).map((l) => `  ${l}`));
+  for (const s of c.sections ?? []) text.push('', s.text);
+  text.push('', ...footer);
   return { subject, html: shell(subject, html.join('')), text: `${text.join('\n')}\n` };
 }
 

@@ -12,6 +12,7 @@ import type { EtlContext } from '../etl/context.js';
 import { MACHINE_COLUMNS, PROD_COLUMNS, PROD_TEST_COLUMNS, REJECT_COLUMNS } from './columns.js';
 import { detailRows, kpiLine, loadDailyYieldData, rejectRows, type DailyYieldData } from './daily-yield-data.js';
 import { writeDailyYieldWorkbook, type DetailSheet } from './daily-yield-workbook.js';
+import { defectTraceSection, spcSection, type ReportSection } from './daily-yield-sections.js';
 import { paretoChartSpec, renderPng, trendChartSpec } from './charts.js';
 import { composeDailyYieldEmail, composeNoDataNotice, composeSummaryFailedNotice, pctText, pointsText, type ComposedEmail } from './daily-yield-email.js';
 import { createMailer, mailSettings, newMessageId, type MailAttachment, type Mailer, type MailSettings } from './mail.js';
@@ -126,6 +127,10 @@ interface Built {
 async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number): Promise<Built> {
   const cfg = ctx.config.reports.dailyYield;
   const tz = ctx.config.plant.timezone;
+  const sections = [
+    cfg.sections.spc ? await spcSection(ctx, data.day) : null,
+    cfg.sections.defectTrace ? await defectTraceSection(ctx, data.day) : null,
+  ].filter((s): s is ReportSection => s !== null);
   const trend = await renderPng(trendChartSpec(data.trend, { day: data.day, target: cfg.targets.firstPassYield }));
   const pareto = data.pareto.bars.length ? await renderPng(paretoChartSpec(data.pareto, { day: data.day })) : undefined;
   const file = workbookPath(ctx, data.day);
@@ -139,6 +144,7 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
       sheet: { name: 'Rejects', table: 'Rejects', columns: REJECT_COLUMNS, rows: rejectRows(ctx, data.day, cfg.maxRejectRows, REJECT_COLUMNS), freezeColumns: 1 },
       limit: cfg.maxRejectRows,
     },
+    appendix: sections.map((s) => s.sheet),
     generatedAt: new Date(),
   });
   const email = composeDailyYieldEmail(data, {
@@ -148,6 +154,8 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
     workbookName: path.basename(file),
     trend: { cid: TREND_CID, width: trend.width, height: trend.height },
     runId,
+    sections: sections.flatMap((s) => (s.email ? [s.email] : [])),
+    extraSheets: sections.map((s) => s.sheet.name),
   });
   return {
     email,

@@ -14,7 +14,7 @@ import ExcelJS from 'exceljs';
 import { DateTime } from 'luxon';
 import { NUMBER_FORMATS, OVERVIEW_TERMS, type ColumnDef } from './columns.js';
 import { ALL_PRODUCTS, KPI_LABELS, isYield, type DailyYieldData, type KpiLine } from './daily-yield-data.js';
-import { columnLetter, streamParts, type StreamParts } from './xlsx-stream-parts.js';
+import { columnLetter, streamParts, type StreamBook, type StreamParts } from './xlsx-stream-parts.js';
 import type { Png } from './charts.js';
 
 /** Excel's last row is 1,048,576; with the header that leaves this many data rows per sheet. */
@@ -43,7 +43,17 @@ export interface DailyYieldWorkbookInput {
   sheets: readonly DetailSheet[];
   /** Rejected records shown, and how many at most (reports.dailyYield.maxRejectRows). */
   rejects?: { sheet: DetailSheet; limit: number };
+  /** Further sheets (SPC, Defect trace), written after the detail sheets, with their columns' meanings. */
+  appendix?: readonly AppendixSheet[];
   generatedAt: Date;
+}
+
+/** A sheet another part of the product writes into the daily workbook. */
+export interface AppendixSheet {
+  name: string;
+  write(book: StreamBook): void;
+  /** For the Definitions sheet. */
+  definitions: readonly { column: string; meaning: string }[];
 }
 
 export interface WorkbookResult {
@@ -343,7 +353,7 @@ function writeOverview(wb: ExcelJS.stream.xlsx.WorkbookWriter, parts: StreamPart
   ws.commit();
 }
 
-function writeDefinitions(wb: ExcelJS.stream.xlsx.WorkbookWriter, parts: StreamParts, sheets: readonly DetailSheet[]): void {
+function writeDefinitions(wb: ExcelJS.stream.xlsx.WorkbookWriter, parts: StreamParts, sheets: readonly DetailSheet[], appendix: readonly AppendixSheet[]): void {
   const ws = wb.addWorksheet('Definitions', { views: [{ state: 'frozen', ySplit: 1 }] });
   ws.columns = [{ width: 22 }, { width: 24 }, { width: 110 }];
   const header = ws.addRow(['Sheet', 'Column', 'Meaning']);
@@ -358,6 +368,7 @@ function writeDefinitions(wb: ExcelJS.stream.xlsx.WorkbookWriter, parts: StreamP
   };
   for (const t of OVERVIEW_TERMS) add('Overview', t.term, t.meaning);
   for (const s of sheets) for (const c of s.columns) add(s.name, c.header, c.meaning);
+  for (const a of appendix) for (const d of a.definitions) add(a.name, d.column, d.meaning);
   const table = parts.addTable(ws, { name: 'Definitions', headers: ['Sheet', 'Column', 'Meaning'], topRow: 1, leftCol: 1, style: 'TableStyleLight9' });
   table.dataRows = n;
   ws.commit();
@@ -378,7 +389,8 @@ export async function writeDailyYieldWorkbook(file: string, input: DailyYieldWor
   writeOverview(wb, parts, input);
   const detail = [...input.sheets, ...(input.rejects ? [input.rejects.sheet] : [])];
   for (const sheet of detail) Object.assign(rows, await writeTableSheets(wb, parts, sheet, input.timezone));
-  writeDefinitions(wb, parts, detail);
+  for (const sheet of input.appendix ?? []) sheet.write({ wb, parts });
+  writeDefinitions(wb, parts, detail, input.appendix ?? []);
   await wb.commit();
   renameSync(tmp, file);
   return { file, rows };

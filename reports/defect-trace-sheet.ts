@@ -12,6 +12,7 @@ import type { DefectTraceInput } from '../etl/defect-trace.js';
 import { renderPng, type Png } from './charts.js';
 import { countText, escapeHtml } from './daily-yield-email.js';
 import { excelDate } from './daily-yield-workbook.js';
+import { addPicture, writeTable, type StreamBook } from './xlsx-stream-parts.js';
 
 /** One day of one winder on the chart. */
 export interface DefectTracePoint {
@@ -95,6 +96,8 @@ export function defectTraceSheetData(input: DefectTraceInput): DefectTraceSheetD
 
 interface SheetColumn {
   header: string;
+  /** For the workbook's Definitions sheet. */
+  meaning: string;
   width: number;
   numFmt?: string;
   value: (w: DefectTraceSheetData['winders'][number]) => string | number | Date | null;
@@ -108,33 +111,36 @@ const DATE = 'yyyy-mm-dd';
 const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 
 const COLUMNS: readonly SheetColumn[] = [
-  { header: 'Rank', width: 7, numFmt: '0', value: (w) => w.rank },
-  { header: 'Winder', width: 12, value: (w) => w.winder },
-  { header: 'Cells', width: 10, numFmt: COUNT, value: (w) => w.cells },
-  { header: 'Infusion defects', width: 10, numFmt: COUNT, value: (w) => w.infusionDefects },
-  { header: 'Filling defects', width: 10, numFmt: COUNT, value: (w) => w.fillingDefects },
-  { header: 'Infusion-defect rate', width: 12, numFmt: RATE, value: (w) => w.rate },
-  { header: 'Above threshold', width: 11, value: (w) => (w.above ? 'yes' : 'no') },
-  { header: 'Rising since', width: 12, numFmt: DATE, value: (w) => (w.riseDay ? excelDate(w.riseDay) : null) },
-  { header: 'Window rate', width: 11, numFmt: RATE, value: (w) => w.windowRate },
-  { header: 'Gap readings', width: 10, numFmt: COUNT, value: (w) => w.gap.n },
-  { header: 'Gap mean (mm)', width: 11, numFmt: MM, value: (w) => w.gap.mean },
-  { header: 'Gap min (mm)', width: 11, numFmt: MM, value: (w) => w.gap.min },
-  { header: 'Gap max (mm)', width: 11, numFmt: MM, value: (w) => w.gap.max },
-  { header: 'Gap SD (mm)', width: 11, numFmt: SD, value: (w) => w.gap.sd },
-  { header: 'Below LSL', width: 10, numFmt: COUNT, value: (w) => w.gap.belowLsl },
-  { header: 'Above USL', width: 10, numFmt: COUNT, value: (w) => w.gap.aboveUsl },
-  { header: 'Lead window from', width: 12, numFmt: DATE, value: (w) => excelDate(w.lead.from) },
-  { header: 'Lead window to', width: 12, numFmt: DATE, value: (w) => excelDate(w.lead.to) },
-  { header: 'Lowest gap in lead window (mm)', width: 13, numFmt: MM, value: (w) => w.leadMin },
-  { header: 'Baseline mean (mm)', width: 11, numFmt: MM, value: (w) => orNull(w.baseline?.mean) },
-  { header: 'Baseline sigma (mm)', width: 11, numFmt: SD, value: (w) => orNull(w.baseline?.sigma) },
-  { header: 'Largest drift (z)', width: 10, numFmt: '0.0', value: (w) => w.extremeZ },
-  { header: 'Days below LSL', width: 16, value: (w) => w.belowLslDays.join(', ') || null },
-  { header: 'Drifting days', width: 16, value: (w) => w.driftDays.join(', ') || null },
-  { header: 'Gap verdict', width: 12, value: (w) => w.verdict },
-  { header: 'Finding', width: 70, value: (w) => w.finding },
+  { header: 'Rank', meaning: "The winder's place by infusion-defect rate on the day, highest first (the untraced row has none).", width: 7, numFmt: '0', value: (w) => w.rank },
+  { header: 'Winder', meaning: 'The winder that wound the cells (eqp_id of the winding record), or (untraced) for CEF cells without a winding record.', width: 12, value: (w) => w.winder },
+  { header: 'Cells', meaning: 'CEF (electrolyte filling) results of the day for cells wound by the winder.', width: 10, numFmt: COUNT, value: (w) => w.cells },
+  { header: 'Infusion defects', meaning: 'Of those cells, the ones with an infusion defect (dfct_cd 5 by default).', width: 10, numFmt: COUNT, value: (w) => w.infusionDefects },
+  { header: 'Filling defects', meaning: 'Of those cells, the ones with a filling defect (dfct_cd 4 by default).', width: 10, numFmt: COUNT, value: (w) => w.fillingDefects },
+  { header: 'Infusion-defect rate', meaning: 'Infusion defects / Cells; red when above the threshold with enough cells to judge.', width: 12, numFmt: RATE, value: (w) => w.rate },
+  { header: 'Above threshold', meaning: 'yes when the rate is above defectTrace.infusionRateThreshold and the winder had at least defectTrace.minCells cells.', width: 11, value: (w) => (w.above ? 'yes' : 'no') },
+  { header: 'Rising since', meaning: 'First day of the run of days above the threshold that reaches the report day (up to two quiet days inside it do not end it).', width: 12, numFmt: DATE, value: (w) => (w.riseDay ? excelDate(w.riseDay) : null) },
+  { header: 'Window rate', meaning: 'Infusion defects / Cells over the charted window.', width: 11, numFmt: RATE, value: (w) => w.windowRate },
+  { header: 'Gap readings', meaning: 'Separator–anode gap readings of the winder on the day.', width: 10, numFmt: COUNT, value: (w) => w.gap.n },
+  { header: 'Gap mean (mm)', meaning: 'Mean of those readings.', width: 11, numFmt: MM, value: (w) => w.gap.mean },
+  { header: 'Gap min (mm)', meaning: 'Smallest reading of the day.', width: 11, numFmt: MM, value: (w) => w.gap.min },
+  { header: 'Gap max (mm)', meaning: 'Largest reading of the day.', width: 11, numFmt: MM, value: (w) => w.gap.max },
+  { header: 'Gap SD (mm)', meaning: "Sample standard deviation of the day's readings (n − 1); empty below two readings.", width: 11, numFmt: SD, value: (w) => w.gap.sd },
+  { header: 'Below LSL', meaning: "Readings of the day below the gap's lower spec limit (a reading exactly at the limit is in spec).", width: 10, numFmt: COUNT, value: (w) => w.gap.belowLsl },
+  { header: 'Above USL', meaning: "Readings of the day above the gap's upper spec limit.", width: 10, numFmt: COUNT, value: (w) => w.gap.aboveUsl },
+  { header: 'Lead window from', meaning: 'First day of the lead window: the days before the rise (or up to the report day when there is no rise) whose gap is judged.', width: 12, numFmt: DATE, value: (w) => excelDate(w.lead.from) },
+  { header: 'Lead window to', meaning: 'Last day of the lead window.', width: 12, numFmt: DATE, value: (w) => excelDate(w.lead.to) },
+  { header: 'Lowest gap in lead window (mm)', meaning: 'The smallest gap reading in the lead window.', width: 13, numFmt: MM, value: (w) => w.leadMin },
+  { header: 'Baseline mean (mm)', meaning: "Mean of the winder's readings over the baseline days before the lead window.", width: 11, numFmt: MM, value: (w) => orNull(w.baseline?.mean) },
+  { header: 'Baseline sigma (mm)', meaning: 'Pooled within-day standard deviation of the baseline readings.', width: 11, numFmt: SD, value: (w) => orNull(w.baseline?.sigma) },
+  { header: 'Largest drift (z)', meaning: 'The lead day whose mean is furthest from the baseline mean, in standard errors (σ/√n).', width: 10, numFmt: '0.0', value: (w) => w.extremeZ },
+  { header: 'Days below LSL', meaning: 'Lead-window days with a reading below LSL.', width: 16, value: (w) => w.belowLslDays.join(', ') || null },
+  { header: 'Drifting days', meaning: 'Lead-window days whose mean is defectTrace.driftZ standard errors or more from the baseline mean.', width: 16, value: (w) => w.driftDays.join(', ') || null },
+  { header: 'Gap verdict', meaning: 'below-lsl, above-usl, drifting, stable, no-baseline (in spec, nothing earlier to judge drift by) or no-data.', width: 12, value: (w) => w.verdict },
+  { header: 'Finding', meaning: 'The verdict in one sentence for an engineer.', width: 70, value: (w) => w.finding },
 ];
+
+/** What each column of the sheet means, for the workbook's Definitions sheet. */
+export const DEFECT_TRACE_DEFINITIONS: readonly { column: string; meaning: string }[] = COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning }));
 
 export interface DefectTraceSheetOptions {
   /** Default 'Defect trace'. */
@@ -150,9 +156,10 @@ export interface DefectTraceSheetOptions {
  * and verdicts (the untraced cells as its last row, without a rank), the header and the winder
  * frozen; below it the settings the verdicts used and, optionally, the chart.
  */
-export function addDefectTraceSheet(workbook: ExcelJS.Workbook, data: DefectTraceSheetData, opts: DefectTraceSheetOptions = {}): ExcelJS.Worksheet {
-  const ws = workbook.addWorksheet(opts.sheetName ?? 'Defect trace', { views: [{ state: 'frozen', xSplit: 2, ySplit: 1 }] });
+export function addDefectTraceSheet(book: StreamBook, data: DefectTraceSheetData, opts: DefectTraceSheetOptions = {}): ExcelJS.Worksheet {
+  const ws = book.wb.addWorksheet(opts.sheetName ?? 'Defect trace', { views: [{ state: 'frozen', xSplit: 2, ySplit: 1 }] });
   const s = data.settings;
+  COLUMNS.forEach((c, i) => (ws.getColumn(i + 1).width = c.width));
   const rows = data.winders.map((w) => COLUMNS.map((c) => c.value(w)));
   // The untraced cells are not a winder, but they are CEF's cells too: with them the table's counts
   // add up to the day's CEF totals, as in summary_defect_winder.
@@ -166,17 +173,8 @@ export function addDefectTraceSheet(workbook: ExcelJS.Workbook, data: DefectTrac
     Finding: 'CEF cells without a winding record: not traceable to a winder',
   };
   rows.push(COLUMNS.map((c) => untraced[c.header] ?? null));
-  ws.addTable({
-    name: opts.tableName ?? 'DefectTrace',
-    ref: 'A1',
-    headerRow: true,
-    style: { theme: 'TableStyleMedium2', showRowStripes: true },
-    columns: COLUMNS.map((c) => ({ name: c.header, filterButton: true })),
-    rows,
-  });
+  writeTable(book, ws, { name: opts.tableName ?? 'DefectTrace', headers: COLUMNS.map((c) => c.header), rows });
   COLUMNS.forEach((c, i) => {
-    const col = ws.getColumn(i + 1);
-    col.width = c.width;
     if (c.numFmt) for (let r = 2; r <= rows.length + 1; r++) ws.getCell(r, i + 1).numFmt = c.numFmt;
   });
   ws.getRow(1).alignment = { wrapText: true, vertical: 'top' };
@@ -213,10 +211,8 @@ export function addDefectTraceSheet(workbook: ExcelJS.Workbook, data: DefectTrac
     cell.value = value;
     if (fmt && typeof value !== 'string') cell.numFmt = fmt;
   }
-  if (opts.chart) {
-    const id = workbook.addImage({ buffer: opts.chart.buffer as unknown as ExcelJS.Buffer, extension: 'png' });
-    ws.addImage(id, { tl: { col: 1, row: r + 1 }, ext: { width: opts.chart.width, height: opts.chart.height } });
-  }
+  if (opts.chart) addPicture(book, ws, opts.chart, { col: 1, row: r + 1 }, 'defect trace chart', 'Infusion-defect rate and mean gap per winder and day');
+  ws.commit();
   return ws;
 }
 

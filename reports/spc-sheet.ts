@@ -3,14 +3,17 @@
  * it (etl/spc-store.ts readStoredSpc): the last point and its limits, capability, the violations in
  * the charted window, and where the limits come from.
  *
- * `spcSheetRows` shapes the stored tables into rows (pure); `addSpcSheet` writes them to an
- * exceljs Workbook as typed cells in an Excel Table with a frozen header.
+ * `spcSheetRows` shapes the stored tables into rows (pure); `addSpcSheet` writes them into the
+ * daily workbook (a streaming writer) as typed cells in an Excel Table with a frozen header, with
+ * the chart images below.
  */
 import type ExcelJS from 'exceljs';
 import { DateTime } from 'luxon';
 import { dayStartInstant, type PlantClock } from '../etl/periods.js';
 import type { ChartKind, LimitsSource, Phase } from '../etl/spc/chart-points.js';
 import type { StoredSpc } from '../etl/spc-store.js';
+import { escapeHtml } from './daily-yield-email.js';
+import { addPicture, columnLetter, writeTable, type SheetPicture, type StreamBook } from './xlsx-stream-parts.js';
 
 export interface SpcSheetRow {
   measure: string;
@@ -214,34 +217,37 @@ export interface AddSpcSheetOptions {
   sheetName?: string;
   /** Excel table name (letters, digits, _). */
   tableName?: string;
+  /** Chart images (reports/spc-chart.ts) placed below the table, one under the other. */
+  charts?: readonly { png: SheetPicture; title: string }[];
 }
 
-/** Adds the SPC sheet: a header frozen at the top, the key columns frozen at the left, an Excel Table of typed cells. */
-export function addSpcSheet(workbook: ExcelJS.Workbook, rows: readonly SpcSheetRow[], opts: AddSpcSheetOptions): ExcelJS.Worksheet {
-  const ws = workbook.addWorksheet(opts.sheetName ?? 'SPC', { views: [{ state: 'frozen', xSplit: 2, ySplit: 1 }] });
+/**
+ * Adds the SPC sheet to a streaming workbook: a header frozen at the top, the key columns frozen at
+ * the left, an Excel Table of typed cells, Cpk / Ppk below target and charts with violations in red,
+ * and below the table the chart images.
+ */
+export function addSpcSheet(book: StreamBook, rows: readonly SpcSheetRow[], opts: AddSpcSheetOptions): ExcelJS.Worksheet {
+  const ws = book.wb.addWorksheet(opts.sheetName ?? 'SPC', { views: [{ state: 'frozen', xSplit: 2, ySplit: 1 }] });
   ws.columns = SPC_COLUMNS.map((c) => ({ key: c.key, width: c.width }));
-  const values = rows.map((r) => SPC_COLUMNS.map((c) => cellValue(c, r[c.key], opts.timezone)));
-  if (values.length === 0) {
+  const header = ws.getRow(1);
+  header.alignment = { wrapText: true, vertical: 'top' };
+  if (rows.length === 0) {
     // An Excel Table needs a data row; an empty report shows the header and says why it is empty.
-    const header = ws.getRow(1);
     SPC_COLUMNS.forEach((c, i) => (header.getCell(i + 1).value = c.header));
     header.font = { bold: true };
     ws.getCell(2, 1).value = 'No SPC charts stored yet: run yieldrun run spc.';
+    ws.commit();
     return ws;
   }
-  ws.addTable({
+  writeTable(book, ws, {
     name: opts.tableName ?? 'SPC',
-    ref: 'A1',
-    headerRow: true,
-    style: { theme: 'TableStyleMedium2', showRowStripes: true },
-    columns: SPC_COLUMNS.map((c) => ({ name: c.header, filterButton: true })),
-    rows: values,
+    headers: SPC_COLUMNS.map((c) => c.header),
+    rows: rows.map((r) => SPC_COLUMNS.map((c) => cellValue(c, r[c.key], opts.timezone))),
   });
   SPC_COLUMNS.forEach((c, i) => {
     const fmt = FORMATS[c.kind];
-    if (fmt) ws.getColumn(i + 1).numFmt = fmt;
+    if (fmt) for (let r = 2; r <= rows.length + 1; r++) ws.getCell(r, i + 1).numFmt = fmt;
   });
-  ws.getRow(1).alignment = { wrapText: true, vertical: 'top' };
   const letter = (key: keyof SpcSheetRow) => columnLetter(SPC_COLUMNS.findIndex((c) => c.key === key) + 1);
   const last = rows.length + 1;
   const red = { font: { color: { argb: 'FF9C0006' } }, fill: { type: 'pattern' as const, pattern: 'solid' as const, bgColor: { argb: 'FFFFC7CE' } } };
@@ -252,11 +258,66 @@ export function addSpcSheet(workbook: ExcelJS.Workbook, rows: readonly SpcSheetR
   }
   const v = letter('openViolations');
   ws.addConditionalFormatting({ ref: `${v}2:${v}${last}`, rules: [{ type: 'expression', priority: ++priority, formulae: [`${v}2>0`], style: red }] });
+  // Rows are 20 px high by default; anchors count rows from 0.
+  let at = last + 1;
+  for (const [i, chart] of (opts.charts ?? []).entries()) {
+    ws.getCell(at + 1, 1).value = chart.title;
+    ws.getCell(at + 1, 1).font = { bold: true };
+    addPicture(book, ws, chart.png, { col: 0, row: at + 1 }, `spc chart ${i + 1}`, chart.title);
+    at += Math.ceil(chart.png.height / 20) + 3;
+  }
+  ws.commit();
   return ws;
 }
 
-function columnLetter(n: number): string {
-  let s = '';
-  for (let x = n; x > 0; x = Math.floor((x - 1) / 26)) s = String.fromCharCode(65 + ((x - 1) % 26)) + s;
-  return s;
+/** The charts to draw on the SPC sheet: those with violations, most on the window's last day first, then most new, then most. */
+export function chartsToDraw(rows: readonly SpcSheetRow[], n: number): SpcSheetRow[] {
+  return rows
+    .filter((r) => r.openViolations > 0)
+    .sort((a, b) => b.lastDayViolations - a.lastDayViolations || b.newViolations - a.newViolations || b.openViolations - a.openViolations)
+    .slice(0, n);
+}
+
+export interface SpcParagraph {
+  text: string;
+  html: string;
+  /** Charts with violations on the report day. */
+  flagged: number;
+}
+
+const P_STYLE = 'font-family:Arial,Helvetica,sans-serif;font-size:13px;margin:0 0 6px 0;';
+/** The most charts the paragraph names; the SPC sheet lists them all. */
+export const MAX_CHARTS_NAMED = 8;
+
+/**
+ * The daily email's SPC paragraph (pure): how many charts have rule violations on the report day,
+ * which ones and by which rules. It speaks only of charts whose window ends on the day; when the
+ * latest SPC run charted another day, it says so instead of passing old findings off as the day's.
+ */
+export function spcParagraph(rows: readonly SpcSheetRow[], day: string): SpcParagraph | null {
+  if (rows.length === 0) return null;
+  const current = rows.filter((r) => r.windowTo === day);
+  const lines: string[] = [];
+  let lead: string;
+  const flagged = current.filter((r) => r.lastDayViolations > 0).sort((a, b) => b.lastDayViolations - a.lastDayViolations);
+  if (current.length === 0) {
+    const latest = rows.reduce((m, r) => (r.windowTo > m ? r.windowTo : m), '');
+    lead = `The SPC charts were last computed for ${latest}, not ${day}: run yieldrun run spc --date ${day}.`;
+  } else {
+    lead =
+      flagged.length === 0
+        ? `No control chart has a rule violation on ${day} (${current.length} charts).`
+        : `${flagged.length} of ${current.length} control charts have rule violations on ${day}:`;
+    for (const r of flagged.slice(0, MAX_CHARTS_NAMED)) {
+      const cpk = r.cpk === null ? '' : `, Cpk ${r.cpk.toFixed(2)}`;
+      lines.push(`${r.title} ${r.chartKey}: ${r.lastDayViolations} on the day (rules in the window: ${r.rules})${cpk}`);
+    }
+    if (flagged.length > MAX_CHARTS_NAMED) lines.push(`and ${flagged.length - MAX_CHARTS_NAMED} more: see the SPC sheet.`);
+  }
+  const text = ['SPC (control charts)', lead, ...lines.map((l) => `  - ${l}`)].join('\n');
+  const html =
+    `<h3 style="${P_STYLE}font-size:15px;color:#1f3864;">SPC (control charts)</h3>` +
+    `<p style="${P_STYLE}">${escapeHtml(lead)}</p>` +
+    (lines.length ? `<ul style="${P_STYLE}padding-left:20px;">${lines.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>` : '');
+  return { text, html, flagged: flagged.length };
 }

@@ -212,3 +212,44 @@ export function streamParts(workbook: ExcelJS.stream.xlsx.WorkbookWriter): Strea
     },
   };
 }
+
+/** A streaming workbook with its table and picture support: what a sheet writer is handed. */
+export interface StreamBook {
+  wb: ExcelJS.stream.xlsx.WorkbookWriter;
+  parts: StreamParts;
+}
+
+/** A PNG to place on a sheet: its bytes and the size to show it at, in CSS pixels. */
+export interface SheetPicture {
+  buffer: Buffer;
+  width: number;
+  height: number;
+}
+
+/**
+ * Writes a header row and its data rows from `at` (1-based) down, as cell values of a sheet not yet
+ * committed, and makes them an Excel Table (banded rows, a filter button on every header).
+ */
+export function writeTable(
+  book: StreamBook,
+  ws: ExcelJS.Worksheet,
+  t: { name: string; headers: readonly string[]; rows: readonly (readonly ExcelJS.CellValue[])[]; style?: string; at?: { row: number; col: number } },
+): StreamTable {
+  const top = t.at?.row ?? 1;
+  const left = t.at?.col ?? 1;
+  const header = ws.getRow(top);
+  t.headers.forEach((h, i) => (header.getCell(left + i).value = h));
+  t.rows.forEach((values, r) => {
+    const row = ws.getRow(top + 1 + r);
+    values.forEach((v, i) => (row.getCell(left + i).value = v));
+  });
+  const table = book.parts.addTable(ws, { name: t.name, headers: t.headers, topRow: top, leftCol: left, ...(t.style ? { style: t.style } : {}) });
+  table.dataRows = t.rows.length;
+  return table;
+}
+
+/** Places a PNG with its top-left corner at a cell (0-based column and row). */
+export function addPicture(book: StreamBook, ws: ExcelJS.Worksheet, png: SheetPicture, at: { col: number; row: number }, name: string, description: string): void {
+  const imageId = book.wb.addImage({ buffer: png.buffer as unknown as ExcelJS.Buffer, extension: 'png' });
+  book.parts.addPictures(ws, [{ imageId, col: at.col, row: at.row, widthPx: png.width, heightPx: png.height, name, description }]);
+}

@@ -13,7 +13,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import { stringify } from 'yaml';
-import ExcelJS from 'exceljs';
 import { DateTime } from 'luxon';
 import { configFor, createBackend, openMigrated, type Backend, type BackendName } from '../support/backends.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
@@ -26,6 +25,7 @@ import { nelsonViolations, DEFAULT_RULES } from '../../etl/spc/nelson-rules.js';
 import { capability } from '../../etl/spc/capability.js';
 import { subgroupsByKey } from '../../etl/spc/subgroups.js';
 import { mailSettings, type MailSettings } from '../../reports/mail.js';
+import { writeAndReadBack } from '../support/xlsx.js';
 import { addSpcSheet, spcSheetRows } from '../../reports/spc-sheet.js';
 import { enabledMeasures } from '../../etl/spc-measures.js';
 import { main } from '../../jobs/cli.js';
@@ -316,10 +316,7 @@ describe.each(['sqlite', 'postgres'] as const)('spc job on %s', (backendName) =>
     expect(m1.lastValue).toBeCloseTo(written[written.length - 1]!.insp_val, 12);
     expect(m1.cpk).toBeCloseTo(cap.cpk!, 12);
     expect(m1.limitsSetBy).toBe(`run ${r1.runId} (test)`);
-    const wb = new ExcelJS.Workbook();
-    addSpcSheet(wb, sheet, { timezone: TZ });
-    const back = new ExcelJS.Workbook();
-    await back.xlsx.load(Buffer.from(await wb.xlsx.writeBuffer()) as unknown as ExcelJS.Buffer);
+    const back = await writeAndReadBack((book) => addSpcSheet(book, sheet, { timezone: TZ }));
     expect(back.getWorksheet('SPC')!.getRow(2).getCell(2).value).toBe('M1');
     expect(back.getWorksheet('SPC')!.rowCount).toBe(sheet.length + 1);
 

@@ -4,9 +4,9 @@
  * paragraph.
  */
 import { describe, expect, it } from 'vitest';
-import ExcelJS from 'exceljs';
 import { dateRange } from '../../etl/periods.js';
 import { NO_GAP, UNTRACED, type GapStats, type LeadIndicatorSettings, type WinderDay } from '../../etl/lead-indicator.js';
+import { writeAndReadBack } from '../support/xlsx.js';
 import {
   addDefectTraceSheet,
   defectTraceChartSpec,
@@ -66,10 +66,7 @@ describe('the sheet data', () => {
 
 describe('the sheet', () => {
   it('is one Excel table with typed cells, percent formats and a frozen header; the untraced cells last', async () => {
-    const wb = new ExcelJS.Workbook();
-    addDefectTraceSheet(wb, data);
-    const back = new ExcelJS.Workbook();
-    await back.xlsx.load((await wb.xlsx.writeBuffer()) as ArrayBuffer);
+    const back = await writeAndReadBack((book) => addDefectTraceSheet(book, data));
     const ws = back.getWorksheet('Defect trace')!;
     expect(ws.views[0]).toMatchObject({ state: 'frozen', xSplit: 2, ySplit: 1 });
     expect(Object.keys((ws as unknown as { tables: Record<string, unknown> }).tables)).toEqual(['DefectTrace']);

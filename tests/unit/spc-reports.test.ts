@@ -3,12 +3,12 @@
  * the alert email, and the SPC sheet (rows shaped from stored tables, written and read back).
  */
 import { describe, expect, it } from 'vitest';
-import ExcelJS from 'exceljs';
 import { controlChart } from '../../etl/spc/charts.js';
 import { DEFAULT_RULE_SETTINGS } from '../../etl/spc/nelson-rules.js';
 import type { StoredSpc } from '../../etl/spc-store.js';
 import { chartPointsOf, renderSpcChart, spcChartSpec, type SpcChartData } from '../../reports/spc-chart.js';
 import { composeSpcAlert, MAX_LISTED_PER_KEY, ruleText, spcAlertMessage, type AlertViolation } from '../../reports/spc-alert.js';
+import { writeAndReadBack } from '../support/xlsx.js';
 import { addSpcSheet, SPC_COLUMNS, spcSheetRows } from '../../reports/spc-sheet.js';
 
 const TZ = 'Europe/Berlin';
@@ -158,11 +158,10 @@ describe('SPC sheet', () => {
 
   it('writes typed cells into an Excel Table with a frozen header; an empty sheet says why', async () => {
     const rows = spcSheetRows(stored(), { clock: { timezone: TZ, dayStart: '06:00' }, measures });
-    const wb = new ExcelJS.Workbook();
-    addSpcSheet(wb, rows, { timezone: TZ });
-    addSpcSheet(wb, [], { timezone: TZ, sheetName: 'SPC (empty)' });
-    const back = new ExcelJS.Workbook();
-    await back.xlsx.load((await wb.xlsx.writeBuffer()) as ExcelJS.Buffer);
+    const back = await writeAndReadBack((book) => {
+      addSpcSheet(book, rows, { timezone: TZ });
+      addSpcSheet(book, [], { timezone: TZ, sheetName: 'SPC (empty)' });
+    });
     const ws = back.getWorksheet('SPC')!;
     expect(ws.views[0]).toMatchObject({ state: 'frozen', xSplit: 2, ySplit: 1 });
     expect(ws.getRow(1).values).toEqual([undefined, ...SPC_COLUMNS.map((c) => c.header)]);

@@ -1,0 +1,91 @@
+/**
+ * The daily yield report's optional sections: the SPC sheet with its chart images, and the Defect
+ * trace sheet with its chart. Each is read from what its own job stored (spc_* tables,
+ * summary_defect_winder), so the report shows the same limits, violations and verdicts as the job
+ * and its alert mail. A section appears when its job has stored results and it is switched on in
+ * reports.dailyYield.sections; each may add a paragraph to the email.
+ */
+import { dayStartInstant, addDays } from '../etl/periods.js';
+import type { EtlContext } from '../etl/context.js';
+import { readStoredSeries, readStoredSpc } from '../etl/spc-store.js';
+import { enabledMeasures } from '../etl/spc-measures.js';
+import { loadDefectTrace } from '../etl/defect-trace.js';
+import { UNTRACED } from '../etl/lead-indicator.js';
+import { addSpcSheet, chartsToDraw, spcParagraph, spcSheetRows, SPC_COLUMNS, type SpcSheetRow } from './spc-sheet.js';
+import { chartPointsFromStored, renderSpcChart, violationMarksFromStored } from './spc-chart.js';
+import { addDefectTraceSheet, defectTraceParagraph, defectTraceSheetData, renderDefectTraceChart, DEFECT_TRACE_DEFINITIONS } from './defect-trace-sheet.js';
+import type { AppendixSheet } from './daily-yield-workbook.js';
+import type { Png } from './charts.js';
+
+export interface ReportSection {
+  sheet: AppendixSheet;
+  /** A paragraph for the email, or null when there is nothing to tell on the day. */
+  email: { text: string; html: string } | null;
+  /** What the section found, for the run's statistics. */
+  stats: Record<string, number | string>;
+}
+
+/** The control chart of one sheet row over its charted window, as a PNG. */
+async function chartImage(ctx: EtlContext, r: SpcSheetRow) {
+  const range = { from: dayStartInstant(r.windowFrom, ctx.clock).toJSDate(), to: dayStartInstant(addDays(r.windowTo, 1), ctx.clock).toJSDate() };
+  const series = await readStoredSeries(ctx, r.measure, r.chartKey, range);
+  return renderSpcChart(
+    {
+      title: r.title,
+      key: r.chartKey,
+      chart: r.chart,
+      unit: r.unit,
+      points: chartPointsFromStored(series.points),
+      violations: violationMarksFromStored(series.violations),
+      spec: { lsl: r.lsl, usl: r.usl, target: r.target },
+      limitsNote: r.limitsNote,
+    },
+    { timezone: ctx.config.plant.timezone },
+  );
+}
+
+/** The SPC sheet of the latest spc run, for the configured measures; null when none is configured or charted. */
+export async function spcSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  const measures = enabledMeasures(ctx.config);
+  if (measures.length === 0) return null;
+  const stored = await readStoredSpc(ctx, { measures: measures.map((m) => m.name) });
+  if (stored.charts.length === 0) return null;
+  const rows = spcSheetRows(stored, { clock: ctx.clock, measures });
+  const charts: { png: Png; title: string }[] = [];
+  for (const r of chartsToDraw(rows, ctx.config.reports.dailyYield.spcCharts)) {
+    charts.push({ png: await chartImage(ctx, r), title: `${r.title} · ${r.chartKey} (${r.chart}, ${r.windowFrom} to ${r.windowTo}): rules ${r.rules}` });
+  }
+  const paragraph = spcParagraph(rows, day);
+  return {
+    sheet: {
+      name: 'SPC',
+      write: (book) => addSpcSheet(book, rows, { timezone: ctx.config.plant.timezone, charts }),
+      definitions: SPC_COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning })),
+    },
+    // Only a day with something to act on adds to the email; the sheet always has the full picture.
+    email: paragraph && paragraph.flagged > 0 ? paragraph : null,
+    stats: { spcCharts: rows.length, spcChartsFlaggedOnDay: paragraph?.flagged ?? 0, spcChartImages: charts.length },
+  };
+}
+
+/** The Defect trace sheet for the day; null when the defect trace has no rows for it. */
+export async function defectTraceSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  const input = await loadDefectTrace(ctx, day);
+  if (!input.rows.some((r) => r.day === day)) return null;
+  const data = defectTraceSheetData(input);
+  const chart = data.chart.points.length ? await renderDefectTraceChart(data) : undefined;
+  return {
+    sheet: {
+      name: 'Defect trace',
+      write: (book) => addDefectTraceSheet(book, data, { chart }),
+      definitions: DEFECT_TRACE_DEFINITIONS,
+    },
+    // The email speaks when a winder is above its threshold or its gap is already off.
+    email: data.above.length || data.watch.length ? defectTraceParagraph(data) : null,
+    stats: {
+      defectTraceWinders: data.winders.filter((w) => w.winder !== UNTRACED).length,
+      defectTraceAbove: data.above.map((w) => w.winder).join(', '),
+      defectTraceWatch: data.watch.map((w) => w.winder).join(', '),
+    },
+  };
+}
