@@ -18,6 +18,8 @@ export interface EmailContext {
   targets: Targets;
   /** Name of the attached workbook. */
   workbookName?: string;
+  /** Set when the workbook is too large to attach: where it is and its size. */
+  workbookNotAttached?: { path: string; megabytes: number; limitMb: number };
   /** Content-ID of the inline trend chart and its display size. */
   trend?: { cid: string; width: number; height: number };
   /** The report job's run (etl_runs.id), for the footer. */
@@ -208,7 +210,10 @@ export function composeDailyYieldEmail(data: DailyYieldData, c: EmailContext): C
   for (const s of c.sections ?? []) html.push(block(s.html));
   const extra = c.extraSheets?.length ? `, the ${c.extraSheets.join(' and ')} sheet${c.extraSheets.length > 1 ? 's' : ''}` : '';
   const footer = [
-    c.workbookName ? `Attached: ${c.workbookName}, with the day's and the week's summary rows by product, product × test and machine, the rejected records${extra}, charts and the definition of every column.` : '',
+    c.workbookName
+      ? `${c.workbookNotAttached ? `Not attached (${c.workbookNotAttached.megabytes.toFixed(1)} MB, over the ${c.workbookNotAttached.limitMb} MB limit of reports.dailyYield.maxAttachmentMb): ${c.workbookName} at ${c.workbookNotAttached.path}` : `Attached: ${c.workbookName}`}, ` +
+        `with the day's and the week's summary rows by product, product × test and machine, the rejected records${extra}, charts and the definition of every column.`
+      : '',
     `Numbers from summary run ${data.summaryRunIds.join(', ') || '–'}${data.computedAt ? `, computed ${localText(data.computedAt, c.timezone)}` : ''}. Sent by yieldrun${c.runId ? ` (run ${c.runId})` : ''}.`,
   ].filter(Boolean);
   html.push(block(footer.map((l) => `<p style="margin:0 0 4px 0;">${escapeHtml(l)}</p>`).join(''), 'font-size:11px;color:#666666;border-top:1px solid #e5e5e5;'));

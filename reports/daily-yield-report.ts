@@ -4,6 +4,7 @@
  * gets a short notice (or nothing, by configuration); a day whose summary run failed gets a notice
  * that says so instead of numbers an earlier run left behind.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { DateTime } from 'luxon';
 import { lastCompleteDay } from '../etl/periods.js';
@@ -147,6 +148,8 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
     appendix: sections.map((s) => s.sheet),
     generatedAt: new Date(),
   });
+  const megabytes = statSync(file).size / 1024 / 1024;
+  const attach = megabytes <= cfg.maxAttachmentMb;
   const email = composeDailyYieldEmail(data, {
     plant: ctx.config.plant.name,
     timezone: tz,
@@ -154,6 +157,7 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
     workbookName: path.basename(file),
     trend: { cid: TREND_CID, width: trend.width, height: trend.height },
     runId,
+    workbookNotAttached: attach ? undefined : { path: file, megabytes, limitMb: cfg.maxAttachmentMb },
     sections: sections.flatMap((s) => (s.email ? [s.email] : [])),
     extraSheets: sections.map((s) => s.sheet.name),
   });
@@ -163,7 +167,7 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
     sheetRows: rows,
     attachments: [
       { filename: 'fpy-trend.png', content: trend.buffer, contentType: 'image/png', cid: TREND_CID },
-      { filename: path.basename(file), path: file, contentType: XLSX },
+      ...(attach ? [{ filename: path.basename(file), path: file, contentType: XLSX }] : []),
     ],
   };
 }
@@ -255,8 +259,9 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
     const outcome: DayOutcome = claim.why === 'sent' ? 'already-sent' : claim.why;
     return { ...base, outcome, deliveryId: e.id, subject: e.subject, messageId: e.messageId, transport: e.transport, location: e.location, workbook: e.attachment };
   }
+  let sent: Awaited<ReturnType<Mailer['send']>>;
   try {
-    const sent = await mailer.send({
+    sent = await mailer.send({
       to: cfg.to,
       cc: cfg.cc,
       replyTo: cfg.replyTo,
@@ -267,25 +272,33 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
       messageId,
       fileStem: `${slug(ctx.config.plant.name)}_daily-yield_${day}${kind === 'report' ? '' : `_${kind}`}`,
     });
-    const location = sent.file ?? sent.response ?? null;
-    await markSent(ctx, claim.id, { messageId: sent.messageId, transport: sent.transport, location, rejected: sent.rejected });
-    log.info({ deliveryId: claim.id, messageId: sent.messageId, transport: sent.transport, resend: claim.resend }, 'report delivered');
-    return {
-      ...base,
-      outcome: 'sent',
-      resend: claim.resend,
-      deliveryId: claim.id,
-      subject: built.email.subject,
-      messageId: sent.messageId,
-      transport: sent.transport,
-      location,
-      workbook: built.workbook,
-      sheetRows: built.sheetRows,
-    };
   } catch (err) {
     await markFailed(ctx, claim.id, (err as Error).message).catch((e: Error) => log.error({ err: e.message }, 'could not record the failed delivery'));
     throw err;
   }
+  const location = sent.file ?? sent.response ?? null;
+  try {
+    await markSent(ctx, claim.id, { messageId: sent.messageId, transport: sent.transport, location, rejected: sent.rejected });
+  } catch (err) {
+    // Not marked failed: that would let a retry send it again. The claim stays open and turns
+    // unconfirmed, which only --resend sends again.
+    throw new Error(
+      `the ${day} report was sent (${sent.messageId}) but recording that in report_deliveries (id ${claim.id}) failed: ${(err as Error).message}; it will not be sent again automatically`,
+    );
+  }
+  log.info({ deliveryId: claim.id, messageId: sent.messageId, transport: sent.transport, resend: claim.resend }, 'report delivered');
+  return {
+    ...base,
+    outcome: 'sent',
+    resend: claim.resend,
+    deliveryId: claim.id,
+    subject: built.email.subject,
+    messageId: sent.messageId,
+    transport: sent.transport,
+    location,
+    workbook: built.workbook,
+    sheetRows: built.sheetRows,
+  };
 }
 
 export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReportRequest): Promise<DailyYieldReportResult> {
@@ -307,6 +320,15 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
     for (const day of days) {
       reports.push(await reportDay(ctx, day, req, mailer, runId));
       req.onProgress?.(reports.length / days.length);
+    }
+    const unconfirmed = reports.filter((r) => r.outcome === 'unconfirmed');
+    if (unconfirmed.length) {
+      // Not sent again by itself (it may have gone out), but not a success either: someone must look.
+      throw new Error(
+        unconfirmed
+          .map((r) => `${r.day}: delivery ${r.deliveryId} (${r.messageId}) was claimed but never confirmed; check whether the recipients got it, then: yieldrun run daily-yield-report --date ${r.day} --resend`)
+          .join('\n'),
+      );
     }
     const rowsWritten = reports.reduce((s, r) => s + Object.values(r.sheetRows).reduce((a, b) => a + b, 0), 0);
     await finishRun(ctx, ctx.target, runId, startedAt, {

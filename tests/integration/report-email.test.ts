@@ -173,6 +173,16 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
     expect((await deliveriesOf(ctx, 'daily-yield-report', DAY)).map((d) => d.status)).toEqual(['sent']);
   });
 
+  it('a workbook over maxAttachmentMb is not attached; the email says where it is', async () => {
+    const { ctx, smtp, mail } = await ready({ reports: { dailyYield: { maxAttachmentMb: 0.001 } } });
+    const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail });
+    const m = await simpleParser(smtp.received[0]!.raw);
+    expect(m.attachments.map((a) => a.contentType)).toEqual(['image/png']);
+    expect(m.text).toContain(`Not attached (`);
+    expect(m.text).toContain(`over the 0.001 MB limit of reports.dailyYield.maxAttachmentMb): ${path.basename(r.days[0]!.workbook!)} at ${r.days[0]!.workbook}`);
+    expect(existsSync(r.days[0]!.workbook!)).toBe(true);
+  });
+
   it('a claim that never finished (a crash between send and record) is not sent again by itself', async () => {
     const { ctx, smtp, mail } = await ready();
     const longAgo = new Date(Date.now() - 2 * 3600_000);
@@ -182,9 +192,12 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
       longAgo,
     );
     expect(claim.claimed).toBe(true);
-    const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail });
-    expect(r.days[0]!.outcome).toBe('unconfirmed');
+    // Not sent again, and the run fails so that an admin is told (the failure alert) what to check.
+    await expect(runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail })).rejects.toThrow(
+      new RegExp(`${DAY}: delivery ${claim.claimed ? claim.id : -1} \\(<m@x>\\) was claimed but never confirmed.*--date ${DAY} --resend`),
+    );
     expect(smtp.received).toHaveLength(0);
+    expect((await targetTable(ctx, ctx.target, 'etl_runs').where({ job: 'daily-yield-report' }).orderBy('id', 'desc').first()).status).toBe('failed');
     expect((await deliveriesOf(ctx, 'daily-yield-report', DAY))[0]!.status).toBe('unconfirmed');
     const again = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail, resend: true });
     expect(again.days[0]).toMatchObject({ outcome: 'sent', resend: true });
