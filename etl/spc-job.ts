@@ -181,7 +181,9 @@ function alertViolations(claimed: readonly StoredViolation[], judged: readonly C
     const i = found?.at.get(v.pointTime.getTime());
     const p = found?.key.points;
     const pick = (a: Float64Array | undefined) => (a === undefined || i === undefined ? null : numberAt(a, i));
-    return { key: v.key, time: v.pointTime, firstTime: v.firstPointTime, rule: v.rule, side: v.side, value: v.value, cl: pick(p?.cl), lcl: pick(p?.lcl), ucl: pick(p?.ucl) };
+    // The limits of the panel the violation is on.
+    const [cl, lcl, ucl] = v.panel === 'paired' ? [p?.pairedCl, p?.pairedLcl, p?.pairedUcl] : [p?.cl, p?.lcl, p?.ucl];
+    return { key: v.key, time: v.pointTime, firstTime: v.firstPointTime, panel: v.panel, rule: v.rule, side: v.side, value: v.value, cl: pick(cl), lcl: pick(lcl), ucl: pick(ucl) };
   });
 }
 
@@ -206,7 +208,7 @@ function chartData(m: MeasureSpec, j: ChartedKey): SpcChartData {
     chart: j.chart,
     unit: m.unit,
     points,
-    violations: j.violations.map((v) => ({ time: new Date(v.time), rule: v.rule })),
+    violations: j.violations.map((v) => ({ time: new Date(v.time), rule: v.rule, panel: v.panel })),
     spec: m.spec,
     limitsNote: j.note,
   };

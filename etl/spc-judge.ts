@@ -13,7 +13,7 @@
 import { capability, type Capability } from './spc/capability.js';
 import type { ChartKind, ChartPoint, ControlChart, Limits, LimitsSource } from './spc/chart-points.js';
 import { baselineLimits, chartLimits, controlChart, subgroupCount, type ChartInput } from './spc/charts.js';
-import { nelsonViolations, type RuleNumber, type Side } from './spc/nelson-rules.js';
+import { nelsonViolations, pairedChartRules, type RuleNumber, type Side } from './spc/nelson-rules.js';
 import type { BaselineSpec, MeasureSpec } from './spc-measures.js';
 
 /** Limits as spc_limits stores them. */
@@ -29,12 +29,17 @@ export interface FrozenLimits {
   subgroups: number;
 }
 
+/** Which chart of the pair a violation is on: the I, X̄ or p chart, or its MR, R or S chart. */
+export type Panel = 'main' | 'paired';
+
 export interface JudgedViolation {
+  panel: Panel;
   rule: RuleNumber;
   side: Side | null;
   /** The flagged point and the first point of its pattern (ISO instants). */
   time: string;
   firstTime: string;
+  /** The plotted statistic of its panel: x, x̄ or p on the main chart, MR, R or S on the paired one. */
   value: number | null;
   pointIndex: number;
 }
@@ -139,19 +144,27 @@ function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key
   return { chart: controlChart(input), limitsSource: 'window', note, freeze: null };
 }
 
-/** The violations of the main chart (I, X̄ or p) under the measure's rules, one per point and rule. */
+/**
+ * The violations of the main chart (I, X̄ or p) under the measure's rules and of the paired chart
+ * (MR, R or S) under rule 1, as Minitab and qcc judge it; one per panel, point and rule.
+ */
 export function judgedViolations(measure: MeasureSpec, chart: ControlChart): JudgedViolation[] {
   const seen = new Set<string>();
   const out: JudgedViolation[] = [];
-  for (const v of nelsonViolations(chart.main, measure.rules)) {
-    const point = chart.main[v.pointIndex]!;
-    const time = point.time ?? '';
-    // Two readings at the same instant would be one stored violation: keep the first.
-    const id = `${time}|${v.rule}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push({ rule: v.rule, side: v.side, time, firstTime: chart.main[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex });
-  }
+  const judge = (panel: Panel, points: readonly ChartPoint[], enabled: readonly RuleNumber[]) => {
+    if (enabled.length === 0) return;
+    for (const v of nelsonViolations(points, { ...measure.rules, enabled })) {
+      const point = points[v.pointIndex]!;
+      const time = point.time ?? '';
+      // Two readings at the same instant would be one stored violation: keep the first.
+      const id = `${panel}|${time}|${v.rule}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push({ panel, rule: v.rule, side: v.side, time, firstTime: points[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex });
+    }
+  };
+  judge('main', chart.main, measure.rules.enabled);
+  judge('paired', chart.paired, pairedChartRules(measure.rules.enabled));
   return out;
 }
 

@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import { insertBatched, rowsPerStatement } from '../sql/batch-insert.js';
 import { quoteIdent, quoteTable } from '../sql/dialect.js';
 import { targetTable, type EtlContext } from './context.js';
-import type { FrozenLimits } from './spc-judge.js';
+import type { FrozenLimits, Panel } from './spc-judge.js';
 import { numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
 import type { MeasureSpec } from './spc-measures.js';
 import type { ChartKind, LimitsSource, Phase } from './spc/chart-points.js';
@@ -165,7 +165,7 @@ async function insertRows(ctx: EtlContext, trx: Knex.Transaction, table: string,
   return rows.length;
 }
 
-const violationId = (key: string, ms: number, rule: number) => `${key}\u0000${ms}\u0000${rule}`;
+const violationId = (key: string, ms: number, panel: string, rule: number) => `${key}\u0000${ms}\u0000${panel}\u0000${rule}`;
 
 /** Writes one measure's run in one transaction. */
 export async function storeMeasure(ctx: EtlContext, w: MeasureWrite): Promise<MeasureWritten> {
@@ -182,19 +182,20 @@ export async function storeMeasure(ctx: EtlContext, w: MeasureWrite): Promise<Me
       .where('measure', name)
       .where('point_time', '>=', w.window.from)
       .where('point_time', '<', w.window.to)
-      .select('id', 'chart_key', 'point_time', 'rule')) as { id: number | string; chart_key: string; point_time: unknown; rule: number | string }[];
-    const known = new Map(existing.map((r) => [violationId(r.chart_key, toDate(r.point_time).getTime(), Number(r.rule)), Number(r.id)]));
+      .select('id', 'chart_key', 'point_time', 'panel', 'rule')) as { id: number | string; chart_key: string; point_time: unknown; panel: string; rule: number | string }[];
+    const known = new Map(existing.map((r) => [violationId(r.chart_key, toDate(r.point_time).getTime(), r.panel, Number(r.rule)), Number(r.id)]));
     const seen: number[] = [];
     const fresh: Record<string, unknown>[] = [];
     for (const k of w.keys) {
       for (const v of k.violations) {
-        const id = known.get(violationId(k.key, Date.parse(v.time), v.rule));
+        const id = known.get(violationId(k.key, Date.parse(v.time), v.panel, v.rule));
         if (id !== undefined) seen.push(id);
         else {
           fresh.push({
             measure: name,
             chart_key: k.key,
             point_time: new Date(v.time),
+            panel: v.panel,
             rule: v.rule,
             side: v.side,
             first_point_time: new Date(v.firstTime),
@@ -252,6 +253,8 @@ export interface StoredViolation {
   measure: string;
   key: string;
   pointTime: Date;
+  /** main: the I, X̄ or p chart; paired: its MR, R or S chart. */
+  panel: Panel;
   rule: RuleNumber;
   side: Side | null;
   firstPointTime: Date;
@@ -267,6 +270,7 @@ function violationOf(r: Record<string, unknown>): StoredViolation {
     measure: String(r.measure),
     key: String(r.chart_key),
     pointTime: toDate(r.point_time),
+    panel: r.panel === 'paired' ? 'paired' : 'main',
     rule: Number(r.rule) as RuleNumber,
     side: (r.side ?? null) as Side | null,
     firstPointTime: toDate(r.first_point_time),
@@ -288,7 +292,7 @@ export async function claimAlerts(ctx: EtlContext, measure: string, runId: numbe
     .update({ alerted_at: at, alert_run_id: runId });
   const rows = (await targetTable(ctx, ctx.target, 'spc_violations')
     .where({ measure, alert_run_id: runId })
-    .orderBy([{ column: 'point_time' }, { column: 'chart_key' }, { column: 'rule' }])
+    .orderBy([{ column: 'point_time' }, { column: 'chart_key' }, { column: 'panel' }, { column: 'rule' }])
     .select('*')) as Record<string, unknown>[];
   return rows.map(violationOf);
 }

@@ -6,6 +6,7 @@
  */
 import { DateTime } from 'luxon';
 import type { ChartKind } from '../etl/spc/chart-points.js';
+import type { Panel } from '../etl/spc-judge.js';
 import type { RuleNumber, RuleSettings, Side } from '../etl/spc/nelson-rules.js';
 import { DEFAULT_RULE_SETTINGS } from '../etl/spc/nelson-rules.js';
 import type { MailAttachment, MailMessage } from './mail.js';
@@ -16,6 +17,8 @@ export interface AlertViolation {
   /** The flagged point and the first point of its pattern. */
   time: Date;
   firstTime: Date;
+  /** The chart it is on: main (I, X̄, p) or paired (MR, R, S); value and limits are that panel's. */
+  panel: Panel;
   rule: RuleNumber;
   side: Side | null;
   value: number | null;
@@ -74,6 +77,13 @@ export function ruleText(rule: RuleNumber, s: RuleSettings = DEFAULT_RULE_SETTIN
 }
 
 const CHART_NAME: Record<ChartKind, string> = { 'I-MR': 'I-MR', 'Xbar-R': 'X̄-R', 'Xbar-S': 'X̄-S', p: 'p' };
+/** The paired chart's statistic, which names a violation on it ("1 (MR)"). */
+const PAIRED_NAME: Record<ChartKind, string> = { 'I-MR': 'MR', 'Xbar-R': 'R', 'Xbar-S': 'S', p: 'paired' };
+
+/** The rule as listed: its number, with the paired chart's statistic when it is on that chart. */
+function ruleLabel(v: Pick<AlertViolation, 'panel' | 'rule'>, chart: ChartKind): string {
+  return v.panel === 'paired' ? `${v.rule} (${PAIRED_NAME[chart]})` : String(v.rule);
+}
 
 function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -98,11 +108,16 @@ function byKey(violations: readonly AlertViolation[]): [string, AlertViolation[]
   return [...m].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
 }
 
-/** Counts per rule: "1 ×12, 5 ×3". */
-function ruleCounts(vs: readonly AlertViolation[]): string {
-  const counts = new Map<number, number>();
-  for (const v of vs) counts.set(v.rule, (counts.get(v.rule) ?? 0) + 1);
-  return [...counts].sort((a, b) => a[0] - b[0]).map(([r, n]) => `${r} ×${n}`).join(', ');
+/** Counts per rule, the main chart's first: "1 ×12, 5 ×3, 1 (MR) ×2". */
+function ruleCounts(vs: readonly AlertViolation[], chart: ChartKind): string {
+  const counts = new Map<string, { order: number; n: number }>();
+  for (const v of vs) {
+    const label = ruleLabel(v, chart);
+    const c = counts.get(label) ?? { order: (v.panel === 'paired' ? 10 : 0) + v.rule, n: 0 };
+    c.n++;
+    counts.set(label, c);
+  }
+  return [...counts].sort((a, b) => a[1].order - b[1].order).map(([label, c]) => `${label} ×${c.n}`).join(', ');
 }
 
 export function spcAlertSubject(input: SpcAlertInput): string {
@@ -119,16 +134,17 @@ export function composeSpcAlert(input: SpcAlertInput): ComposedAlert {
   const detailed = groups.slice(0, MAX_KEYS_LISTED);
   const unit = m.unit ? ` ${m.unit}` : '';
   const latest = (vs: readonly AlertViolation[]) => vs.slice(-MAX_LISTED_PER_KEY);
+  const statistic = (v: AlertViolation) => (v.panel === 'paired' ? `${PAIRED_NAME[m.chart]} chart: ` : '');
   const line = (v: AlertViolation) =>
-    `${localTime(v.time, tz)}  rule ${v.rule}: ${ruleText(v.rule, m.rules)}${v.side ? `, ${v.side} CL` : ''}; ` +
-    `value ${valueText(v.value, m.chart)}${m.chart === 'p' ? '' : unit} (CL ${valueText(v.cl, m.chart)}, LCL ${valueText(v.lcl, m.chart)}, UCL ${valueText(v.ucl, m.chart)})` +
+    `${localTime(v.time, tz)}  rule ${ruleLabel(v, m.chart)}: ${statistic(v)}${ruleText(v.rule, m.rules)}${v.side ? `, ${v.side} CL` : ''}; ` +
+    `${v.panel === 'paired' ? PAIRED_NAME[m.chart] : 'value'} ${valueText(v.value, m.chart)}${m.chart === 'p' ? '' : unit} (CL ${valueText(v.cl, m.chart)}, LCL ${valueText(v.lcl, m.chart)}, UCL ${valueText(v.ucl, m.chart)})` +
     (v.firstTime.getTime() !== v.time.getTime() ? `; pattern from ${localTime(v.firstTime, tz)}` : '');
   const intro =
     `${input.violations.length} new rule violation(s) on ${groups.length} chart(s) of ${m.title} (${m.name}, ${CHART_NAME[m.chart]} chart, one chart per key), ` +
     `found by SPC run ${input.runId} for production day ${input.day} (window ${input.window.from} to ${input.window.to}, times in ${tz}).`;
   const footer = "Each violation is alerted once; the charts and all violations are in spc_points and spc_violations, and in the daily report's SPC sheet.";
   const summaryLine = ([key, vs]: [string, AlertViolation[]]) =>
-    `${key}: ${vs.length} new (rules ${ruleCounts(vs)}), ${localTime(vs[0]!.time, tz)} to ${localTime(vs[vs.length - 1]!.time, tz)}`;
+    `${key}: ${vs.length} new (rules ${ruleCounts(vs, m.chart)}), ${localTime(vs[0]!.time, tz)} to ${localTime(vs[vs.length - 1]!.time, tz)}`;
   const notListed = groups.length - detailed.length;
 
   const text = [
@@ -160,7 +176,7 @@ export function composeSpcAlert(input: SpcAlertInput): ComposedAlert {
   const summary = table(
     ['Key', 'New violations', 'Rules (count)', 'First', 'Last'],
     [1],
-    groups.map(([key, vs]) => [escapeHtml(key), String(vs.length), escapeHtml(ruleCounts(vs)), localTime(vs[0]!.time, tz), localTime(vs[vs.length - 1]!.time, tz)]),
+    groups.map(([key, vs]) => [escapeHtml(key), String(vs.length), escapeHtml(ruleCounts(vs, m.chart)), localTime(vs[0]!.time, tz), localTime(vs[vs.length - 1]!.time, tz)]),
   );
   const charts = new Map((input.charts ?? []).map((c) => [c.key, c]));
   const sections = detailed
@@ -170,8 +186,8 @@ export function composeSpcAlert(input: SpcAlertInput): ComposedAlert {
       const shown = latest(vs);
       const rows = shown.map((v) => [
         localTime(v.time, tz),
-        String(v.rule),
-        `${escapeHtml(ruleText(v.rule, m.rules))}${v.side ? `, ${v.side} CL` : ''}`,
+        ruleLabel(v, m.chart),
+        `${escapeHtml(statistic(v))}${escapeHtml(ruleText(v.rule, m.rules))}${v.side ? `, ${v.side} CL` : ''}`,
         valueText(v.value, m.chart),
         valueText(v.cl, m.chart),
         valueText(v.lcl, m.chart),

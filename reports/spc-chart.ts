@@ -3,7 +3,8 @@
  * (reports/charts.ts): the points, CL, UCL and LCL (as steps where the limits vary from point to
  * point, as on a p-chart), the 1σ and 2σ zones the Nelson rules count in, the spec limits, and the
  * flagged points in red with the numbers of the rules they break. I-MR, X̄-R and X̄-S charts get
- * their MR, R or S chart as a second panel.
+ * their MR, R or S chart as a second panel, with its CL, UCL, its LCL where that is above zero
+ * (R for n ≥ 7, S for n ≥ 6), and its own flagged points (rule 1, judged there too).
  *
  * The spec is a pure function of the data, so tests can check what is drawn without pixels.
  */
@@ -12,6 +13,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { renderPng, type Png } from './charts.js';
 import type { ChartKind, ControlChart, Phase } from '../etl/spc/chart-points.js';
 import type { StoredPoint, StoredViolation } from '../etl/spc-store.js';
+import type { Panel } from '../etl/spc-judge.js';
 
 export interface SpcChartPoint {
   time: Date;
@@ -32,11 +34,17 @@ export interface SpcChartData {
   chart: ChartKind;
   unit: string | null;
   points: readonly SpcChartPoint[];
-  /** Flagged points: the time of the point and the rule it breaks. */
-  violations: readonly { time: Date; rule: number }[];
+  /** Flagged points: the time of the point, the rule it breaks and its panel (default main). */
+  violations: readonly ViolationMark[];
   spec: { lsl: number | null; usl: number | null; target: number | null };
   /** Where the limits come from, for the subtitle. */
   limitsNote?: string | null;
+}
+
+export interface ViolationMark {
+  time: Date;
+  rule: number;
+  panel?: Panel;
 }
 
 export interface SpcChartOptions {
@@ -92,8 +100,8 @@ export function chartPointsFromStored(points: readonly StoredPoint[]): SpcChartP
   }));
 }
 
-export function violationMarksFromStored(violations: readonly StoredViolation[]): { time: Date; rule: number }[] {
-  return violations.map((v) => ({ time: v.pointTime, rule: v.rule }));
+export function violationMarksFromStored(violations: readonly StoredViolation[]): ViolationMark[] {
+  return violations.map((v) => ({ time: v.pointTime, rule: v.rule, panel: v.panel }));
 }
 
 /** An instant as plant wall-clock time, written as if it were UTC: Vega then draws it on a UTC scale unchanged. */
@@ -126,15 +134,15 @@ function domainOf(values: readonly (number | null | undefined)[]): [number, numb
 }
 
 /** Labels a flagged point with its rules, unless the point before had the same ones (a long run gets one label). */
-function labels(data: SpcChartData): Map<number, string> {
+function labels(points: readonly SpcChartPoint[], violations: readonly ViolationMark[]): Map<number, string> {
   const rulesAt = new Map<number, number[]>();
-  for (const v of data.violations) {
+  for (const v of violations) {
     const t = v.time.getTime();
     rulesAt.set(t, [...(rulesAt.get(t) ?? []), v.rule]);
   }
   const out = new Map<number, string>();
   let previous = '';
-  for (const p of data.points) {
+  for (const p of points) {
     const rules = [...new Set(rulesAt.get(p.time.getTime()) ?? [])].sort((a, b) => a - b).join(',');
     if (rules && rules !== previous) out.set(p.time.getTime(), rules);
     previous = rules;
@@ -143,8 +151,12 @@ function labels(data: SpcChartData): Map<number, string> {
 }
 
 export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLevelSpec {
-  const flagged = new Set(data.violations.map((v) => v.time.getTime()));
-  const label = labels(data);
+  const onMain = data.violations.filter((v) => (v.panel ?? 'main') === 'main');
+  const onPaired = data.violations.filter((v) => v.panel === 'paired');
+  const flagged = new Set(onMain.map((v) => v.time.getTime()));
+  const label = labels(data.points, onMain);
+  const pairedFlagged = new Set(onPaired.map((v) => v.time.getTime()));
+  const pairedLabel = labels(data.points, onPaired);
   const values = data.points.map((p) => {
     const z = (k: number) => (p.cl === null || p.sigma === null ? null : clip(p.cl + k * p.sigma, p.lcl, p.ucl));
     return {
@@ -164,6 +176,8 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
       pcl: p.paired?.cl ?? null,
       pucl: p.paired?.ucl ?? null,
       plcl: p.paired?.lcl ?? null,
+      pflagged: pairedFlagged.has(p.time.getTime()),
+      plabel: pairedLabel.get(p.time.getTime()) ?? null,
     };
   });
   const width = (opts.width ?? 640) - 90;
@@ -254,18 +268,40 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
   if (pairedName) {
     const [plo, phi] = domainOf(values.flatMap((v) => [v.pv, v.pucl, v.plcl]));
     const py = (field: string) => ({ field, type: 'quantitative' as const, scale: { domain: [Math.max(0, plo), phi], zero: false }, title: pairedName, axis: { tickCount: 3, labelFontSize: 10 } });
+    const pairedLimit = (field: string, color: string, dash?: number[]) => ({
+      data: pairedRows,
+      mark: { type: 'line' as const, color, strokeWidth: 1, interpolate: 'step-after' as const, clip: true, ...(dash ? { strokeDash: dash } : {}) },
+      encoding: { x, y: py(field) },
+    });
+    // An LCL of 0 (R for n ≤ 6, S for n ≤ 5, MR always) is the axis itself; drawn only where it is a limit.
+    const lclAboveZero = values.some((v) => v.plcl !== null && v.plcl > 0);
     panels.push({
       width,
       height: 80,
       layer: [
-        { data: pairedRows, mark: { type: 'line' as const, color: GREY, strokeWidth: 1, interpolate: 'step-after' as const, clip: true }, encoding: { x, y: py('pcl') } },
-        { data: pairedRows, mark: { type: 'line' as const, color: RED, strokeWidth: 1, strokeDash: [5, 3], interpolate: 'step-after' as const, clip: true }, encoding: { x, y: py('pucl') } },
+        pairedLimit('pcl', GREY),
+        pairedLimit('pucl', RED, [5, 3]),
+        ...(lclAboveZero ? [pairedLimit('plcl', RED, [5, 3])] : []),
         { mark: { type: 'line' as const, color: BLUE, strokeWidth: 1, clip: true }, encoding: { x, y: py('pv') } },
-        ...(dense ? [] : [{ mark: { type: 'circle' as const, color: BLUE, size: 6, opacity: 1, clip: true }, encoding: { x, y: py('pv') } }]),
+        {
+          ...(dense ? { transform: [{ filter: 'datum.pflagged' }] } : {}),
+          mark: { type: 'circle' as const, opacity: 1, clip: true },
+          encoding: {
+            x,
+            y: py('pv'),
+            color: { condition: { test: 'datum.pflagged', value: RED }, value: BLUE },
+            size: { condition: { test: 'datum.pflagged', value: 24 }, value: 6 },
+          },
+        },
+        {
+          transform: [{ filter: 'datum.plabel != null' }],
+          mark: { type: 'text' as const, color: RED, dy: -7, fontSize: 9, fontWeight: 'bold' as const },
+          encoding: { x, y: py('pv'), text: { field: 'plabel' } },
+        },
       ],
     });
   }
-  const flaggedCount = values.filter((v) => v.flagged).length;
+  const flaggedCount = values.filter((v) => v.flagged || v.pflagged).length;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     config: {

@@ -257,11 +257,14 @@ export const MIGRATIONS: Migration[] = [
         t.string('chart_key', 255).notNullable();
         /** The flagged point: the last point of the pattern. */
         t.timestamp('point_time', { useTz: true }).notNullable();
+        /** main: the I, X̄ or p chart; paired: its MR, R or S chart (judged by rule 1 only). */
+        t.string('panel', 8).notNullable().defaultTo('main');
         t.integer('rule').notNullable();
         /** above | below for rules 1, 2, 5, 6; NULL for the others. */
         t.string('side', 8);
         /** The first point of the run or window that completes the pattern. */
         t.timestamp('first_point_time', { useTz: true }).notNullable();
+        /** The plotted statistic of its panel (x, x̄, p; or MR, R, S). */
         t.double('point_value');
         t.integer('first_seen_run_id').notNullable();
         /** The latest run that found it again: a run that no longer finds it (new limits) leaves it behind. */
@@ -269,7 +272,8 @@ export const MIGRATIONS: Migration[] = [
         /** When its alert email was claimed and sent; NULL: not alerted (no recipients, or the send failed). */
         t.timestamp('alerted_at', { useTz: true });
         t.integer('alert_run_id');
-        t.unique(['measure', 'chart_key', 'point_time', 'rule'], { indexName: 'ux_spc_violations_point_rule' });
+        // Rule 1 can flag the same point on both panels: two violations.
+        t.unique(['measure', 'chart_key', 'point_time', 'panel', 'rule'], { indexName: 'ux_spc_violations_point_rule' });
         t.index(['measure', 'last_seen_run_id'], 'ix_spc_violations_seen');
       });
       await s().createTable('spc_limits', (t) => {

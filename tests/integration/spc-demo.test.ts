@@ -58,8 +58,9 @@ afterAll(async () => {
 
 const dayStart = (day: string) => dayStartInstant(day, ctx.clock).toMillis();
 
+/** Points, or the violations of the main chart (the MR chart's rule-1 flags are in panel 'paired'). */
 async function stored(table: 'spc_points' | 'spc_violations', measure: string, key?: string) {
-  const q = targetTable(ctx, ctx.target, table).where({ measure });
+  const q = targetTable(ctx, ctx.target, table).where(table === 'spc_violations' ? { measure, panel: 'main' } : { measure });
   const rows = (await (key ? q.where({ chart_key: key }) : q).select('*')) as Record<string, any>[];
   return rows.map((r): Record<string, any> & { ms: number } => ({ ...r, ms: toDate(r.point_time).getTime() })).sort((a, b) => a.ms - b.ms);
 }

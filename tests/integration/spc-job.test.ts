@@ -244,8 +244,20 @@ describe.each(['sqlite', 'postgres'] as const)('spc job on %s', (backendName) =>
     // The violations are the maths' on the same points, the planted outlier among them (rule 1, above).
     const expected = nelsonViolations(chart.main, { enabled: DEFAULT_RULES }).map((v) => `${localInstant(written[v.pointIndex]!.insp_dt)} ${v.rule} ${v.side}`);
     const stored = (await rows(ctx, 'spc_violations', { measure: 'gap', chart_key: 'M1' })).sort(byTime);
-    expect(stored.map((v) => `${toDate(v.point_time).getTime()} ${v.rule} ${v.side}`)).toEqual(expected);
-    expect(stored.find((v) => v.rule === 1 && toDate(v.point_time).getTime() === localInstant(OUTLIER))).toMatchObject({ side: 'above', point_value: 1.2, first_seen_run_id: r1.runId });
+    const onMain = stored.filter((v) => v.panel === 'main');
+    expect(onMain.map((v) => `${toDate(v.point_time).getTime()} ${v.rule} ${v.side}`)).toEqual(expected);
+    expect(onMain.find((v) => v.rule === 1 && toDate(v.point_time).getTime() === localInstant(OUTLIER))).toMatchObject({ side: 'above', point_value: 1.2, first_seen_run_id: r1.runId });
+    // The MR chart is judged by rule 1: the jump up to the outlier and the step back down are both
+    // moving ranges above its UCL, stored apart from the I chart's rule 1 at the same instant.
+    const onPaired = stored.filter((v) => v.panel === 'paired');
+    expect(onPaired.map((v) => `${toDate(v.point_time).getTime()} ${v.rule} ${v.side}`)).toEqual(
+      nelsonViolations(chart.paired, { enabled: [1] }).map((v) => `${localInstant(written[v.pointIndex]!.insp_dt)} ${v.rule} ${v.side}`),
+    );
+    const outlierAt = written.findIndex((g) => g.insp_dt === OUTLIER);
+    expect(onPaired.map((v) => toDate(v.point_time).getTime())).toEqual(expect.arrayContaining([localInstant(OUTLIER), localInstant(written[outlierAt + 1]!.insp_dt)]));
+    const mrAtOutlier = onPaired.find((v) => toDate(v.point_time).getTime() === localInstant(OUTLIER))!;
+    expect(mrAtOutlier.point_value).toBeCloseTo(Math.abs(1.2 - written[outlierAt - 1]!.insp_val), 12);
+    expect(toDate(mrAtOutlier.first_point_time).getTime()).toBe(localInstant(OUTLIER));
 
     // Capability of the window: σ̂ within from the window's own moving ranges.
     const values = written.map((g) => g.insp_val);
@@ -416,8 +428,10 @@ describe('alerts: each new violation is emailed once', () => {
     expect(m.subject).toMatch(/M1/);
     expect(m.to && !Array.isArray(m.to) ? m.to.value.map((v) => v.address) : []).toEqual([QE]);
     expect(m.messageId).toBe(r1.measures[0]!.alert.messageId);
-    // The outlier, in plant time, with its rule and limits.
+    // The outlier, in plant time, with its rule and limits; and its moving range, on the MR chart.
     expect(m.text).toMatch(/2026-10-09 10:05 {2}rule 1: one point beyond 3σ, above CL; value 1\.2000 mm/);
+    expect(m.text).toMatch(/2026-10-09 10:05 {2}rule 1 \(MR\): MR chart: one point beyond 3σ, above CL; MR 0\.\d{4,5} mm \(CL 0\.\d+, LCL 0\.0000, UCL 0\.\d+\)/);
+    expect(violations.some((v) => v.panel === 'paired')).toBe(true);
     const images = m.attachments.filter((a) => a.contentType === 'image/png');
     expect(images.length).toBeGreaterThanOrEqual(1);
     for (const img of images) {

@@ -86,6 +86,39 @@ describe('limits: frozen, baseline or window', () => {
   });
 });
 
+describe('the paired chart is judged by rule 1', () => {
+  const frozen = (chart: FrozenLimits['chart']): FrozenLimits => ({ chart, cl: 10, sigmaWithin: 1, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 2 });
+
+  it('I-MR: a jump breaks rule 1 on both charts, stored apart by panel with each chart’s statistic', () => {
+    // CL 10, σ̂ 1: the I chart's UCL is 13; the MR chart's UCL is (d2 + 3·d3)·σ̂ = 1.128 + 3 × 0.853 = 3.687.
+    const jump = [10, 10, 10, 16];
+    const j = judgeKey(measure(), { key: 'A', input: { chart: 'I-MR', observations: jump.map((value, i) => ({ value, time: hour(i) })) }, values: jump, stored: frozen('I-MR') });
+    expect(j.violations).toEqual([
+      { panel: 'main', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 16, pointIndex: 3 },
+      { panel: 'paired', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 6, pointIndex: 3 },
+    ]);
+  });
+
+  it('X̄-R, n = 7: a range above UCL and one below the LCL above zero (0.205), the means all on CL', () => {
+    // Seven values, mean 10, range r. R chart with σ̂ = 1: CL = d2(7) = 2.704, LCL = 2.704 − 3 × 0.833 = 0.205, UCL = 5.203.
+    const seven = (r: number) => [10 - r / 2, 10 + r / 2, 10, 10, 10, 10, 10];
+    const ranges = [2, 6, 0.125, 0.25];
+    const subgroups = ranges.map((r, i) => ({ values: seven(r), time: hour(i) }));
+    const m = measure({ chart: 'Xbar-R', subgroup: { size: 7 } });
+    const j = judgeKey(m, { key: 'A', input: { chart: 'Xbar-R', subgroups }, values: subgroups.flatMap((g) => g.values), stored: frozen('Xbar-R') });
+    expect(j.violations.map((v) => [v.panel, v.rule, v.side, v.value, v.pointIndex])).toEqual([
+      ['paired', 1, 'above', 6, 1],
+      ['paired', 1, 'below', 0.125, 2],
+    ]);
+  });
+
+  it('follows the measure: rule 1 off, the paired chart is not judged', () => {
+    const jump = [10, 10, 10, 16];
+    const j = judgeKey(measure({ rules: [2] }), { key: 'A', input: { chart: 'I-MR', observations: jump.map((value, i) => ({ value, time: hour(i) })) }, values: jump, stored: frozen('I-MR') });
+    expect(j.violations).toEqual([]);
+  });
+});
+
 describe('windows of a run', () => {
   it('one window ending with the last day; earlier windows only for days it misses', () => {
     expect(chartWindows(['2026-11-10'], 30)).toEqual([{ from: '2026-10-12', to: '2026-11-10' }]);

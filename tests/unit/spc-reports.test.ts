@@ -66,8 +66,52 @@ describe('control chart', () => {
   });
 });
 
+describe('control chart: the paired panel (MR, R, S)', () => {
+  /** Seven values with mean 10 and range r: an X̄ on CL, an R of r. */
+  const seven = (r: number) => [10 - r / 2, 10 + r / 2, 10, 10, 10, 10, 10];
+  const rChart = (n: 5 | 7, ranges: readonly number[]) =>
+    controlChart({ chart: 'Xbar-R', subgroups: ranges.map((r, i) => ({ values: seven(r).slice(0, n), time: hour(i).toISOString() })) }, { frozen: { cl: 10, sigmaWithin: 1 } });
+  const data = (n: 5 | 7, ranges: readonly number[], violations: SpcChartData['violations'] = []): SpcChartData => ({
+    title: 'Tension',
+    key: 'M1',
+    chart: 'Xbar-R',
+    unit: 'N',
+    points: chartPointsOf(rChart(n, ranges)),
+    violations,
+    spec: { lsl: null, usl: null, target: null },
+  });
+  const pairedLayers = (spec: any) => spec.vconcat[1].layer as any[];
+  const lines = (spec: any) => pairedLayers(spec).filter((l) => l.mark.type === 'line').map((l) => l.encoding.y.field);
+
+  it('draws the R chart LCL when it is above zero (n = 7: D3·R̄ = 0.076 × 2.704 σ̂ ≈ 0.205), not at n = 5 (D3 = 0)', () => {
+    const seven7 = spcChartSpec(data(7, [2, 2, 2]), { timezone: TZ }) as any;
+    expect(lines(seven7)).toEqual(['pcl', 'pucl', 'plcl', 'pv']);
+    const v = seven7.data.values[0];
+    // σ̂ = 1: CL = d2(7) = 2.704, LCL = d2 − 3·d3 = 2.704 − 3 × 0.833 = 0.205, UCL = 2.704 + 2.499 ≈ 5.20
+    // (Montgomery, Appendix VI; d3 is printed to 3 decimals, so UCL holds to 2).
+    expect(v.pcl).toBeCloseTo(2.704, 3);
+    expect(v.plcl).toBeCloseTo(0.205, 3);
+    expect(v.pucl).toBeCloseTo(5.2, 2);
+    const five = spcChartSpec(data(5, [2, 2, 2]), { timezone: TZ }) as any;
+    expect(five.data.values[0].plcl).toBe(0);
+    expect(lines(five)).toEqual(['pcl', 'pucl', 'pv']);
+  });
+
+  it('marks violations of the paired chart on its own panel, apart from the main chart', () => {
+    const spec = spcChartSpec(data(7, [2, 6, 0.125], [{ time: hour(1), rule: 1, panel: 'paired' }, { time: hour(2), rule: 1, panel: 'paired' }]), { timezone: TZ }) as any;
+    const values = spec.data.values as any[];
+    expect(values.map((v) => v.flagged)).toEqual([false, false, false]);
+    expect(values.map((v) => v.pflagged)).toEqual([false, true, true]);
+    expect(values.map((v) => v.plabel)).toEqual([null, '1', null]);
+    const layers = pairedLayers(spec);
+    expect(layers.find((l) => l.mark.type === 'circle').encoding.color.condition).toEqual({ test: 'datum.pflagged', value: '#c62828' });
+    expect(layers.find((l) => l.mark.type === 'text').encoding.text).toEqual({ field: 'plabel' });
+    expect(spec.title.subtitle[2]).toMatch(/^2 flagged point/);
+  });
+});
+
 function violation(key: string, i: number, rule: 1 | 2 | 5 = 1): AlertViolation {
-  return { key, time: hour(i), firstTime: hour(Math.max(0, i - 2)), rule, side: 'below', value: 0.7123456, cl: 1.001, lcl: 0.91, ucl: 1.09 };
+  return { key, time: hour(i), firstTime: hour(Math.max(0, i - 2)), panel: 'main', rule, side: 'below', value: 0.7123456, cl: 1.001, lcl: 0.91, ucl: 1.09 };
 }
 
 describe('alert email', () => {
@@ -94,6 +138,14 @@ describe('alert email', () => {
     expect(ruleText(2, { ...DEFAULT_RULE_SETTINGS, sameSideRun: 8 })).toBe('8 points in a row on one side of CL');
   });
 
+  it('a violation of the paired chart names its statistic and gives that chart’s limits', () => {
+    const mr: AlertViolation = { key: 'WND03', time: hour(9), firstTime: hour(9), panel: 'paired', rule: 1, side: 'above', value: 0.28, cl: 0.0338, lcl: 0, ucl: 0.1105 };
+    const a = composeSpcAlert({ ...input, violations: [violation('WND03', 9), mr] });
+    expect(a.text).toContain('WND03: 2 new (rules 1 ×1, 1 (MR) ×1)');
+    expect(a.text).toContain('2026-10-21 15:00  rule 1 (MR): MR chart: one point beyond 3σ, above CL; MR 0.28000 mm (CL 0.033800, LCL 0.0000, UCL 0.11050)');
+    expect(a.html).toContain('<td style="font-family:Arial,Helvetica,sans-serif;font-size:13px;padding:3px 8px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap;">1 (MR)</td>');
+  });
+
   it('the message carries the charts of the keys with most violations as inline PNGs', async () => {
     const chart = gapChart();
     const msg = await spcAlertMessage({ ...input, violations: [violation('WND03', 8), violation('WND03', 9)] }, new Map([['WND03', chart]]), { to: ['qe@example.com'], cc: [] });
@@ -116,10 +168,10 @@ function stored(): StoredSpc {
     ],
     lastPoints: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', time: hour(23), n: 1, value: 0.74, cl: 1.0, ucl: 1.09, lcl: 0.91, sigma: 0.03, pairedValue: 0.01, pairedCl: 0.034, pairedUcl: 0.11, pairedLcl: 0, phase: 'II', limitsSource: 'frozen', runId: 9 }],
     openViolations: [
-      { id: 1, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-20T10:00:00Z'), rule: 1, side: 'below', firstPointTime: new Date('2026-10-20T10:00:00Z'), value: 0.85, firstSeenRunId: 8, lastSeenRunId: 9, alertedAt: new Date() },
+      { id: 1, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-20T10:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-20T10:00:00Z'), value: 0.85, firstSeenRunId: 8, lastSeenRunId: 9, alertedAt: new Date() },
       // 2026-10-21 06:00 plant time is 04:00Z: on the window's last production day.
-      { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
-      { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
     ],
     limits: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', cl: 1.0, sigmaWithin: 0.03, pairedCl: 0.034, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 120, setAt: new Date('2026-10-17T05:00:00Z'), setBy: 'run 3 (cli:alice@host)', runId: 3 }],
   };
