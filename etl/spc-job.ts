@@ -14,7 +14,7 @@ import type { EtlContext } from './context.js';
 import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
 import { finishRun, startRun, type RunTotals } from './run-log.js';
 import { checkMeasureSource, readChartInputs, type KeyedInput } from './spc-inputs.js';
-import { judgeKey } from './spc-judge.js';
+import { judgeKey, storedLimitsApply } from './spc-judge.js';
 import { chartedKey, numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
 import { configuredMeasure, enabledMeasures, type MeasureSpec } from './spc-measures.js';
 import { claimAlerts, deleteFrozenLimits, readFrozenLimits, releaseAlerts, storeMeasure, type StoredLimits, type StoredViolation } from './spc-store.js';
@@ -125,7 +125,7 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
   // Keys without usable frozen limits wait while the window is read when a date baseline has ended:
   // its own readings are fetched afterwards, only if some key needs them.
   const datedComplete = b?.kind === 'dates' && window.to >= b.to;
-  const frozenFor = (key: string) => stored.get(key)?.chart === m.chart;
+  const frozenFor = (key: string) => storedLimitsApply(stored.get(key), m.chart);
   const judged: ChartedKey[] = [];
   const waiting: KeyedInput[] = [];
   let rowsRead = 0;
@@ -142,7 +142,9 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
     }
     judged.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
   }
-  const replaceLimits = new Set([...stored.values()].filter((s) => s.chart !== m.chart).map((s) => s.key));
+  // Stored limits that do not judge this chart (another chart type: the config changed; or σ̂ = 0)
+  // are replaced when this run freezes new ones for the key.
+  const replaceLimits = new Set([...stored.values()].filter((s) => !storedLimitsApply(s, m.chart)).map((s) => s.key));
   const written = await storeMeasure(ctx, {
     measure: m,
     runId,

@@ -9,6 +9,16 @@
  *   judge the window at once;
  * - `firstSubgroups: N` not reached yet: limits from the subgroups there are, all Phase I, not frozen;
  * - no baseline, or a date baseline that has not ended: limits from the charted window itself.
+ *
+ * Degenerate limits are never frozen: a baseline whose σ̂ is 0 (all its values equal, p̄ = 0 or 1)
+ * or missing would turn every later point off CL into a rule-1 signal for as long as the limits
+ * stand. Such a chart is judged by the window's own limits and says so in its note; a first-N
+ * baseline is tried again by the next run (its first N subgroups move with the window). Limits
+ * stored with σ̂ = 0 by an earlier version are passed over the same way, and replaced when a
+ * baseline gives usable ones.
+ *
+ * The main chart is judged by the measure's rules; the paired chart (MR, R or S) by rule 1 only
+ * (nelson-rules.ts PAIRED_CHART_RULES), its violations told apart by `panel`.
  */
 import { capability, type Capability } from './spc/capability.js';
 import type { ChartKind, ChartPoint, ControlChart, Limits, LimitsSource } from './spc/chart-points.js';
@@ -98,7 +108,22 @@ function timesOf(input: ChartInput): string[] {
   }
 }
 
-const usable = (l: Limits) => l.cl !== null && l.sigmaWithin !== null;
+/** Limits worth freezing: a centre and a σ̂ above zero. */
+export function freezable(l: Pick<Limits, 'cl' | 'sigmaWithin'>): boolean {
+  return l.cl !== null && l.sigmaWithin !== null && l.sigmaWithin > 0;
+}
+
+/** Stored limits that judge a chart: of its type, and not degenerate. */
+export function storedLimitsApply(stored: FrozenLimits | undefined, chart: ChartKind): boolean {
+  return stored !== undefined && stored.chart === chart && freezable(stored);
+}
+
+/** Why limits cannot be frozen, for the note. */
+function degenerate(l: Pick<Limits, 'cl' | 'sigmaWithin'>, chart: ChartKind): string {
+  if (l.cl === null) return 'no centre line (no data)';
+  if (l.sigmaWithin === null) return 'no σ̂ (no subgroup with two values)';
+  return chart === 'p' ? `σ̂ = 0 (p̄ = ${l.cl})` : 'σ̂ = 0 (no variation)';
+}
 
 function describeFrozen(f: FrozenLimits, setNow: boolean): string {
   const span = f.baselineFrom && f.baselineTo ? ` ${f.baselineFrom.slice(0, 10)} to ${f.baselineTo.slice(0, 10)}` : '';
@@ -107,11 +132,18 @@ function describeFrozen(f: FrozenLimits, setNow: boolean): string {
 
 function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key' | 'violations' | 'capability'> {
   const { input, stored } = j;
-  if (stored && stored.chart === input.chart) {
+  if (stored && storedLimitsApply(stored, input.chart)) {
     const chart = controlChart(input, { frozen: { cl: stored.cl, sigmaWithin: stored.sigmaWithin } });
     phasesByBaseline(chart, stored.baselineFrom, stored.baselineTo);
     return { chart, limitsSource: 'frozen', note: describeFrozen(stored, false), freeze: null };
   }
+  const chosen = chooseUnfrozen(measure, j);
+  if (stored?.chart === input.chart) chosen.note = `stored limits have ${degenerate(stored, input.chart)}, not used; ${chosen.note}`;
+  return chosen;
+}
+
+function chooseUnfrozen(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key' | 'violations' | 'capability'> {
+  const { input } = j;
   const b = measure.baseline;
   const count = subgroupCount(input);
   const freezeWith = (limits: Limits & { subgroups: number }, from: string | null, to: string | null, kind: BaselineSpec['kind']) => {
@@ -123,10 +155,14 @@ function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key
   if (b?.kind === 'firstSubgroups') {
     if (count >= b.count) {
       const limits = baselineLimits(input, b.count);
-      if (usable(limits)) {
+      if (freezable(limits)) {
         const times = timesOf(input);
         return freezeWith(limits, times[0] || null, times[b.count - 1] || null, 'firstSubgroups');
       }
+      // Judging by the first N would flag every point off their CL: the window's limits judge
+      // instead, and the next run tries the first N of its own window.
+      const note = `baseline of the first ${b.count} subgroups has ${degenerate(limits, input.chart)}: not frozen, limits from the window until a baseline varies`;
+      return { chart: controlChart(input), limitsSource: 'window', note, freeze: null };
     }
     const chart = controlChart(input, { baseline: b.count });
     return { chart, limitsSource: 'baseline', note: `baseline incomplete: ${Math.min(count, b.count)} of ${b.count} subgroups, limits from those and not frozen yet`, freeze: null };
@@ -134,11 +170,14 @@ function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key
   if (b?.kind === 'dates' && j.datedBaseline?.complete) {
     const base = j.datedBaseline.input;
     const limits = { ...chartLimits(base), subgroups: subgroupCount(base) };
-    if (limits.subgroups >= 2 && usable(limits)) {
+    if (limits.subgroups < 2) {
+      return { chart: controlChart(input), limitsSource: 'window', note: `baseline ${b.from} to ${b.to} has too few subgroups (${limits.subgroups}): limits from the window`, freeze: null };
+    }
+    if (freezable(limits)) {
       const times = timesOf(base);
       return freezeWith(limits, times[0] || null, times[times.length - 1] || null, 'dates');
     }
-    return { chart: controlChart(input), limitsSource: 'window', note: `baseline ${b.from} to ${b.to} has too few subgroups (${limits.subgroups}): limits from the window`, freeze: null };
+    return { chart: controlChart(input), limitsSource: 'window', note: `baseline ${b.from} to ${b.to} has ${degenerate(limits, input.chart)}: not frozen, limits from the window`, freeze: null };
   }
   const note = b?.kind === 'dates' ? `baseline ${b.from} to ${b.to} has not ended: limits from the window` : 'no baseline: limits from the window';
   return { chart: controlChart(input), limitsSource: 'window', note, freeze: null };

@@ -399,6 +399,42 @@ describe('frozen limits (Phase II) and reset-limits', () => {
   });
 });
 
+describe('degenerate limits (σ̂ = 0)', () => {
+  let s: Setup | undefined;
+  afterEach(async () => {
+    await s?.cleanup();
+    s = undefined;
+  });
+
+  it('limits stored with σ̂ = 0 do not judge; the run freezes usable ones in their place', async () => {
+    s = await setup('sqlite');
+    const { ctx } = s;
+    // As an earlier version could have frozen them: a flat baseline, every later point off CL beyond 3σ.
+    await targetTable(ctx, ctx.target, 'spc_limits').insert({
+      measure: 'gap',
+      chart_key: 'M1',
+      chart: 'I-MR',
+      cl: 1,
+      sigma_within: 0,
+      paired_cl: 0,
+      baseline_kind: 'firstSubgroups',
+      baseline_from: null,
+      baseline_to: null,
+      subgroups: 48,
+      set_at: new Date('2026-09-30T00:00:00Z'),
+      set_by: 'run 0 (old)',
+      run_id: 0,
+    });
+    const r = await runSpc(ctx, { days: [DAY], triggeredBy: 'test', measures: ['gap'] });
+    expect(r.measures[0]!.frozenKeys).toEqual(['M1', 'M2']);
+    const [lim] = await rows(ctx, 'spc_limits', { measure: 'gap', chart_key: 'M1' });
+    expect(lim).toMatchObject({ run_id: r.runId });
+    expect(lim!.sigma_within).toBeGreaterThan(0);
+    const [chart] = await rows(ctx, 'spc_charts', { measure: 'gap', chart_key: 'M1' });
+    expect(chart!.limits_note).toMatch(/^stored limits have σ̂ = 0 \(no variation\), not used; frozen by this run/);
+  });
+});
+
 describe('alerts: each new violation is emailed once', () => {
   let s: Setup | undefined;
   let smtp: Awaited<ReturnType<typeof startSmtp>> | undefined;

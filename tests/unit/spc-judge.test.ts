@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
-import { judgeKey, type FrozenLimits } from '../../etl/spc-judge.js';
+import { judgeKey, storedLimitsApply, type FrozenLimits } from '../../etl/spc-judge.js';
 import { measureSpec, type MeasureSpec } from '../../etl/spc-measures.js';
 import { chartWindows } from '../../etl/spc-job.js';
 import { sourceTimeParser } from '../../etl/spc-inputs.js';
@@ -83,6 +83,52 @@ describe('limits: frozen, baseline or window', () => {
     const pj = judgeKey(p, { key: 'A', input: { chart: 'p', samples: [{ n: 10, defectives: 1, time: hour(0) }, { n: 10, defectives: 9, time: hour(24) }] }, values: [] });
     expect(pj.capability).toBeNull();
     expect(pj.violations.every((v) => v.rule <= 4)).toBe(true);
+  });
+});
+
+describe('degenerate baselines (σ̂ = 0) are not frozen', () => {
+  // Four equal readings, then some spread: x̄ = 40/8 = 5; moving ranges 0, 0, 0, 1, 2, 1, 0 so
+  // MR̄ = 4/7 and σ̂ = (4/7)/1.128379 = 0.506415; the window's limits are 5 ± 1.519246.
+  const flat = [5, 5, 5, 5, 6, 4, 5, 5];
+  const flatInput: ChartInput = { chart: 'I-MR', observations: flat.map((value, i) => ({ value, time: hour(i) })) };
+
+  it('firstSubgroups with σ̂ = 0: judged by the window, not frozen, and the note says why', () => {
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 4 } }), { key: 'A', input: flatInput, values: flat });
+    expect(j).toMatchObject({ limitsSource: 'window', freeze: null, note: 'baseline of the first 4 subgroups has σ̂ = 0 (no variation): not frozen, limits from the window until a baseline varies' });
+    expect(j.chart.limits.cl).toBe(5);
+    expect(j.chart.limits.sigmaWithin).toBeCloseTo(4 / 7 / 1.128379, 6);
+    expect(j.chart.main[4]!.ucl).toBeCloseTo(6.519246, 6);
+    expect(j.chart.main.every((p) => p.phase === 'I')).toBe(true);
+    // Against the flat baseline (CL 5, σ 0) the 6 and the 4 would each break rule 1; against the window neither does.
+    expect(j.violations.filter((v) => v.panel === 'main')).toEqual([]);
+    // The step 6 → 4 is a moving range of 2, above the MR chart's UCL 3.267 × 4/7 = 1.867: a real signal.
+    expect(j.violations.map((v) => [v.panel, v.rule, v.value, v.pointIndex])).toEqual([['paired', 1, 2, 5]]);
+  });
+
+  it('a p-chart whose baseline days have no defects (p̄ = 0): judged by the window', () => {
+    const m = measureSpec('p', resolveConfig({ spc: { measures: { p: { chart: 'p', source: { table: 'x' }, time: 't', key: 'k', defective: { column: 'd', in: [1] }, baseline: { firstSubgroups: 3 } } } } }, {}).spc.measures.p!);
+    const day = (i: number, defectives: number) => ({ n: 100, defectives, time: hour(24 * i) });
+    const j = judgeKey(m, { key: 'W1', input: { chart: 'p', samples: [day(0, 0), day(1, 0), day(2, 0), day(3, 2), day(4, 1)] }, values: [] });
+    expect(j).toMatchObject({ limitsSource: 'window', freeze: null, note: 'baseline of the first 3 subgroups has σ̂ = 0 (p̄ = 0): not frozen, limits from the window until a baseline varies' });
+    // p̄ = 3/500 = 0.006; σᵢ = √(0.006 × 0.994 / 100) = 0.0077227; UCL = 0.006 + 0.0231681 = 0.0291681 > 0.02.
+    expect(j.chart.main[3]!.ucl).toBeCloseTo(0.0291681, 6);
+    expect(j.violations).toEqual([]);
+  });
+
+  it('a date baseline with σ̂ = 0: the window, with the reason', () => {
+    const m = measure({ baseline: { from: '2026-09-01', to: '2026-09-02' } });
+    const base: ChartInput = { chart: 'I-MR', observations: [7, 7, 7].map((value, i) => ({ value, time: `2026-09-01T0${i}:00:00.000Z` })) };
+    const j = judgeKey(m, { key: 'A', input, values, datedBaseline: { input: base, complete: true } });
+    expect(j).toMatchObject({ limitsSource: 'window', freeze: null, note: 'baseline 2026-09-01 to 2026-09-02 has σ̂ = 0 (no variation): not frozen, limits from the window' });
+  });
+
+  it('limits stored with σ̂ = 0 are passed over and replaced by a baseline that varies', () => {
+    const stored: FrozenLimits = { chart: 'I-MR', cl: 5, sigmaWithin: 0, pairedCl: 0, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(3), subgroups: 4 };
+    expect(storedLimitsApply(stored, 'I-MR')).toBe(false);
+    expect(storedLimitsApply({ ...stored, sigmaWithin: 1 }, 'I-MR')).toBe(true);
+    const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values, stored });
+    expect(j.freeze).toMatchObject({ subgroups: 8 });
+    expect(j.note).toMatch(/^stored limits have σ̂ = 0 \(no variation\), not used; frozen by this run: baseline of 8 subgroups/);
   });
 });
 
