@@ -12,6 +12,9 @@ import { redactUrl } from '../sql/connection.js';
 import { generate } from '../data/generate.js';
 import { runDailyYieldReport } from '../reports/daily-yield-report.js';
 import { mailSettings } from '../reports/mail.js';
+import { loadDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
+import { rankWinders } from '../etl/lead-indicator.js';
+import { describeSpc, runSpc } from '../etl/spc-job.js';
 
 export const DEMO = { seed: 42, start: '2026-10-12', days: 30 } as const;
 
@@ -57,6 +60,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
         `${r.duplicatesDropped} duplicates dropped, ${r.rowsWritten} summary rows in ${(r.durationMs / 1000).toFixed(1)} s`,
     );
     await printHeadlines(ctx, days[days.length - 1]!);
+    await demoBatteryLine(ctx, days);
     await demoReport(ctx, days[days.length - 1]!);
   } finally {
     await ctx.close();
@@ -79,6 +83,26 @@ async function printHeadlines(ctx: EtlContext, lastDay: string): Promise<void> {
   console.log('\nlowest passing rates of any station on any day (≥ 50 tests):');
   for (const w of worst) console.log(`  ${String(w.machine).padEnd(16)} ${isoDate(w.period_start)}  ${pct(w.passing_rate)} of ${w.test_count} tests`);
   console.log(`\nresults: tables summary_prod, summary_prod_test, summary_machine, etl_runs, etl_rejects, etl_periods in ${redactUrl(ctx.config.target.url)}`);
+}
+
+/**
+ * The battery line's jobs: the defect trace of every demo day, and SPC over the window ending with
+ * the last day (the limits are frozen from their baselines on the first run). Their findings go into
+ * the report's SPC and Defect trace sheets.
+ */
+async function demoBatteryLine(ctx: EtlContext, days: readonly string[]): Promise<void> {
+  const last = days[days.length - 1]!;
+  const trace = await runDefectTrace(ctx, { days, triggeredBy: 'demo', reason: 'npm run demo' });
+  console.log(`\ndefect trace run ${trace.runId}: ${trace.days.length} days, ${trace.cells} CEF cells (${trace.untracedCells} untraced), ${trace.gapReadings} gap readings`);
+  const input = await loadDefectTrace(ctx, last);
+  const ranked = rankWinders(input.rows, last, input.settings).filter((w) => w.riseDay);
+  for (const w of ranked) {
+    const signal = [...w.belowLslDays, ...w.driftDays].sort()[0];
+    console.log(`  ${w.winder}: infusion defects rising since ${w.riseDay}${signal ? `, gap ${w.verdict} from ${signal}` : ''}`);
+  }
+  // Alerts go to .eml files even with SMTP_URL set: the demo's recipients are example addresses.
+  const spc = await runSpc(ctx, { days: [last], triggeredBy: 'demo', reason: 'npm run demo', mail: { ...mailSettings(ctx.config, {}), smtpUrl: undefined } });
+  console.log(`spc run ${spc.runId}: ${describeSpc(spc).slice(1, 6).join('\n  ')}`);
 }
 
 /** The daily yield report for the last demo day: the workbook under reports.outDir, the email as an .eml file. */
