@@ -3,8 +3,8 @@
  *
  * - Key counts: rows per chart key in a time range, so readings can be fetched in batches of keys
  *   that fit in memory (knex has no portable streaming: pg would need pg-query-stream).
- * - Readings: the value of every row of a batch of keys in the range, ordered by key and time; the
- *   variables charts need the individual values (X̄, R and S are computed from them).
+ * - Readings: the value of every row of a batch of keys in the range, ordered by key, time and
+ *   value; the variables charts need the individual values (X̄, R and S are computed from them).
  * - Proportions: for p-charts the database counts units and defectives per production day × key,
  *   so only one row per point reaches Node.
  *
@@ -175,7 +175,10 @@ export function readingsBaseParams(source: SpcSource): number {
 
 /**
  * Every reading of `keys` (each a tuple of key values) in the range: k0…, t (the time as text
- * 'YYYY-MM-DD HH:MM:SS[.fff]', as the source stores it), v; ordered by key, then time.
+ * 'YYYY-MM-DD HH:MM:SS[.fff]', as the source stores it), v; ordered by key, then time, then value.
+ * Readings at the same instant are otherwise returned in no fixed order, and their order decides
+ * the moving ranges and the size-N subgroups: the value makes a rerun chart the same points (rows
+ * that tie on value too are the same reading as far as any chart can tell).
  */
 export function buildReadingsStatement(d: Dialect, source: SpcSource, range: SourceRange, keys: readonly (readonly string[])[]): Statement {
   if (!source.value) throw new Error('internal: readings need a value column');
@@ -191,7 +194,7 @@ export function buildReadingsStatement(d: Dialect, source: SpcSource, range: Sou
     const one = `(${aliases.map((a) => `${a} = ?`).join(' AND ')})`;
     q.add(` AND (${keys.map(() => one).join(' OR ')})`, ...keys.flatMap((k) => aliases.map((_, i) => k[i]!)));
   }
-  q.add(` ORDER BY ${aliases.join(', ')}, at_`);
+  q.add(` ORDER BY ${aliases.join(', ')}, at_, v`);
   return q.statement();
 }
 

@@ -435,6 +435,40 @@ describe('degenerate limits (σ̂ = 0)', () => {
   });
 });
 
+describe('source rows: a fixed order, and what is not charted is counted', () => {
+  let s: Setup | undefined;
+  afterEach(async () => {
+    await s?.cleanup();
+    s = undefined;
+  });
+
+  const gauge = (ctx: EtlContext, b: Backend) => (b.schema ? ctx.source.withSchema(b.schema).table('gauge') : ctx.source.table('gauge'));
+
+  it('readings at the same instant are charted in the same order by every run, however the source returns them', async () => {
+    s = await setup('sqlite');
+    const { ctx, backend } = s;
+    // Two M2 readings at one instant: their order decides two moving ranges.
+    const tie = at(DAY, 30);
+    const insertTie = (values: number[]) => gauge(ctx, backend).insert(values.map((v) => ({ eqp_id: 'M2', insp_dt: tie, item_cd: 'GAP', insp_val: v })));
+    const pointsOf = async () =>
+      ((await targetTable(ctx, ctx.target, 'spc_points').where({ measure: 'gap', chart_key: 'M2' }).orderBy('id').select('point_time', 'value', 'paired_value')) as Record<string, unknown>[]).map(
+        (p) => [toDate(p.point_time).getTime(), p.value, p.paired_value],
+      );
+    await insertTie([1.05, 0.95]);
+    await runSpc(ctx, { days: [DAY], triggeredBy: 'test', measures: ['gap'] });
+    const first = await pointsOf();
+    // The same readings written the other way round: a table scan now meets them in the other order.
+    await gauge(ctx, backend).where({ eqp_id: 'M2', insp_dt: tie }).delete();
+    await insertTie([0.95, 1.05]);
+    await runSpc(ctx, { days: [DAY], triggeredBy: 'test', measures: ['gap'] });
+    expect(await pointsOf()).toEqual(first);
+    // Ordered by value at the tie: 0.95 before 1.05.
+    const at06 = first.filter((p) => p[0] === localInstant(tie));
+    expect(at06.map((p) => p[1])).toEqual([0.95, 1.05]);
+    expect(at06[1]![2]).toBeCloseTo(0.1, 12);
+  });
+});
+
 describe('alerts: each new violation is emailed once', () => {
   let s: Setup | undefined;
   let smtp: Awaited<ReturnType<typeof startSmtp>> | undefined;
