@@ -6,6 +6,10 @@
  * p-charts are counted in the database (one row per day × key). Variables charts need every
  * reading of the range, so those are fetched in batches of keys whose rows fit a bounded buffer
  * and handed on one key at a time: memory follows the largest chart, not the table.
+ *
+ * Rows that reach no chart are counted, not dropped silently: readings without a value or outside
+ * validRange (rejected), and rows without a chart key (untraced cells of a lookup, by day for
+ * p-charts). The counts come from the statements that read the rows anyway.
  */
 import type { Knex } from 'knex';
 import type { DateTime } from 'luxon';
@@ -35,6 +39,20 @@ export interface KeyedInput {
   values: number[];
   /** Source rows behind the chart. */
   rows: number;
+}
+
+/** Source rows of the range that no chart shows. */
+export interface UnchartedRows {
+  /** Rows with a key whose value is missing or outside validRange (variables charts). */
+  rejected: number;
+  /** Rows without a chart key: for a lookup, rows with no match (untraced cells). */
+  noKey: number;
+  /** noKey by production day (p-charts, which count per day). */
+  noKeyByDay: Record<string, number>;
+}
+
+export function noUnchartedRows(): UnchartedRows {
+  return { rejected: 0, noKey: 0, noKeyByDay: {} };
 }
 
 /** Readings held in memory at once, across the keys of one batch (a single larger key is read alone). */
@@ -170,6 +188,11 @@ function keyParts(row: Row, keys: number): string[] {
   return Array.from({ length: keys }, (_, i) => String(row[keyAlias(i)]));
 }
 
+/** The statements give a NULL (trimmed empty) key where a row has none. */
+function hasKey(row: Row, keys: number): boolean {
+  return Array.from({ length: keys }, (_, i) => row[keyAlias(i)]).every((k) => k !== null && k !== undefined);
+}
+
 /** Splits key counts into batches under the row budget and the dialect's parameter limit. */
 export function keyBatches(counts: readonly { parts: string[]; n: number }[], maxRows: number, maxKeys: number): string[][][] {
   const batches: string[][][] = [];
@@ -228,10 +251,16 @@ function xBar(measure: MeasureSpec, subgroups: Subgroup[]): ChartInput {
 }
 
 /** Chart inputs of a variables measure, key by key, in key order. */
-async function* variablesInputs(ctx: EtlContext, db: Knex | Knex.Transaction, measure: MeasureSpec, range: SourceRange): AsyncGenerator<KeyedInput> {
+async function* variablesInputs(ctx: EtlContext, db: Knex | Knex.Transaction, measure: MeasureSpec, range: SourceRange, uncharted: UnchartedRows): AsyncGenerator<KeyedInput> {
   const d = ctx.sourceDialect;
   const keyCount = measure.source.key.length;
-  const counts = (await query(db, buildKeyCountStatement(d, measure.source, range)))
+  const counted = await query(db, buildKeyCountStatement(d, measure.source, range));
+  for (const r of counted) {
+    if (hasKey(r, keyCount)) uncharted.rejected += Number(r.rejected);
+    else uncharted.noKey += Number(r.n) + Number(r.rejected);
+  }
+  const counts = counted
+    .filter((r) => hasKey(r, keyCount) && Number(r.n) > 0)
     .map((r) => ({ parts: keyParts(r, keyCount), n: Number(r.n) }))
     .sort((a, b) => compareParts(a.parts, b.parts));
   const maxKeys = Math.max(1, Math.floor((maxBindParams(d) - readingsBaseParams(measure.source)) / keyCount));
@@ -258,7 +287,7 @@ function compareParts(a: readonly string[], b: readonly string[]): number {
 }
 
 /** Chart inputs of a p-chart measure: one sample per production day with rows, key by key. */
-async function* proportionInputs(ctx: EtlContext, db: Knex | Knex.Transaction, measure: MeasureSpec, days: readonly string[]): AsyncGenerator<KeyedInput> {
+async function* proportionInputs(ctx: EtlContext, db: Knex | Knex.Transaction, measure: MeasureSpec, days: readonly string[], uncharted: UnchartedRows): AsyncGenerator<KeyedInput> {
   const mode = ctx.config.source.timestamps;
   const periods = days.map((day) => productionDay(day, ctx.clock));
   const slots = periods.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) }));
@@ -266,6 +295,12 @@ async function* proportionInputs(ctx: EtlContext, db: Knex | Knex.Transaction, m
   const rows = await query(db, buildProportionStatement(ctx.sourceDialect, measure.source, slots));
   const byKey = new Map<string, { parts: string[]; samples: (ProportionSample & { slot: number })[] }>();
   for (const r of rows) {
+    if (!hasKey(r, keyCount)) {
+      const day = days[Number(r.slot)]!;
+      uncharted.noKey += Number(r.n);
+      uncharted.noKeyByDay[day] = (uncharted.noKeyByDay[day] ?? 0) + Number(r.n);
+      continue;
+    }
     const parts = keyParts(r, keyCount);
     const key = parts.join('\u0000');
     let entry = byKey.get(key);
@@ -282,15 +317,20 @@ async function* proportionInputs(ctx: EtlContext, db: Knex | Knex.Transaction, m
 
 /**
  * Every chart input of the measure over production days `days` (consecutive, in order), one key at
- * a time. Errors from the source name the measure.
+ * a time; returns the rows of those days that reach no chart. Errors from the source name the measure.
  */
-export async function readChartInputs(ctx: EtlContext, measure: MeasureSpec, days: readonly string[], onKey: (k: KeyedInput) => void): Promise<void> {
-  if (days.length === 0) return;
+export async function readChartInputs(ctx: EtlContext, measure: MeasureSpec, days: readonly string[], onKey: (k: KeyedInput) => void): Promise<UnchartedRows> {
+  const uncharted = noUnchartedRows();
+  if (days.length === 0) return uncharted;
   try {
     await withSourceReader(ctx, async (db) => {
-      const inputs = measure.chart === 'p' ? proportionInputs(ctx, db, measure, days) : variablesInputs(ctx, db, measure, sourceRangeOf(ctx, days[0]!, days[days.length - 1]!));
+      const inputs =
+        measure.chart === 'p'
+          ? proportionInputs(ctx, db, measure, days, uncharted)
+          : variablesInputs(ctx, db, measure, sourceRangeOf(ctx, days[0]!, days[days.length - 1]!), uncharted);
       for await (const k of inputs) onKey(k);
     });
+    return uncharted;
   } catch (err) {
     if (err instanceof SourceMappingError) throw err;
     const e = err as Error;

@@ -13,7 +13,7 @@ import { DateTime } from 'luxon';
 import type { EtlContext } from './context.js';
 import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
 import { finishRun, startRun, type RunTotals } from './run-log.js';
-import { checkMeasureSource, readChartInputs, type KeyedInput } from './spc-inputs.js';
+import { checkMeasureSource, readChartInputs, type KeyedInput, type UnchartedRows } from './spc-inputs.js';
 import { judgeKey, storedLimitsApply } from './spc-judge.js';
 import { chartedKey, numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
 import { configuredMeasure, enabledMeasures, type MeasureSpec } from './spc-measures.js';
@@ -66,7 +66,12 @@ export interface SpcMeasureOutcome {
   chart: ChartKind;
   window: { from: string; to: string };
   charts: number;
+  /** Source rows behind the charts. */
   rowsRead: number;
+  /** Rows of the window that no chart shows: no value or outside validRange; no chart key (untraced), per day for p-charts. */
+  uncharted: UnchartedRows;
+  /** The table the chart key is looked up in, if any: rows without a key are untraced there. */
+  lookup: string | null;
   points: number;
   /** Violations found in the window, and those of them not seen by an earlier run. */
   violations: number;
@@ -129,7 +134,7 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
   const judged: ChartedKey[] = [];
   const waiting: KeyedInput[] = [];
   let rowsRead = 0;
-  await readChartInputs(ctx, m, dateRange(window.from, window.to), (k) => {
+  const uncharted = await readChartInputs(ctx, m, dateRange(window.from, window.to), (k) => {
     rowsRead += k.rows;
     if (datedComplete && !frozenFor(k.key)) waiting.push(k);
     else judged.push(chartedKey(judgeKey(m, { key: k.key, input: k.input, values: k.values, stored: stored.get(k.key) })));
@@ -165,6 +170,8 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
       window,
       charts: judged.length,
       rowsRead,
+      uncharted,
+      lookup: m.source.lookup?.table ?? null,
       points: written.points,
       violations: written.violations,
       newViolations: written.newViolations,
@@ -285,8 +292,10 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
         log.info({ measure: m.name, window: w, charts: o.charts, points: o.points, violations: o.violations, new: o.newViolations, frozen: o.frozenKeys.length, alert: o.alert.status }, 'measure charted');
         if (o.alert.status === 'failed') log.error({ measure: m.name, err: o.alert.error }, 'spc alert not sent; the next run sends it');
         outcomes.push(o);
-        totals.rows_read += o.rowsRead;
-        totals.rows_valid += o.rowsRead;
+        // Rows without a key are valid rows no chart can show: counted as valid, reported apart.
+        totals.rows_read += o.rowsRead + o.uncharted.rejected + o.uncharted.noKey;
+        totals.rows_valid += o.rowsRead + o.uncharted.noKey;
+        totals.rows_rejected += o.uncharted.rejected;
         totals.rows_written += o.points;
         req.onProgress?.(++done / steps);
       }
@@ -302,7 +311,21 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
 
   totals.stats = {
     windows,
-    measures: outcomes.map((o) => ({ measure: o.measure, window: o.window, charts: o.charts, points: o.points, violations: o.violations, newViolations: o.newViolations, frozenKeys: o.frozenKeys, limits: o.limits, alert: o.alert })),
+    measures: outcomes.map((o) => ({
+      measure: o.measure,
+      window: o.window,
+      charts: o.charts,
+      rowsCharted: o.rowsRead,
+      rowsRejected: o.uncharted.rejected,
+      rowsWithoutKey: o.uncharted.noKey,
+      ...(o.chart === 'p' ? { rowsWithoutKeyByDay: o.uncharted.noKeyByDay } : {}),
+      points: o.points,
+      violations: o.violations,
+      newViolations: o.newViolations,
+      frozenKeys: o.frozenKeys,
+      limits: o.limits,
+      alert: o.alert,
+    })),
   };
   const failed = outcomes.filter((o) => o.alert.status === 'failed');
   if (failed.length > 0) {
@@ -315,6 +338,26 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
   const result: SpcResult = { runId, days, windows, measures: outcomes, durationMs: Date.now() - t0 };
   log.info({ durationMs: result.durationMs }, 'spc succeeded');
   return result;
+}
+
+/** Days listed by name in a summary line; the rest are counted (etl_runs.stats has them all). */
+const DAYS_LISTED = 7;
+
+/**
+ * The rows a measure read but did not chart, for a person: "3 rejected (no value or outside
+ * validRange); 20 untraced (no match in wnd_data) on 10 day(s): 2026-10-01 2, …". Empty when none.
+ */
+export function unchartedText(u: UnchartedRows, lookup: string | null): string {
+  const parts: string[] = [];
+  if (u.rejected > 0) parts.push(`${u.rejected} rejected (no value or outside validRange)`);
+  if (u.noKey > 0) {
+    const days = Object.entries(u.noKeyByDay).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const listed = days.slice(0, DAYS_LISTED).map(([d, n]) => `${d} ${n}`);
+    const more = days.length > DAYS_LISTED ? `, … ${days.length - DAYS_LISTED} more` : '';
+    const byDay = days.length > 0 ? ` on ${days.length} day(s): ${listed.join(', ')}${more}` : '';
+    parts.push(`${u.noKey} ${lookup ? `untraced (no match in ${lookup})` : 'without a chart key'}, not charted${byDay}`);
+  }
+  return parts.join('; ');
 }
 
 /** Lines for a person, as `yieldrun run spc` prints them. */
@@ -334,8 +377,9 @@ export function describeSpc(r: SpcResult): string[] {
           : o.alert.status === 'no-recipients'
             ? 'no alert recipients configured'
             : 'nothing new to alert';
+    const uncharted = unchartedText(o.uncharted, o.lookup);
     lines.push(
-      `${o.measure} (${o.chart}): ${o.charts} chart(s), ${o.points} points from ${o.rowsRead} rows, ${o.violations} violation(s), ${o.newViolations} new; limits ${limits || '–'}${frozen}; ${alert}`,
+      `${o.measure} (${o.chart}): ${o.charts} chart(s), ${o.points} points from ${o.rowsRead} rows${uncharted ? ` (${uncharted})` : ''}, ${o.violations} violation(s), ${o.newViolations} new; limits ${limits || '–'}${frozen}; ${alert}`,
     );
   }
   lines.push(`took ${(r.durationMs / 1000).toFixed(2)} s`);

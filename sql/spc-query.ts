@@ -2,11 +2,14 @@
  * The SQL that reads an SPC measure's source rows (spc.md §1), built once for all three dialects.
  *
  * - Key counts: rows per chart key in a time range, so readings can be fetched in batches of keys
- *   that fit in memory (knex has no portable streaming: pg would need pg-query-stream).
+ *   that fit in memory (knex has no portable streaming: pg would need pg-query-stream); in the same
+ *   pass the rows rejected (no value, or outside validRange) and the rows without a key, so the
+ *   run can report what it did not chart.
  * - Readings: the value of every row of a batch of keys in the range, ordered by key, time and
  *   value; the variables charts need the individual values (X̄, R and S are computed from them).
  * - Proportions: for p-charts the database counts units and defectives per production day × key,
- *   so only one row per point reaches Node.
+ *   so only one row per point reaches Node; rows without a key (a cell with no winding record)
+ *   come back as a day's row with NULL keys.
  *
  * Every value is a bound parameter; tables and columns come from validated config and are quoted
  * here. The one exception is a measure's `source.query`, raw SQL that only the configuration file
@@ -115,7 +118,8 @@ function rowsCte(q: SqlBuilder, d: Dialect, source: SpcSource, range: SourceRang
     return;
   }
   // With a lookup: the source rows of the range first, then the matching lookup rows only (the
-  // lookup table is searched by the match column, never read whole), one per match value.
+  // lookup table is searched by the match column, never read whole), one per match value. Joined
+  // LEFT, so a row without a match stays with NULL keys and is counted rather than lost.
   const lk = source.lookup;
   q.add(`WITH spc_base AS (SELECT ${at} AS at_, ${col('s', lk.match.from)} AS m_`);
   payload('s');
@@ -133,7 +137,7 @@ function rowsCte(q: SqlBuilder, d: Dialect, source: SpcSource, range: SourceRang
   const keys = keyAliases(source)
     .map((k) => `lk.${k}`)
     .join(', ');
-  q.add(`spc_rows AS ${asMaterialized(d, materialize)}(SELECT b.at_, ${keys}, b.${source.defective ? 'bad' : 'v'} FROM spc_base b JOIN spc_lookup lk ON lk.m_ = b.m_ AND lk.rn_ = 1)\n`);
+  q.add(`spc_rows AS ${asMaterialized(d, materialize)}(SELECT b.at_, ${keys}, b.${source.defective ? 'bad' : 'v'} FROM spc_base b LEFT JOIN spc_lookup lk ON lk.m_ = b.m_ AND lk.rn_ = 1)\n`);
 }
 
 /**
@@ -148,14 +152,18 @@ function asMaterialized(d: Dialect, materialize: boolean): string {
 
 const keysPresent = (source: SpcSource) => keyAliases(source).map((k) => `${k} IS NOT NULL`).join(' AND ');
 
-/** Rows per chart key in the range (rows with a value, within validRange): for batching the readings. */
+/**
+ * Per chart key in the range: n, the readings (a value within validRange), for batching them; and
+ * rejected, the rows with no value or one outside validRange, which are not charted. Rows without a
+ * key come back as one group with NULL keys (n and rejected counted alike). One pass over the rows.
+ */
 export function buildKeyCountStatement(d: Dialect, source: SpcSource, range: SourceRange): Statement {
   const q = new SqlBuilder();
   rowsCte(q, d, source, range);
   const keys = keyAliases(source).join(', ');
-  q.add(`SELECT ${keys}, COUNT(*) AS n FROM spc_rows WHERE ${keysPresent(source)}`);
+  q.add(`SELECT ${keys}, SUM(ok_) AS n, COUNT(*) - SUM(ok_) AS rejected FROM (SELECT ${keys}, CASE WHEN 1 = 1`);
   readingConditions(q, source);
-  q.add(` GROUP BY ${keys}`);
+  q.add(` THEN 1 ELSE 0 END AS ok_ FROM spc_rows) r GROUP BY ${keys}`);
   return q.statement();
 }
 
@@ -200,8 +208,9 @@ export function buildReadingsStatement(d: Dialect, source: SpcSource, range: Sou
 
 /**
  * p-chart counts: slot (index into `slots`, the production days), k0…, n (rows), d (defectives),
- * one row per day × key that has rows. Days are joined by range as a small table, so the statement
- * needs two parameters per day.
+ * one row per day × key that has rows, and per day one row with NULL keys for the rows that have
+ * none (untraced: no lookup match, or an empty key), which no chart can show. Days are joined by
+ * range as a small table, so the statement needs two parameters per day.
  */
 export function buildProportionStatement(d: Dialect, source: SpcSource, slots: readonly DaySlot[]): Statement {
   if (!source.defective) throw new Error('internal: proportions need a defective condition');
@@ -215,7 +224,7 @@ export function buildProportionStatement(d: Dialect, source: SpcSource, slots: r
   const keys = keyAliases(source).map((k) => `r.${k}`);
   q.add(
     `SELECT sd.slot, ${keys.join(', ')}, COUNT(*) AS n, SUM(r.bad) AS d FROM spc_rows r JOIN spc_days sd ON r.at_ >= sd.ps AND r.at_ < sd.pe` +
-      ` WHERE ${keys.map((k) => `${k} IS NOT NULL`).join(' AND ')} GROUP BY sd.slot, ${keys.join(', ')}`,
+      ` GROUP BY sd.slot, ${keys.join(', ')}`,
   );
   return q.statement();
 }

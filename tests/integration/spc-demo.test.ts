@@ -79,6 +79,14 @@ describe('SPC on the demo data', () => {
     expect(gap.points).toBe(manifest.gapReadings);
   });
 
+  it('counts the cells it cannot chart per winder: every untraced cell, by day', () => {
+    const infusion = result.measures.find((m) => m.measure === 'infusion_defect_rate')!;
+    expect(manifest.untracedCells).toBeGreaterThan(0);
+    expect(infusion.uncharted.noKey).toBe(manifest.untracedCells);
+    expect(Object.values(infusion.uncharted.noKeyByDay).reduce((a, b) => a + b, 0)).toBe(manifest.untracedCells);
+    expect(infusion.rowsRead + infusion.uncharted.noKey).toBe(manifest.cells);
+  });
+
   it('the planted problems are where the brief says', () => {
     expect(manifest.gapDrift).toEqual([
       { winder: 'WND03', driftStartDay: '2026-10-21', defectRiseDay: '2026-10-22' },

@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { DateTime } from 'luxon';
 import { configFor, createBackend, openMigrated, type Backend, type BackendName } from '../support/backends.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
-import { runSpc } from '../../etl/spc-job.js';
+import { describeSpc, runSpc, type SpcMeasureOutcome } from '../../etl/spc-job.js';
 import { readStoredSeries, readStoredSpc, toDate } from '../../etl/spc-store.js';
 import { createRng } from '../../data/random.js';
 import { addDays, dateRange } from '../../etl/periods.js';
@@ -466,6 +466,39 @@ describe('source rows: a fixed order, and what is not charted is counted', () =>
     const at06 = first.filter((p) => p[0] === localInstant(tie));
     expect(at06.map((p) => p[1])).toEqual([0.95, 1.05]);
     expect(at06[1]![2]).toBeCloseTo(0.1, 12);
+  });
+
+  it.each(['sqlite', 'postgres'] as const)('%s: counts rows rejected by validRange or without a value, and rows without a key (untraced cells per day), in the run and its summary', async (backendName) => {
+    s = await setup(backendName, (b, out) => {
+      const c = spcConfig(b, out);
+      return { ...c, spc: { ...c.spc, measures: { ...c.spc.measures, gap: { ...c.spc.measures.gap, validRange: { min: 0, max: 5 } } } } };
+    });
+    const { ctx, backend } = s;
+    await gauge(ctx, backend).insert([
+      { eqp_id: 'M1', insp_dt: at(DAY, 31), item_cd: 'GAP', insp_val: -1 }, // below validRange.min
+      { eqp_id: 'M2', insp_dt: at(DAY, 32), item_cd: 'GAP', insp_val: 9 }, // above validRange.max
+      { eqp_id: 'M1', insp_dt: at(DAY, 33), item_cd: 'GAP', insp_val: null }, // no value
+      { eqp_id: null, insp_dt: at(DAY, 34), item_cd: 'GAP', insp_val: 1 }, // no key
+      { eqp_id: '  ', insp_dt: at(DAY, 35), item_cd: 'GAP', insp_val: 1 }, // a blank key is none
+    ]);
+    const r = await runSpc(ctx, { days: [DAY], triggeredBy: 'test', measures: ['gap', 'defects'] });
+    const [gap, defects] = r.measures as [SpcMeasureOutcome, SpcMeasureOutcome];
+    // 24 readings a day per machine over 10 days are charted; the five rows above are not.
+    expect(gap).toMatchObject({ rowsRead: 480, points: 480, uncharted: { rejected: 3, noKey: 2 } });
+    // Each day one cell per winder has no winding record: 2 a day, 20 in the window.
+    const days = dateRange(FIRST, DAY);
+    expect(defects.uncharted).toEqual({ rejected: 0, noKey: 20, noKeyByDay: Object.fromEntries(days.map((d) => [d, 2])) });
+    expect(defects.rowsRead).toBe(10 * 78);
+
+    const [run] = await rows(ctx, 'etl_runs', { job: 'spc' });
+    expect(run).toMatchObject({ rows_read: 480 + 5 + 780 + 20, rows_valid: 480 + 2 + 780 + 20, rows_rejected: 3 });
+    const stats = JSON.parse(run!.stats);
+    expect(stats.measures[0]).toMatchObject({ measure: 'gap', rowsCharted: 480, rowsRejected: 3, rowsWithoutKey: 2 });
+    expect(stats.measures[1]).toMatchObject({ measure: 'defects', rowsWithoutKey: 20, rowsWithoutKeyByDay: { [FIRST]: 2, [DAY]: 2 } });
+
+    const lines = describeSpc(r);
+    expect(lines[1]).toContain('480 points from 480 rows (3 rejected (no value or outside validRange); 2 without a chart key, not charted)');
+    expect(lines[2]).toContain(`(20 untraced (no match in ${backend.table('winding')}), not charted on 10 day(s): 2026-10-01 2, 2026-10-02 2, 2026-10-03 2, 2026-10-04 2, 2026-10-05 2, 2026-10-06 2, 2026-10-07 2, … 3 more)`);
   });
 });
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
 import { judgeKey, storedLimitsApply, type FrozenLimits } from '../../etl/spc-judge.js';
 import { measureSpec, type MeasureSpec } from '../../etl/spc-measures.js';
-import { chartWindows } from '../../etl/spc-job.js';
+import { chartWindows, unchartedText } from '../../etl/spc-job.js';
 import { sourceTimeParser } from '../../etl/spc-inputs.js';
 import { baselineLimits, chartLimits, type ChartInput } from '../../etl/spc/charts.js';
 
@@ -162,6 +162,15 @@ describe('the paired chart is judged by rule 1', () => {
     const jump = [10, 10, 10, 16];
     const j = judgeKey(measure({ rules: [2] }), { key: 'A', input: { chart: 'I-MR', observations: jump.map((value, i) => ({ value, time: hour(i) })) }, values: jump, stored: frozen('I-MR') });
     expect(j.violations).toEqual([]);
+  });
+});
+
+describe('rows not charted, for the summary line', () => {
+  it('rejected readings and rows without a key, untraced by day with the lookup table named', () => {
+    expect(unchartedText({ rejected: 0, noKey: 0, noKeyByDay: {} }, null)).toBe('');
+    expect(unchartedText({ rejected: 3, noKey: 2, noKeyByDay: {} }, null)).toBe('3 rejected (no value or outside validRange); 2 without a chart key, not charted');
+    const byDay = Object.fromEntries(['2026-10-03', '2026-10-01', '2026-10-02'].map((d, i) => [d, i + 1]));
+    expect(unchartedText({ rejected: 0, noKey: 6, noKeyByDay: byDay }, 'wnd_data')).toBe('6 untraced (no match in wnd_data), not charted on 3 day(s): 2026-10-01 2, 2026-10-02 3, 2026-10-03 1');
   });
 });
 

@@ -86,6 +86,9 @@ describe('SPC SQL for SQL Server', () => {
     expect(st.sql).toContain('ROW_NUMBER() OVER (PARTITION BY l.[cell_id] ORDER BY CASE WHEN');
     expect(st.sql).toContain('l.[prod_dt] DESC');
     expect(st.sql).toContain('s.[dfct_cd] IN (?)');
+    // Cells without a winding keep NULL keys (a LEFT join) and come back per day as untraced.
+    expect(st.sql).toContain('FROM spc_base b LEFT JOIN spc_lookup lk ON lk.m_ = b.m_ AND lk.rn_ = 1');
+    expect(st.sql).not.toMatch(/WHERE r\.k0 IS NOT NULL/);
     expect(st.sql).toContain('SELECT CAST(? AS integer) AS slot, CAST(? AS datetime2) AS ps, CAST(? AS datetime2) AS pe');
     expect(st.sql).not.toMatch(/"|MATERIALIZED/);
     expect(native(st.sql, st.bindings).bindings).toHaveLength(st.bindings.length);
@@ -114,6 +117,15 @@ describe('SPC SQL for SQL Server', () => {
     expect(st.sql).toContain('AND v IS NOT NULL AND v >= ?');
     // Readings at one instant come back in a fixed order: by value after time.
     expect(st.sql).toMatch(/ORDER BY k0, k1, at_, v$/);
+  });
+
+  it('counts in one pass the readings per key, the rejected rows (no value, outside validRange) and the rows without a key', () => {
+    const st = buildKeyCountStatement('mssql', duration.source, range);
+    expect(st.sql).toContain('SELECT k0, k1, SUM(ok_) AS n, COUNT(*) - SUM(ok_) AS rejected FROM (SELECT k0, k1, CASE WHEN 1 = 1 AND v IS NOT NULL AND v >= ? THEN 1 ELSE 0 END AS ok_ FROM spc_rows) r GROUP BY k0, k1');
+    // Rows without a key are not filtered out: they form the NULL group, which the job counts.
+    expect(st.sql).not.toContain('k0 IS NOT NULL');
+    expect(st.bindings).toEqual([range.from, range.to, 'PASS', 'P', 'OK', 0]);
+    expect(native(st.sql, st.bindings).bindings).toHaveLength(st.bindings.length);
   });
 
   it('batches readings by a row budget, a large key alone', () => {
