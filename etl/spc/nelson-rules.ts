@@ -14,6 +14,7 @@
  * Points without a value (the first MR, the S of a one-value subgroup), without a CL, or (for the
  * zone tests) without a σ fit no pattern: they break runs and do not count in "k of m" windows.
  * A σ of 0 (a constant baseline) is used as it is: any point off CL is then beyond every line.
+ * That is why the job never freezes such limits (etl/spc-judge.ts judges by the window instead).
  */
 import type { ChartKind } from './chart-points.js';
 
