@@ -23,13 +23,16 @@ const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null
 export async function jobState(cfg: ResolvedConfig, connection: ConnectionOptions, queueName: string, id: string): Promise<JobState | null> {
   const queue = openQueue(cfg, queueName, connection);
   try {
+    // The state first: once it reads completed or failed, the job read after it is final too
+    // (read the other way round, a retry between the two reads pairs old attempts with a new state).
+    const state = await queue.getJobState(id);
     const job = await Job.fromId(queue, id);
     if (!job) return null;
     return {
       queue: queueName,
       id,
       name: job.name,
-      state: await job.getState(),
+      state,
       progress: typeof job.progress === 'number' ? job.progress : 0,
       attemptsMade: job.attemptsMade,
       failedReason: job.failedReason ?? null,
