@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
+import cronParser from 'cron-parser';
 
 /** SQL identifiers from config are spliced into SQL, so they must be plain names. */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -14,6 +15,15 @@ const tableName = z
 const timeZone = z.string().refine((tz) => IANAZone.isValidZone(tz), {
   message: 'expected an IANA time zone such as Europe/Berlin or Asia/Taipei',
 });
+
+function validCron(pattern: string): boolean {
+  try {
+    cronParser.parseExpression(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a local time HH:MM such as 06:00');
 
@@ -405,7 +415,11 @@ export const configSchema = z
         z
           .object({
             job: z.string().min(1),
-            cron: z.string().regex(/^\s*\S+(\s+\S+){4,5}\s*$/, 'expected a cron pattern of 5 or 6 fields, e.g. "30 6 * * *"'),
+            cron: z
+              .string()
+              .regex(/^\s*\S+(\s+\S+){4,5}\s*$/, 'expected a cron pattern of 5 or 6 fields, e.g. "30 6 * * *"')
+              // The parser BullMQ's job schedulers use: a pattern it rejects would stop the worker at start.
+              .refine((p) => validCron(p), { message: 'expected a valid cron pattern, e.g. "30 6 * * *" (minute hour day-of-month month day-of-week)' }),
             /** Jobs that run for the same day once this job succeeded (a BullMQ flow). */
             dependents: z.array(z.string().min(1)).default([]),
           })
