@@ -34,8 +34,11 @@ export interface NightlySummaryRequest {
   attempt?: number;
   /** "Now", for choosing yesterday; tests pin it. */
   now?: DateTime;
-  /** Called after each batch with the fraction of days done. */
-  onProgress?: (fraction: number) => void;
+  /**
+   * Progress as the fraction of the work done, weighted by days: 0 once the days are chosen (named
+   * in `detail`), then after each batch's aggregate statement and after its load.
+   */
+  onProgress?: (fraction: number, detail?: { days?: readonly string[] }) => void;
 }
 
 export interface NightlySummaryResult {
@@ -56,6 +59,9 @@ export interface NightlySummaryResult {
 
 /** How many ISO weeks one statement aggregates; a long backfill is split into such batches. */
 const WEEKS_PER_BATCH = 5;
+
+/** The part of a batch's time its aggregate statement takes (the load writes only the summary rows). */
+const AGGREGATE_SHARE = 0.8;
 
 
 function bounds(ctx: EtlContext, periods: readonly Period[]): PeriodBound[] {
@@ -202,6 +208,8 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
     { job: NIGHTLY_SUMMARY, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt },
     startedAt,
   );
+  // Before the run's own log lines: the caller may bind the chosen days to the logger they come from.
+  req.onProgress?.(0, { days });
   const log = ctx.log.child({ job: NIGHTLY_SUMMARY, runId, from: days[0], to: days[days.length - 1] });
   log.info({ days: days.length, selection }, 'nightly summary started');
 
@@ -211,8 +219,10 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   const labels: string[] = [];
   try {
     const batches = weekBatches(days, WEEKS_PER_BATCH);
+    let daysDone = 0;
     for (const [i, batch] of batches.entries()) {
       const { periods, rows, rejects } = await computeSummaries(ctx, batch, runId);
+      req.onProgress?.((daysDone + AGGREGATE_SHARE * batch.length) / days.length);
       const last = i === batches.length - 1;
       const batchDays = new Set(batch);
       for (const q of rows.quality) {
@@ -249,7 +259,8 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       );
       totals.rows_written += written;
       log.info({ batch: i + 1, of: batches.length, written }, 'periods replaced');
-      req.onProgress?.((i + 1) / batches.length);
+      daysDone += batch.length;
+      req.onProgress?.(daysDone / days.length);
     }
   } catch (err) {
     const message = (err as Error).message;

@@ -2,6 +2,7 @@
  * The jobs yieldrun can run, as plain data: the CLI (`yieldrun run <job>`) and, later, the queue
  * worker look them up here, so a job runs the same code in-process or through Redis.
  */
+import type { DateTime } from 'luxon';
 import type { EtlContext } from '../etl/context.js';
 import { NIGHTLY_SUMMARY, runNightlySummary } from '../etl/nightly-summary.js';
 import { DAILY_YIELD_REPORT, describeReport, runDailyYieldReport } from '../reports/daily-yield-report.js';
@@ -17,8 +18,17 @@ export interface JobParams {
   attempt?: number;
   /** Send a report again although it was delivered. */
   resend?: boolean;
-  /** Reports progress as a fraction in [0, 1]; the queue shows it to `rerun --wait`. */
-  onProgress?: (fraction: number) => void;
+  /** "Now" for choosing default days: a scheduled run's firing time, so a retry or a late start covers the same day. */
+  now?: DateTime;
+  /**
+   * Reports progress as a fraction in [0, 1]; the queue shows it to `rerun --wait`. A job that
+   * chooses its own days names them once chosen (`detail.days`), for the logs.
+   */
+  onProgress?: (fraction: number, detail?: ProgressDetail) => void;
+}
+
+export interface ProgressDetail {
+  days?: readonly string[];
 }
 
 export interface JobOutcome {
