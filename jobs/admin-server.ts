@@ -19,7 +19,7 @@ import { dateRange } from '../etl/periods.js';
 import { JOBS } from './registry.js';
 import { DEPENDENTS_QUEUE, openQueue } from './queues.js';
 import { SCHEDULE_QUEUE, describeSchedules } from './schedules.js';
-import { enqueue, enqueueWithDependents } from './enqueue.js';
+import { enqueueWithDependents } from './enqueue.js';
 import { listRuns } from './run-history.js';
 import { jobState } from './job-state.js';
 
@@ -101,13 +101,8 @@ export async function startAdminServer(cfg: ResolvedConfig, log: Logger, opts: A
     const dependents = Array.isArray(b.dependents) ? b.dependents.map(String) : [];
     const unknown = dependents.filter((d) => !JOBS[d]);
     if (unknown.length) return void res.status(400).json({ error: `unknown dependent job(s): ${unknown.join(', ')}` });
-    if (dependents.length) {
-      const flow = await enqueueWithDependents(cfg, opts.connection, job, data, dependents);
-      log.info({ job, days: days.length, requestedBy, ...flow }, 'rerun requested over HTTP');
-      return void res.status(202).json({ queue: job, jobId: flow.childId, parentId: flow.parentId, deduplicated: false, days });
-    }
-    const r = await enqueue(cfg, opts.connection, job, data);
-    log.info({ job, days: days.length, requestedBy, ...r }, 'rerun requested over HTTP');
+    const r = await enqueueWithDependents(cfg, opts.connection, job, data, dependents);
+    log.info({ job, days: days.length, requestedBy, dependents, ...r }, r.deduplicated ? 'rerun over HTTP already queued' : 'rerun requested over HTTP');
     res.status(r.deduplicated ? 200 : 202).json({ ...r, days });
   });
 

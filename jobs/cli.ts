@@ -18,8 +18,7 @@ import { SourceMappingError } from '../sql/source-check.js';
 import { runDemo } from './demo.js';
 import { startWorker } from './worker.js';
 import { redisConnection } from './queues.js';
-import { enqueue, enqueueWithDependents } from './enqueue.js';
-import { jobState } from './job-state.js';
+import { enqueueWithDependents } from './enqueue.js';
 import { followJob } from './follow-job.js';
 import { listRuns, formatRuns } from './run-history.js';
 import { describeSchedules } from './schedules.js';
@@ -192,19 +191,13 @@ export function buildProgram(): Command {
       dependents.forEach(jobNamed);
       const connection = redisConnection();
       const data = { days, triggeredBy: o.triggeredBy ?? defaultTriggeredBy(), reason: o.reason, resend: o.resend };
-      let jobId: string;
-      if (dependents.length) {
-        const flow = await enqueueWithDependents(cfg, connection, name, data, dependents);
-        jobId = flow.childId;
-        console.log(`enqueued ${name} for ${days.length} day(s) ${days[0]} … ${days[days.length - 1]} as job ${jobId}; then ${dependents.join(', ')} (flow ${flow.parentId})`);
-      } else {
-        const r = await enqueue(cfg, connection, name, data);
-        jobId = r.jobId;
-        if (r.deduplicated) {
-          const st = await jobState(cfg, connection, name, r.jobId);
-          console.log(`${name} for these days is already queued as job ${r.jobId} (${st?.state ?? 'queued'}); not enqueued again`);
-        } else console.log(`enqueued ${name} for ${days.length} day(s) ${days[0]} … ${days[days.length - 1]} as job ${jobId}`);
-      }
+      const r = await enqueueWithDependents(cfg, connection, name, data, dependents);
+      const then = dependents.length ? `; then ${dependents.join(', ')} (flow ${r.parentId})` : '';
+      if (r.deduplicated) {
+        const flow = r.parentId ? ` (its dependents: flow ${r.parentId})` : dependents.length ? ' without dependents' : '';
+        console.log(`${name} for these days is already queued as job ${r.jobId} (${r.state ?? 'queued'})${flow}; not enqueued again`);
+      } else console.log(`enqueued ${name} for ${days.length} day(s) ${days[0]} … ${days[days.length - 1]} as job ${r.jobId}${then}`);
+      const jobId = r.jobId;
       if (o.wait) {
         const final = await followJob(cfg, connection, name, jobId);
         if (final !== 'completed') throw new Error(`job ${jobId} ${final}`);

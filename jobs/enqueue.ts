@@ -1,35 +1,85 @@
 /**
- * Putting a job on its queue, for admins (`yieldrun rerun`, the admin API), schedules and flows.
- * The same job over the same days is never queued twice while one is waiting or running.
+ * Putting a job on its queue, for admins (`yieldrun rerun`, the admin API), schedules, catch-up and
+ * flows. The same job over the same days is never queued twice while one is waiting or running,
+ * whether it was queued alone or as the first step of a flow.
  */
 import { randomUUID } from 'node:crypto';
-import { FlowProducer, type ConnectionOptions } from 'bullmq';
+import { FlowProducer, Job, type ConnectionOptions, type Queue } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedConfig } from '../config/load.js';
 import { DEPENDENTS_QUEUE, dedupKey, jobOptions, openQueue, type QueuedJobData } from './queues.js';
 
 export interface Enqueued {
   queue: string;
   jobId: string;
+  /** For a flow: the `dependents` parent that starts the dependents once the job succeeded. */
+  parentId?: string;
   /** True when the same job and days were already waiting or running: that job's id is returned. */
   deduplicated: boolean;
+  /** The state of the job that was already there (waiting, active, delayed…), when deduplicated. */
+  state?: string;
 }
 
-export async function enqueue(cfg: ResolvedConfig, connection: ConnectionOptions, job: string, data: QueuedJobData): Promise<Enqueued> {
-  const queue = openQueue(cfg, job, connection);
+/** States of a job that has not finished: a second one over the same days would do the same work. */
+const UNFINISHED = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+const LOCK_MS = 10_000;
+/** A marker outlives any job that still waits; a stale one is harmless (its job's state is checked). */
+const MARKER_MS = 30 * 24 * 3600 * 1000;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * Deduplication of our own, the same for single jobs and flows: BullMQ's `deduplication` option
+ * is not allowed on a flow's jobs. Under a lock per key (so concurrent enqueues from several
+ * processes take turns), a marker names the job last queued for the key; while that job has not
+ * finished, nothing new is queued.
+ */
+async function withDeduplication(
+  queue: Queue<QueuedJobData>,
+  connection: ConnectionOptions,
+  key: string,
+  add: (jobId: string) => Promise<Enqueued>,
+): Promise<Enqueued> {
+  const redis = new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: 1 });
+  const marker = `${queue.qualifiedName}:enqueued:${key}`;
+  const lock = `${queue.qualifiedName}:enqueue-lock:${key}`;
+  const token = randomUUID();
   try {
-    const jobId = randomUUID();
-    // Without a ttl the deduplication key lives until the job completes or fails.
-    const added = await queue.add(job, data, { jobId, deduplication: { id: dedupKey(job, data.days) } });
-    return { queue: job, jobId: added.id ?? jobId, deduplicated: added.id !== jobId };
+    const until = Date.now() + LOCK_MS;
+    while ((await redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
+      if (Date.now() > until) {
+        throw new Error(`could not enqueue ${key}: another enqueue of the same job and days held its lock for ${LOCK_MS / 1000} s; check Redis and try again`);
+      }
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 40));
+    }
+    try {
+      const existingId = await redis.get(marker);
+      const existing = existingId ? await Job.fromId<QueuedJobData>(queue, existingId) : undefined;
+      const state = existing ? await existing.getState() : 'unknown';
+      if (existing && UNFINISHED.has(state)) {
+        return { queue: queue.name, jobId: existing.id!, parentId: existing.parent?.id, deduplicated: true, state };
+      }
+      const jobId = randomUUID();
+      await redis.set(marker, jobId, 'PX', MARKER_MS);
+      return await add(jobId);
+    } finally {
+      await redis.eval(RELEASE, 1, lock, token);
+    }
   } finally {
-    await queue.close();
+    redis.disconnect();
   }
+}
+
+/** One job alone. */
+export async function enqueue(cfg: ResolvedConfig, connection: ConnectionOptions, job: string, data: QueuedJobData): Promise<Enqueued> {
+  return enqueueWithDependents(cfg, connection, job, data, []);
 }
 
 /**
  * The job as the child of a flow whose parent (`dependents`) BullMQ starts only once the child
  * succeeded; the parent then enqueues each dependent for the days the child computed. A child
  * that fails its last attempt fails the parent, so the dependents never run on a failed summary.
+ * Without dependents, the job alone. Schedules, catch-up and admins all enqueue through here.
  */
 export async function enqueueWithDependents(
   cfg: ResolvedConfig,
@@ -37,18 +87,29 @@ export async function enqueueWithDependents(
   job: string,
   data: QueuedJobData,
   dependents: readonly string[],
-): Promise<{ parentId: string; childId: string }> {
-  const flows = new FlowProducer({ connection, prefix: cfg.runner.queuePrefix });
+): Promise<Enqueued> {
+  const queue = openQueue(cfg, job, connection);
   try {
-    const node = await flows.add({
-      name: DEPENDENTS_QUEUE,
-      queueName: DEPENDENTS_QUEUE,
-      data: { ...data, dependents: [...dependents] },
-      opts: { ...jobOptions(cfg), attempts: 1 },
-      children: [{ name: job, queueName: job, data: { ...data, waitingDependents: [...dependents] }, opts: { ...jobOptions(cfg), failParentOnFailure: true } }],
+    return await withDeduplication(queue, connection, dedupKey(job, data.days, data.resend), async (jobId) => {
+      if (dependents.length === 0) {
+        await queue.add(job, data, { jobId });
+        return { queue: job, jobId, deduplicated: false };
+      }
+      const flows = new FlowProducer({ connection, prefix: cfg.runner.queuePrefix });
+      try {
+        const node = await flows.add({
+          name: DEPENDENTS_QUEUE,
+          queueName: DEPENDENTS_QUEUE,
+          data: { ...data, dependents: [...dependents] },
+          opts: { ...jobOptions(cfg), attempts: 1 },
+          children: [{ name: job, queueName: job, data: { ...data, waitingDependents: [...dependents] }, opts: { ...jobOptions(cfg), jobId, failParentOnFailure: true } }],
+        });
+        return { queue: job, jobId, parentId: node.job.id!, deduplicated: false };
+      } finally {
+        await flows.close();
+      }
     });
-    return { parentId: node.job.id!, childId: node.children![0]!.job.id! };
   } finally {
-    await flows.close();
+    await queue.close();
   }
 }

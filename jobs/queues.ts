@@ -5,6 +5,7 @@
  */
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { ResolvedConfig } from '../config/load.js';
+import { addDays } from '../etl/periods.js';
 
 export const DEPENDENTS_QUEUE = 'dependents';
 
@@ -20,6 +21,11 @@ export interface QueuedJobData {
   waitingDependents?: string[];
   /** The schedule that enqueued the job, if any. */
   schedule?: string;
+  /**
+   * When the schedule fired (ISO instant). A job without days computes "yesterday" from it, so a
+   * retry or a late start covers the same day, and a failure alert can name that day.
+   */
+  firedAt?: string;
 }
 
 export function redisUrl(env: NodeJS.ProcessEnv = process.env): string {
@@ -55,9 +61,25 @@ export function openQueue(cfg: ResolvedConfig, name: string, connection: Connect
   return new Queue<QueuedJobData>(name, { connection, prefix: cfg.runner.queuePrefix, defaultJobOptions: jobOptions(cfg) });
 }
 
-/** The deduplication key of a job over some days: the same job and days are never queued twice at once. */
-export function dedupKey(job: string, days: readonly string[] | undefined): string {
-  if (!days || days.length === 0) return `${job}:auto`;
-  const sorted = [...days].sort();
-  return `${job}:${sorted[0]}..${sorted[sorted.length - 1]}:${sorted.length}`;
+/**
+ * The deduplication key of a job over some days: the same job, the same days and the same `resend`
+ * are never queued twice at once. Every day is in it, as runs of consecutive days
+ * (`nightly-summary:2026-11-14..2026-11-17,2026-11-19`), so two sets with the same ends and count differ.
+ */
+export function dedupKey(job: string, days: readonly string[] | undefined, resend?: boolean): string {
+  const flag = resend ? ':resend' : '';
+  if (!days || days.length === 0) return `${job}:auto${flag}`;
+  return `${job}:${dayRuns(days).map(([a, b]) => (a === b ? a : `${a}..${b}`)).join(',')}${flag}`;
+}
+
+/** Sorted distinct days as runs of consecutive days, [first, last] each. */
+export function dayRuns(days: readonly string[]): [string, string][] {
+  const sorted = [...new Set(days)].sort();
+  const runs: [string, string][] = [];
+  for (const d of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && addDays(last[1], 1) === d) last[1] = d;
+    else runs.push([d, d]);
+  }
+  return runs;
 }
