@@ -1,18 +1,54 @@
 /**
- * When a job fails its last attempt: an email to the configured admins with the job, the days,
- * the error and the exact command that reruns it.
+ * When a job fails for good: an email to the configured admins with the job, the days, the error
+ * and the exact command that reruns it, with the dependents that did not run because of it.
  */
+import { DateTime } from 'luxon';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
 import type { EtlContext } from '../etl/context.js';
-import type { QueuedJobData } from './queues.js';
+import { lastCompleteDay, type PlantClock } from '../etl/periods.js';
+import { dayRuns, type QueuedJobData } from './queues.js';
+import { SCHEDULE_QUEUE, firingTime } from './schedules.js';
 import { sendMail } from '../reports/mail.js';
 
-export function rerunCommand(job: string, days: readonly string[] | undefined): string {
-  if (!days || days.length === 0) return `yieldrun rerun ${job} --reason "after failure"`;
-  const sorted = [...days].sort();
-  return `yieldrun rerun ${job} --from ${sorted[0]} --to ${sorted[sorted.length - 1]} --reason "after failure"`;
+export type FailedJob = Pick<Job<QueuedJobData>, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade' | 'timestamp' | 'opts'>;
+
+/** What failed, in the terms of the job to rerun. */
+export interface FailedWork {
+  /** The job to rerun (for a firing of the schedule queue: the scheduled job). */
+  job: string;
+  days: string[];
+  /** Set when the job had no days of its own: the firing time they were derived from. */
+  derivedFrom?: DateTime;
+  /** The jobs that waited on it and did not run. */
+  dependents: string[];
+  /** Reports: it was to send again although delivered; so is the rerun. */
+  resend: boolean;
+}
+
+/**
+ * A scheduled run carries no days: it chooses them when it runs. What it was for is the production
+ * day before it fired (in plant time), the day a rerun must name; the lookback days it would also
+ * have recomputed are picked up by the next night.
+ */
+export function failedWork(cfg: ResolvedConfig, clock: PlantClock, job: FailedJob): FailedWork {
+  const schedule = job.queueName === SCHEDULE_QUEUE ? cfg.schedules[job.name] : undefined;
+  const name = schedule?.job ?? job.name;
+  const dependents = schedule ? schedule.dependents : (job.data.waitingDependents ?? []);
+  const resend = job.data.resend === true;
+  if (job.data.days?.length) return { job: name, days: [...new Set(job.data.days)].sort(), dependents, resend };
+  const at = job.data.firedAt ? DateTime.fromISO(job.data.firedAt) : firingTime(job);
+  return { job: name, days: [lastCompleteDay(at, clock)], derivedFrom: at.setZone(clock.timezone), dependents, resend };
+}
+
+/** One command per run of consecutive days: a rerun never covers a day that did not fail. */
+export function rerunCommands(work: Pick<FailedWork, 'job' | 'days' | 'dependents' | 'resend'>, reason: string): string[] {
+  const flags = `${work.dependents.length ? ` --dependents ${work.dependents.join(',')}` : ''}${work.resend ? ' --resend' : ''}`;
+  return dayRuns(work.days).map(([from, to]) => {
+    const when = from === to ? `--date ${from}` : `--from ${from} --to ${to}`;
+    return `yieldrun rerun ${work.job} ${when}${flags} --reason "${reason.replace(/["\\$`]/g, '')}"`;
+  });
 }
 
 export interface FailureAlert {
@@ -20,29 +56,34 @@ export interface FailureAlert {
   text: string;
 }
 
-export function composeFailureAlert(cfg: ResolvedConfig, job: Pick<Job<QueuedJobData>, 'id' | 'name' | 'data' | 'attemptsMade'>, err: Error, dependents: readonly string[]): FailureAlert {
-  const days = job.data.days?.length ? job.data.days.join(', ') : 'chosen at run time (yesterday and the lookback)';
+export function composeFailureAlert(cfg: ResolvedConfig, clock: PlantClock, job: FailedJob, err: Error): FailureAlert {
+  const work = failedWork(cfg, clock, job);
+  const span = dayRuns(work.days).map(([a, b]) => (a === b ? a : `${a} … ${b}`)).join(', ');
+  const days = work.derivedFrom
+    ? `${span} (the production day before the scheduled run at ${work.derivedFrom.toFormat('yyyy-LL-dd HH:mm ZZ')} ${clock.timezone})`
+    : span;
   const lines = [
-    `The job ${job.name} failed its last attempt (${job.attemptsMade}) at ${cfg.plant.name}.`,
+    `The job ${work.job} failed at ${cfg.plant.name} and will not be retried (attempts made: ${job.attemptsMade} of ${job.opts.attempts ?? 1}).`,
     '',
     `Days:          ${days}`,
-    `Queue job id:  ${job.id}`,
+    `Queue job id:  ${job.queueName}/${job.id}`,
     `Triggered by:  ${job.data.triggeredBy}${job.data.reason ? ` (${job.data.reason})` : ''}`,
     `Error:         ${err.message}`,
     '',
-    ...(dependents.length ? [`Not run because of it: ${dependents.join(', ')}.`, ''] : []),
+    ...(work.dependents.length ? [`Not run because of it: ${work.dependents.join(', ')}.`, ''] : []),
     'Once the cause is fixed, rerun it with:',
     '',
-    `  ${rerunCommand(job.name, job.data.days)}`,
+    ...rerunCommands(work, `after the failure of job ${job.id}`).map((c) => `  ${c}`),
+    ...(work.derivedFrom ? ['', 'Lookback days the scheduled run would also have recomputed are picked up by the next nightly run.'] : []),
   ];
-  return { subject: `[yieldrun] ${job.name} failed · ${cfg.plant.name} · ${job.data.days?.[0] ?? 'scheduled run'}`, text: lines.join('\n') };
+  return { subject: `[yieldrun] ${work.job} failed · ${cfg.plant.name} · ${span}`, text: lines.join('\n') };
 }
 
-export async function reportFinalFailure(cfg: ResolvedConfig, _ctx: EtlContext, job: Job<QueuedJobData>, err: Error, log: Logger): Promise<void> {
-  const dependents = job.data.waitingDependents ?? [];
-  const alert = composeFailureAlert(cfg, job, err, dependents);
-  log.error({ jobId: job.id, job: job.name, dependentsNotRun: dependents }, alert.subject);
+export async function reportFinalFailure(cfg: ResolvedConfig, ctx: EtlContext, job: FailedJob, err: Error, log: Logger): Promise<void> {
+  const alert = composeFailureAlert(cfg, ctx.clock, job, err);
+  const work = failedWork(cfg, ctx.clock, job);
+  log.error({ jobId: job.id, job: job.name, days: work.days, dependentsNotRun: work.dependents }, alert.subject);
   if (cfg.alerts.admins.length === 0) return;
-  const sent = await sendMail(cfg, { to: cfg.alerts.admins, subject: alert.subject, text: alert.text, fileStem: `alert-${job.name}` }, log);
-  log.info({ jobId: job.id, messageId: sent.messageId, to: cfg.alerts.admins, file: sent.file }, 'failure alert sent');
+  const sent = await sendMail(cfg, { to: cfg.alerts.admins, subject: alert.subject, text: alert.text, fileStem: `alert-${work.job}` }, log);
+  log.info({ jobId: job.id, job: job.name, messageId: sent.messageId, to: cfg.alerts.admins, file: sent.file }, 'failure alert sent');
 }

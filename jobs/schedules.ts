@@ -5,7 +5,7 @@
  */
 import cronParser from 'cron-parser';
 import { DateTime } from 'luxon';
-import type { ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions, Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
 import { openQueue } from './queues.js';
@@ -36,6 +36,14 @@ export async function syncSchedules(cfg: ResolvedConfig, connection: ConnectionO
   } finally {
     await queue.close();
   }
+}
+
+/**
+ * When a scheduler's job was due: BullMQ records it as `prevMillis`; a job added by hand to the
+ * schedule queue (or by an older BullMQ) falls back to its creation time plus its delay.
+ */
+export function firingTime(job: Pick<Job, 'opts' | 'timestamp'>): DateTime {
+  return DateTime.fromMillis(job.opts.prevMillis ?? job.timestamp + (job.opts.delay ?? 0));
 }
 
 /**

@@ -4,6 +4,7 @@
  * and enqueues the days that were missed (catch-up).
  */
 import os from 'node:os';
+import { DateTime } from 'luxon';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -11,10 +12,11 @@ import type { ResolvedConfig } from '../config/load.js';
 import { openEtlContext } from '../etl/context.js';
 import { JOBS, type JobDefinition } from './registry.js';
 import { DEPENDENTS_QUEUE, redisConnection, type QueuedJobData } from './queues.js';
-import { SCHEDULE_QUEUE, syncSchedules } from './schedules.js';
+import { SCHEDULE_QUEUE, firingTime, syncSchedules } from './schedules.js';
 import { enqueueCatchUp } from './catch-up.js';
 import { enqueue, enqueueWithDependents } from './enqueue.js';
 import { reportFinalFailure } from './failure-alert.js';
+import { closeAbandonedRuns, isFinalFailure } from './final-failure.js';
 
 export interface WorkerHandle {
   workers: Worker[];
@@ -79,11 +81,15 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     stalledInterval: cfg.runner.stalledIntervalMs,
     maxStalledCount: cfg.runner.maxStalledCount,
     name: `${os.hostname()}:${process.pid}`,
+    // Started only once the schedules are synchronised and the catch-up is queued (see below).
+    autorun: false,
   };
 
   const runJob = (def: JobDefinition) => async (job: Job<QueuedJobData>): Promise<QueuedJobResult> => {
-    const jlog = log.child({ jobId: job.id, job: job.name, days: job.data.days ?? 'auto', attempt: job.attemptsStarted });
-    jlog.info('job started');
+    // A run without days chooses them; they are bound to the logger once chosen, never as 'auto' first.
+    const jlog = log.child({ jobId: job.id, job: job.name, attempt: job.attemptsStarted, ...(job.data.days ? { days: job.data.days } : {}) });
+    jlog.info({ days: job.data.days ?? 'auto', triggeredBy: job.data.triggeredBy }, 'job started');
+    const now = job.data.firedAt ? DateTime.fromISO(job.data.firedAt) : undefined;
     const outcome = await def.run(
       { ...ctx, log: jlog },
       {
@@ -94,12 +100,19 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
         queueJobId: job.id,
         // attemptsStarted also counts a start whose worker died (a stalled job put back), unlike attemptsMade.
         attempt: job.attemptsStarted,
-        onProgress: (fraction) => void job.updateProgress(Math.round(fraction * 100)).catch(() => undefined),
+        now,
+        onProgress: (fraction, detail) => {
+          if (detail?.days && !job.data.days) {
+            jlog.setBindings({ days: [...detail.days] });
+            jlog.info('days chosen');
+          }
+          void job.updateProgress(Math.round(fraction * 100)).catch(() => undefined);
+        },
       },
     );
     jlog.info({ runId: outcome.runId, summary: outcome.summary }, 'job succeeded');
     if (def.name === 'nightly-summary' && cfg.runner.catchUp && job.data.schedule) {
-      await enqueueCatchUp(ctx, connection, jlog).catch((e: Error) => jlog.error({ err: e.message }, 'catch-up failed'));
+      await enqueueCatchUp(ctx, connection, jlog, now).catch((e: Error) => jlog.error({ err: e.message }, 'catch-up failed'));
     }
     return { runId: outcome.runId, days: outcome.days, primaryDays: outcome.primaryDays };
   };
@@ -112,16 +125,17 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     new Worker<QueuedJobData>(
       SCHEDULE_QUEUE,
       async (job) => {
+        const jlog = log.child({ jobId: job.id, job: job.name, queue: SCHEDULE_QUEUE });
         const s = cfg.schedules[job.name];
-        if (!s) return { skipped: `schedule '${job.name}' is no longer configured` };
-        const data: QueuedJobData = { triggeredBy: `schedule:${job.name}`, schedule: job.name };
-        if (s.dependents.length === 0) {
-          const r = await enqueue(cfg, connection, s.job, data);
-          return { enqueued: [r.jobId] };
+        if (!s) {
+          jlog.warn('schedule no longer configured: nothing enqueued');
+          return { skipped: `schedule '${job.name}' is no longer configured` };
         }
-        const flow = await enqueueWithDependents(cfg, connection, s.job, data, s.dependents);
-        log.info({ schedule: job.name, ...flow }, 'scheduled run enqueued');
-        return flow;
+        const firedAt = firingTime(job).toUTC().toISO()!;
+        const data: QueuedJobData = { triggeredBy: `schedule:${job.name}`, schedule: job.name, firedAt };
+        const r = await enqueueWithDependents(cfg, connection, s.job, data, s.dependents);
+        jlog.info({ firedAt, enqueued: r }, r.deduplicated ? 'scheduled run already queued' : 'scheduled run enqueued');
+        return r;
       },
       { ...workerOpts, concurrency: 1 },
     ),
@@ -132,14 +146,16 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     new Worker<QueuedJobData>(
       DEPENDENTS_QUEUE,
       async (job) => {
+        const jlog = log.child({ jobId: job.id, job: job.name, queue: DEPENDENTS_QUEUE });
         const children = Object.values(await job.getChildrenValues<QueuedJobResult>());
         const days = [...new Set(children.flatMap((c) => c.primaryDays))].sort();
+        const triggeredBy = `${job.data.triggeredBy} after ${children.map((c) => `run ${c.runId}`).join(', ')}`;
         const started: string[] = [];
         for (const dep of job.data.dependents ?? []) {
-          const r = await enqueue(cfg, connection, dep, { days, triggeredBy: `${job.data.triggeredBy} after ${children.map((c) => `run ${c.runId}`).join(', ')}` });
-          started.push(`${dep}:${r.jobId}`);
+          const r = await enqueue(cfg, connection, dep, { days, triggeredBy, reason: job.data.reason, resend: job.data.resend });
+          started.push(`${dep}:${r.jobId}${r.deduplicated ? ' (already queued)' : ''}`);
         }
-        log.info({ jobId: job.id, days, started }, 'dependents enqueued');
+        jlog.info({ days, started }, 'dependents enqueued');
         return { days, started };
       },
       { ...workerOpts, concurrency: 1 },
@@ -149,18 +165,42 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   for (const w of workers) {
     w.on('failed', (job, err) => {
       if (!job) return;
-      // A flow parent fails only because its child did; the child's alert already says what did not run.
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1) && w.name !== DEPENDENTS_QUEUE;
-      log.error({ jobId: job.id, job: job.name, days: job.data.days ?? 'auto', attempt: job.attemptsMade, final, err: err.message }, 'job failed');
-      if (final) void reportFinalFailure(cfg, ctx, job, err, log).catch((e: Error) => log.error({ err: e.message }, 'failure alert not sent'));
+      void onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
     });
     w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
   }
 
-  if (opts.housekeeping !== false) {
-    await syncSchedules(cfg, connection, log);
-    if (cfg.runner.catchUp) await enqueueCatchUp(ctx, connection, log);
+  async function onFailed(w: Worker, job: Job<QueuedJobData>, err: Error): Promise<void> {
+    // Read after BullMQ moved the job: 'failed' for good, or delayed / waiting for a retry.
+    const state = await job.getState().catch(() => undefined);
+    // A flow parent fails only because its child did; the child's alert already says what did not run.
+    const final = w.name !== DEPENDENTS_QUEUE && isFinalFailure({ state, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, error: err });
+    log.error({ jobId: job.id, job: job.name, days: job.data.days ?? 'auto', attempt: job.attemptsMade, state, final, err: err.message }, 'job failed');
+    if (!final) return;
+    if (job.id && w.name !== SCHEDULE_QUEUE) {
+      await closeAbandonedRuns(ctx, job.id, err.message).catch((e: Error) => log.error({ jobId: job.id, err: e.message }, 'could not close the runs of the failed job'));
+    }
+    await reportFinalFailure(cfg, ctx, job, err, log).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
   }
+
+  const closeAll = async () => {
+    await Promise.all(workers.map((w) => w.close()));
+    await ctx.close();
+  };
+
+  // Housekeeping before any worker takes a job: if it fails, nothing has started, everything
+  // opened is closed, and the caller (yieldrun worker) exits with the error instead of hanging.
+  try {
+    if (opts.housekeeping !== false) {
+      await syncSchedules(cfg, connection, log);
+      if (cfg.runner.catchUp) await enqueueCatchUp(ctx, connection, log);
+    }
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'worker start-up failed');
+    await closeAll().catch((e: Error) => log.error({ err: e.message }, 'could not close after a failed start-up'));
+    throw err;
+  }
+  for (const w of workers) void w.run().catch((err: Error) => log.error({ queue: w.name, err: err.message }, 'worker stopped on an error'));
   log.info({ queues: workers.map((w) => w.name), concurrency: cfg.runner.concurrency }, 'worker started');
 
   let closing: Promise<void> | undefined;
@@ -169,8 +209,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     close() {
       closing ??= (async () => {
         log.info('worker stopping: finishing active jobs');
-        await Promise.all(workers.map((w) => w.close()));
-        await ctx.close();
+        await closeAll();
         log.info('worker stopped');
       })();
       return closing;

@@ -2,6 +2,8 @@
  * The `yieldrun` command as a user runs it: a real process, real SQLite file, exit codes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { createBackend, configFor, openMigrated, writeTestRecords, type Backend } from '../support/backends.js';
 import { runCli, writeConfigFile } from '../support/worker-process.js';
 
@@ -21,7 +23,8 @@ describe('yieldrun CLI', () => {
     await ctx.close();
     file = writeConfigFile({
       plant: { name: 'Test Plant', timezone: 'Europe/Berlin', dayStart: '06:00' },
-      schedules: { nightly: { job: 'nightly-summary', cron: '30 6 * * *' } },
+      // No dependents: this file tests the CLI, not the reports that default.yaml runs after the summary.
+      schedules: { nightly: { job: 'nightly-summary', cron: '30 6 * * *', dependents: [] } },
     });
   });
   afterAll(async () => backend?.cleanup());
@@ -73,5 +76,29 @@ describe('yieldrun CLI', () => {
     const r5 = await runCli(['--config', file, 'run', 'no-such-job'], env());
     expect(r5.code).not.toBe(0);
     expect(r5.output).toContain("unknown job 'no-such-job'");
+    const badCron = writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } });
+    const r6 = await runCli(['--config', badCron, 'schedules'], env());
+    expect(r6.code).toBe(2);
+    expect(r6.output).toMatch(/schedules\.nightly\.cron: expected a valid cron pattern/);
   }, 120_000);
+
+  it('`yieldrun worker` exits non-zero with the error when its start-up fails, instead of hanging', async () => {
+    // A target that was never migrated: the catch-up on start cannot read etl_periods.
+    const fresh = await createBackend('sqlite');
+    const prefix = `yrc${randomBytes(4).toString('hex')}`;
+    try {
+      const cfgFile = writeConfigFile({ plant: { timezone: 'Europe/Berlin', dayStart: '06:00' }, runner: { queuePrefix: prefix, catchUp: true }, schedules: {} });
+      const r = await runCli(['--config', cfgFile, 'worker'], { SOURCE_DATABASE_URL: fresh.url, LOG_LEVEL: 'silent' }, { timeoutMs: 60_000 });
+      expect(r.timedOut).toBe(false);
+      expect(r.code).toBe(1);
+      expect(r.output).toContain('no etl_periods table');
+      expect(r.output).toContain('run `yieldrun migrate` first');
+    } finally {
+      await fresh.cleanup();
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  }, 90_000);
 });

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { Redis } from 'ioredis';
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
+import { pino, type Logger } from 'pino';
 import { DateTime } from 'luxon';
 import { createBackend, configFor, openMigrated, readSummary, silentLog, writeTestRecords, type Backend } from '../support/backends.js';
 import { startCli, runCli, waitFor, writeConfigFile } from '../support/worker-process.js';
@@ -18,11 +19,12 @@ import { targetTable, type EtlContext } from '../../etl/context.js';
 import { JOBS, type JobDefinition } from '../../jobs/registry.js';
 import { startWorker, type WorkerHandle } from '../../jobs/worker.js';
 import { enqueue, enqueueWithDependents } from '../../jobs/enqueue.js';
+import { isFinalFailure } from '../../jobs/final-failure.js';
 import { jobState } from '../../jobs/job-state.js';
 import { missingDays, enqueueCatchUp } from '../../jobs/catch-up.js';
 import { nextRunTimes, syncSchedules, SCHEDULE_QUEUE } from '../../jobs/schedules.js';
 import { startAdminServer } from '../../jobs/admin-server.js';
-import { redisConnection } from '../../jobs/queues.js';
+import { dedupKey, redisConnection } from '../../jobs/queues.js';
 import { generate } from '../../data/generate.js';
 import type { ResolvedConfig } from '../../config/load.js';
 
@@ -44,7 +46,7 @@ function runnerConfig(backend: Backend, overrides: Record<string, any> = {}): Re
   });
 }
 
-/** The same config as a file for `yieldrun worker` child processes. */
+/** The same config as a file for `yieldrun worker` child processes (no schedules, so no dependents). */
 function configFile(cfg: ResolvedConfig, backend: Backend): string {
   return writeConfigFile({
     plant: { timezone: cfg.plant.timezone, dayStart: cfg.plant.dayStart },
@@ -52,8 +54,29 @@ function configFile(cfg: ResolvedConfig, backend: Backend): string {
     target: backend.schema ? { schema: backend.schema } : {},
     runner: cfg.runner,
     schedules: {},
+    alerts: cfg.alerts,
+    mail: { outDir: cfg.mail.outDir },
   });
 }
+
+/** A logger whose JSON lines the test reads. */
+function capturingLog(): { log: Logger; lines: () => Record<string, any>[] } {
+  const out: string[] = [];
+  const log: Logger = pino({ level: 'info' }, { write: (line: string) => void out.push(line) });
+  return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, any>) };
+}
+
+/** The .eml files an alert wrote (no SMTP_URL in tests), parsed. */
+async function alertsIn(outDir: string) {
+  const files = await waitFor('a failure alert', async () => {
+    const f = readdirSync(outDir).filter((n) => n.endsWith('.eml'));
+    return f.length ? f : undefined;
+  });
+  return Promise.all(files.map(async (f) => simpleParser(readFileSync(path.join(outDir, f)))));
+}
+
+/** 06:30 plant time on the 22nd: the schedule fires for the production day 2026-11-21. */
+const FIRED = DateTime.fromISO('2026-11-22T06:30', { zone: 'Europe/Berlin' });
 
 const DAY = '2026-11-20';
 const spec = [
@@ -61,6 +84,8 @@ const spec = [
   { serial: 'A1', product: 'P1', test: 'TX', machine: 'M2', at: '2026-11-20 07:10:00', result: 'PASS', duration: 12 },
   { serial: 'A2', product: 'P1', test: 'TX', machine: 'M1', at: '2026-11-20 08:00:00', result: 'PASS', duration: 14 },
 ];
+
+const dateList = (from: string, n: number) => Array.from({ length: n }, (_, i) => DateTime.fromISO(from).plus({ days: i }).toISODate()!);
 
 describe('schedules in plant time', () => {
   it('a 02:30 Europe/Berlin job runs once on both DST change nights, never twice, never skipped', () => {
@@ -134,23 +159,23 @@ describe('queued jobs on PostgreSQL', () => {
       return s && (s.state === 'completed' || s.state === 'failed') ? s : undefined;
     });
 
-  it('a flow runs the dependent only after the summary succeeded, for the same days', async () => {
-    const seen: { days: string[]; summaryRows: number }[] = [];
+  it('a flow runs the dependent only after the summary succeeded, for the same days, reason and resend', async () => {
+    const seen: { days: string[]; summaryRows: number; reason?: string; resend?: boolean }[] = [];
     const probe: JobDefinition = {
       name: 'probe',
       description: 'records when it ran and what the summary held then',
       async run(c, params) {
         const rows = await targetTable(c, c.target, 'summary_prod_test').where({ period_type: 'day' });
-        seen.push({ days: params.days ?? [], summaryRows: rows.length });
+        seen.push({ days: params.days ?? [], summaryRows: rows.length, reason: params.reason, resend: params.resend });
         return { runId: 0, days: params.days ?? [], primaryDays: [], summary: [], details: null };
       },
     };
     worker = await startWorker(cfg, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
-    const flow = await enqueueWithDependents(cfg, connection, 'nightly-summary', { days: [DAY], triggeredBy: 'test' }, ['probe']);
-    expect((await finished('nightly-summary', flow.childId)).state).toBe('completed');
+    const flow = await enqueueWithDependents(cfg, connection, 'nightly-summary', { days: [DAY], triggeredBy: 'test', reason: 'MES fix', resend: true }, ['probe']);
+    expect((await finished('nightly-summary', flow.jobId)).state).toBe('completed');
     await waitFor('the dependent to run', async () => seen.length > 0);
-    expect(seen).toEqual([{ days: [DAY], summaryRows: 1 }]);
-    expect((await finished('dependents', flow.parentId)).state).toBe('completed');
+    expect(seen).toEqual([{ days: [DAY], summaryRows: 1, reason: 'MES fix', resend: true }]);
+    expect((await finished('dependents', flow.parentId!)).state).toBe('completed');
   });
 
   it('with the summary failing, the dependent does not run, and the flow says why', async () => {
@@ -172,21 +197,60 @@ describe('queued jobs on PostgreSQL', () => {
     };
     worker = await startWorker(broken, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
     const flow = await enqueueWithDependents(broken, connection, 'nightly-summary', { days: ['2026-11-19'], triggeredBy: 'test' }, ['probe']);
-    const child = await finished('nightly-summary', flow.childId);
+    const child = await finished('nightly-summary', flow.jobId);
     expect(child.state).toBe('failed');
     expect(child.attemptsMade).toBe(2);
     expect(child.failedReason).toMatch(/no_such_table' does not exist/);
-    const parent = await finished('dependents', flow.parentId);
+    const parent = await finished('dependents', flow.parentId!);
     expect(parent.state).toBe('failed');
     expect(parent.failedReason).toMatch(/child .* failed/i);
     expect(probeRuns).toBe(0);
     // The admins got an alert (no SMTP_URL here: written as .eml) with the command that reruns it.
-    const eml = await waitFor('the failure alert', async () => readdirSync(outDir).find((f) => f.endsWith('.eml')));
-    const mail = await simpleParser(readFileSync(path.join(outDir, eml)));
-    expect(mail.subject).toMatch(/nightly-summary failed/);
-    expect((mail.to as AddressObject).text).toBe('mes-admin@example.com');
-    expect(mail.text).toContain('yieldrun rerun nightly-summary --from 2026-11-19 --to 2026-11-19');
-    expect(mail.text).toContain("no_such_table' does not exist");
+    const [mail] = await alertsIn(outDir);
+    expect(mail!.subject).toMatch(/nightly-summary failed .* 2026-11-19/);
+    expect((mail!.to as AddressObject).text).toBe('mes-admin@example.com');
+    expect(mail!.text).toContain(`yieldrun rerun nightly-summary --date 2026-11-19 --dependents probe --reason "after the failure of job ${flow.jobId}"`);
+    expect(mail!.text).toContain('Not run because of it: probe.');
+    expect(mail!.text).toContain("no_such_table' does not exist");
+  });
+
+  it('a scheduled run (no days) that fails for good: the alert names the day before the firing and a rerun command with it', async () => {
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
+    const broken: ResolvedConfig = {
+      ...cfg,
+      source: { ...cfg.source, testRecords: { ...cfg.source.testRecords, table: backend.table('no_such_table') } },
+      schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['probe'] } },
+      alerts: { admins: ['mes-admin@example.com'] },
+      mail: { ...cfg.mail, outDir },
+    };
+    const probe: JobDefinition = { name: 'probe', description: 'never runs', run: () => Promise.reject(new Error('the dependent ran')) };
+    worker = await startWorker(broken, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
+    // What a job scheduler adds when it fires at 06:30 plant time (the scheduler itself would wait for that time).
+    const schedule = new Queue(SCHEDULE_QUEUE, { connection, prefix: cfg.runner.queuePrefix });
+    const firing = await schedule.add('nightly-summary', { triggeredBy: 'schedule:nightly-summary', schedule: 'nightly-summary' }, { attempts: 1, timestamp: FIRED.toMillis() });
+    await schedule.close();
+    const enqueued = (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string; parentId: string };
+    const child = await finished('nightly-summary', enqueued.jobId);
+    expect(child).toMatchObject({ state: 'failed', attemptsMade: 2, data: { firedAt: FIRED.toUTC().toISO() } });
+    expect((child.data as { days?: string[] }).days).toBeUndefined();
+    expect((await finished('dependents', enqueued.parentId)).state).toBe('failed');
+    const [mail] = await alertsIn(outDir);
+    expect(mail!.subject).toMatch(/nightly-summary failed .* 2026-11-21/);
+    expect(mail!.text).toMatch(/Days: +2026-11-21 \(the production day before the scheduled run at 2026-11-22 06:30 \+01:00 Europe\/Berlin\)/);
+    expect(mail!.text).toContain(`yieldrun rerun nightly-summary --date 2026-11-21 --dependents probe --reason "after the failure of job ${enqueued.jobId}"`);
+  });
+
+  it('the failure is final when BullMQ says so, not only when the attempts are used up', () => {
+    const error = { name: 'Error', message: 'boom' };
+    expect(isFinalFailure({ state: 'failed', attemptsMade: 1, attempts: 3, error })).toBe(true);
+    expect(isFinalFailure({ state: 'delayed', attemptsMade: 1, attempts: 3, error })).toBe(false);
+    expect(isFinalFailure({ state: 'waiting', attemptsMade: 3, attempts: 3, error })).toBe(false);
+    // The state could not be read (removed on fail): the error and the attempts decide.
+    const stalled = { name: 'UnrecoverableError', message: 'job stalled more than allowable limit' };
+    expect(isFinalFailure({ state: 'unknown', attemptsMade: 1, attempts: 3, error: stalled })).toBe(true);
+    expect(isFinalFailure({ attemptsMade: 1, attempts: 3, error: { name: 'Error', message: stalled.message } })).toBe(true);
+    expect(isFinalFailure({ attemptsMade: 3, attempts: 3, error })).toBe(true);
+    expect(isFinalFailure({ attemptsMade: 1, attempts: 3, error })).toBe(false);
   });
 
   it('two concurrent reruns of the same job and days: one is queued, one runs', async () => {
@@ -209,23 +273,140 @@ describe('queued jobs on PostgreSQL', () => {
     expect(after.map((r) => [r.period_from, r.status])).toEqual([['2026-11-18', 'succeeded']]);
   });
 
+  it('two concurrent flow reruns of the same job and days: one is queued, and the CLI and API say so', async () => {
+    const seen: string[][] = [];
+    const probe: JobDefinition = {
+      name: 'probe',
+      description: 'records its days',
+      async run(_c, params) {
+        seen.push(params.days ?? []);
+        return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
+      },
+    };
+    const before = (await runs()).length;
+    const day = '2026-11-12';
+    const [a, b] = await Promise.all(
+      ['alice', 'bob'].map((who) => enqueueWithDependents(cfg, connection, 'nightly-summary', { days: [day], triggeredBy: who }, ['probe'])),
+    );
+    expect([a!.deduplicated, b!.deduplicated].sort()).toEqual([false, true]);
+    expect(a!.jobId).toBe(b!.jobId);
+    const queued = a!.deduplicated ? b! : a!;
+    expect(a!.parentId).toBe(queued.parentId);
+    // Alone or in a flow, the same job and days are one piece of work.
+    expect(await enqueue(cfg, connection, 'nightly-summary', { days: [day], triggeredBy: 'carol' })).toMatchObject({ jobId: queued.jobId, deduplicated: true, state: 'waiting' });
+    // Resend is part of the key, and so is every day (not only the ends and the count).
+    expect(dedupKey('nightly-summary', [day], true)).not.toBe(dedupKey('nightly-summary', [day]));
+    expect(dedupKey('j', ['2026-11-01', '2026-11-02', '2026-11-04'])).toBe('j:2026-11-01..2026-11-02,2026-11-04');
+    expect(dedupKey('j', ['2026-11-01', '2026-11-03', '2026-11-04'])).toBe('j:2026-11-01,2026-11-03..2026-11-04');
+
+    const server = await startAdminServer(cfg, silentLog, { port: 0, host: '127.0.0.1', token: 't0k3n', connection });
+    try {
+      const res = await fetch(`${server.url}/api/reruns`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer t0k3n' },
+        body: JSON.stringify({ job: 'nightly-summary', date: day, requestedBy: 'dave', dependents: ['daily-yield-report'] }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ jobId: queued.jobId, parentId: queued.parentId, deduplicated: true });
+    } finally {
+      await server.close();
+    }
+    const cli = await runCli(['--config', configFile(cfg, backend), 'rerun', 'nightly-summary', '--date', day, '--dependents', 'spc'], { SOURCE_DATABASE_URL: backend.url, REDIS_URL });
+    expect(cli.code).toBe(0);
+    expect(cli.output).toContain(`already queued as job ${queued.jobId} (waiting) (its dependents: flow ${queued.parentId}); not enqueued again`);
+
+    worker = await startWorker(cfg, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
+    expect((await finished('dependents', queued.parentId!)).state).toBe('completed');
+    await waitFor('the dependent to run', async () => seen.length > 0);
+    expect(seen).toEqual([[day]]);
+    expect((await runs()).slice(before).map((r) => [r.period_from, r.status])).toEqual([[day, 'succeeded']]);
+    // No flow parent was left waiting for a child that was never added.
+    const parents = new Queue('dependents', { connection, prefix: cfg.runner.queuePrefix });
+    expect(await parents.getWaitingChildrenCount()).toBe(0);
+    await parents.close();
+  }, 60_000);
+
   it('catch-up enqueues exactly the days in the lookback without a successful summary, oldest first', async () => {
     // Lookback 7 before yesterday (2026-11-21 at 07:00 on the 22nd): 2026-11-14 … 2026-11-21.
     // Succeeded so far: 2026-11-20 (flow test) and 2026-11-18 (rerun test); 2026-11-19 only failed.
     const now = DateTime.fromISO('2026-11-22T07:00', { zone: 'Europe/Berlin' });
-    expect(await missingDays(ctx, now)).toEqual(['2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-19', '2026-11-21']);
-    const queued = await enqueueCatchUp(ctx, connection, silentLog, now);
+    const missing = ['2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-19', '2026-11-21'];
+    expect(await missingDays(ctx, now)).toEqual(missing);
+    // A caught-up night gets what a scheduled one gets: the nightly schedule's dependents.
+    const withDependents: ResolvedConfig = { ...cfg, schedules: { nightly: { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['probe'] } } };
+    const seen: string[][] = [];
+    const probe: JobDefinition = {
+      name: 'probe',
+      description: 'records its days',
+      async run(_c, params) {
+        seen.push(params.days ?? []);
+        return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
+      },
+    };
+    const queued = await enqueueCatchUp({ ...ctx, config: withDependents }, connection, silentLog, now);
     const queue = new Queue('nightly-summary', { connection, prefix: cfg.runner.queuePrefix });
     const waiting = await queue.getJobs(['wait'], 0, -1, true);
     await queue.close();
-    expect(waiting.map((j) => [j.data.days, j.data.triggeredBy])).toEqual(
-      ['2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-19', '2026-11-21'].map((d) => [[d], 'catch-up']),
-    );
-    expect(queued.every((q) => !q.deduplicated)).toBe(true);
-    // Running them fills the gaps; a second catch-up finds nothing.
-    worker = await startWorker(cfg, silentLog, { connection, housekeeping: false });
+    expect(waiting.map((j) => [j.data.days, j.data.triggeredBy, j.parentKey?.split(':')[1]])).toEqual(missing.map((d) => [[d], 'catch-up', 'dependents']));
+    expect(queued.every((q) => !q.deduplicated && q.parentId)).toBe(true);
+    // A second catch-up while they wait queues nothing new.
+    expect((await enqueueCatchUp({ ...ctx, config: withDependents }, connection, silentLog, now)).map((q) => [q.jobId, q.deduplicated])).toEqual(queued.map((q) => [q.jobId, true]));
+    // Running them fills the gaps, each followed by its dependent; a further catch-up finds nothing.
+    worker = await startWorker(withDependents, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
     for (const q of queued) expect((await finished('nightly-summary', q.jobId)).state).toBe('completed');
+    for (const q of queued) expect((await finished('dependents', q.parentId!)).state).toBe('completed');
+    expect(seen.map((d) => d.join()).sort()).toEqual(missing);
     expect(await missingDays(ctx, now)).toEqual([]);
+  }, 60_000);
+
+  it('a scheduled firing runs the summary for the day before it fired, then its dependents; the logs name the days', async () => {
+    const scheduled: ResolvedConfig = { ...cfg, schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['probe'] } } };
+    const seen: { days?: string[]; triggeredBy: string }[] = [];
+    const probe: JobDefinition = {
+      name: 'probe',
+      description: 'records its days',
+      async run(_c, params) {
+        seen.push({ days: params.days, triggeredBy: params.triggeredBy });
+        return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
+      },
+    };
+    const { log, lines } = capturingLog();
+    worker = await startWorker(scheduled, log, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
+    const schedule = new Queue(SCHEDULE_QUEUE, { connection, prefix: cfg.runner.queuePrefix });
+    const firing = await schedule.add('nightly-summary', { triggeredBy: 'schedule:nightly-summary', schedule: 'nightly-summary' }, { attempts: 1, timestamp: FIRED.toMillis() });
+    await schedule.close();
+    const enqueued = (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string; parentId: string };
+    expect((await finished('nightly-summary', enqueued.jobId)).state).toBe('completed');
+    expect((await finished('dependents', enqueued.parentId)).state).toBe('completed');
+    await waitFor('the dependent to run', async () => seen.length > 0);
+    // Every day up to 2026-11-21 was computed by the tests above: the firing needs just its day.
+    expect(seen).toEqual([{ days: ['2026-11-21'], triggeredBy: expect.stringMatching(/^schedule:nightly-summary after run \d+$/) }]);
+    const summaryLines = lines().filter((l) => l.jobId === enqueued.jobId);
+    expect(summaryLines.find((l) => l.msg === 'job started')).toMatchObject({ job: 'nightly-summary', days: 'auto' });
+    const once = ['days chosen', 'periods replaced', 'job succeeded'];
+    expect(summaryLines.map((l) => l.msg)).toEqual(expect.arrayContaining(once));
+    for (const l of summaryLines.filter((x) => once.includes(x.msg))) expect(l, l.msg).toMatchObject({ job: 'nightly-summary', days: ['2026-11-21'] });
+    expect(lines().find((l) => l.msg === 'dependents enqueued')).toMatchObject({ jobId: enqueued.parentId, job: 'dependents', days: ['2026-11-21'] });
+    expect(lines().find((l) => l.msg === 'scheduled run enqueued')).toMatchObject({ jobId: firing.id, job: 'nightly-summary', queue: SCHEDULE_QUEUE });
+  }, 60_000);
+
+  it('rerun --wait sees progress between the aggregate and the load, not only 0 and 100 %', async () => {
+    const events = new QueueEvents('nightly-summary', { connection, prefix: cfg.runner.queuePrefix });
+    await events.waitUntilReady();
+    // Listening before the job exists: a worker may report its first progress before enqueue returns.
+    const reported: { jobId: string; percent: number }[] = [];
+    events.on('progress', ({ jobId, data }) => void reported.push({ jobId, percent: Number(data) }));
+    worker = await startWorker(cfg, silentLog, { connection, housekeeping: false });
+    let jobId: string;
+    try {
+      // One ISO week: one batch, so progress is 0 (days chosen), after the aggregate, after the load.
+      jobId = (await enqueue(cfg, connection, 'nightly-summary', { days: dateList('2026-11-16', 5), triggeredBy: 'progress' })).jobId;
+      expect((await finished('nightly-summary', jobId)).state).toBe('completed');
+      await waitFor('the last progress event', async () => reported.some((r) => r.jobId === jobId && r.percent === 100));
+    } finally {
+      await events.close();
+    }
+    expect(reported.filter((r) => r.jobId === jobId).map((r) => r.percent)).toEqual([0, 80, 100]);
   });
 
   it('admin API: 401 without the token; a rerun with it; run history and job state', async () => {
@@ -313,6 +494,44 @@ describe('worker processes that die or are stopped (PostgreSQL, generated data)'
     expect(afterCrash.pt.length).toBeGreaterThan(10);
     await runNightlySummary(ctx, { days: ['2026-11-18'], triggeredBy: 'uninterrupted' });
     expect(await snapshot()).toEqual(afterCrash);
+  }, 240_000);
+
+  it('a job failed for stalling too often (attempts left) still alerts, and its dead attempt is closed in etl_runs', async () => {
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
+    // One stall is too many; two attempts would otherwise be left for a failure of the job itself.
+    const stalling: ResolvedConfig = {
+      ...cfg,
+      runner: { ...cfg.runner, queuePrefix: `${cfg.runner.queuePrefix}s`, maxStalledCount: 0 },
+      alerts: { admins: ['mes-admin@example.com'] },
+      mail: { ...cfg.mail, outDir },
+    };
+    const first = startCli(['--config', configFile(stalling, backend), 'worker'], env());
+    const job = await enqueue(stalling, connection, 'nightly-summary', { days: ['2026-11-18'], triggeredBy: 'stall' });
+    await runningRun(job.jobId);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await startWorker(stalling, silentLog, { connection, housekeeping: false });
+    try {
+      const failed = await waitFor('the stalled job to fail', async () => {
+        const s = await jobState(stalling, connection, 'nightly-summary', job.jobId);
+        return s?.state === 'failed' ? s : undefined;
+      }, 60_000, 100);
+      expect(failed.failedReason).toBe('job stalled more than allowable limit');
+      expect(failed.attemptsMade).toBeLessThan(stalling.runner.attempts);
+      const [mail] = await alertsIn(outDir);
+      expect(mail!.subject).toMatch(/nightly-summary failed .* 2026-11-18/);
+      expect(mail!.text).toContain('job stalled more than allowable limit');
+      expect(mail!.text).toContain('yieldrun rerun nightly-summary --date 2026-11-18 --reason');
+      const rows = await waitFor('the dead attempt to be closed', async () => {
+        const r = (await targetTable(ctx, ctx.target, 'etl_runs').where({ queue_job_id: job.jobId }).orderBy('id')) as any[];
+        return r.every((x) => x.status !== 'running') ? r : undefined;
+      });
+      expect(rows.map((r) => [r.status, r.attempt])).toEqual([['interrupted', 1]]);
+    } finally {
+      await second.close();
+      await dropPrefix(stalling.runner.queuePrefix);
+    }
   }, 240_000);
 
   it('SIGTERM lets the active summary finish: no job left active, no partial rows', async () => {

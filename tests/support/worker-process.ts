@@ -36,11 +36,26 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
   return { child, output: () => out, exited };
 }
 
-/** Runs the CLI to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+/**
+ * Runs the CLI to completion. With `timeoutMs`, a process still running then is killed and
+ * reported with code null and `timedOut`, so a command that hangs fails its test instead of the run.
+ */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   const p = startCli(args, env);
+  let timedOut = false;
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        p.child.kill('SIGKILL');
+      }, opts.timeoutMs)
+    : undefined;
   const code = await p.exited;
-  return { code, output: p.output() };
+  clearTimeout(timer);
+  return { code, output: p.output(), timedOut };
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
