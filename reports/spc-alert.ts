@@ -10,7 +10,7 @@ import type { Panel } from '../etl/spc-judge.js';
 import type { RuleNumber, RuleSettings, Side } from '../etl/spc/nelson-rules.js';
 import { DEFAULT_RULE_SETTINGS } from '../etl/spc/nelson-rules.js';
 import type { MailAttachment, MailMessage } from './mail.js';
-import { renderSpcChart, type SpcChartData } from './spc-chart.js';
+import { PAIRED_STATISTIC, renderSpcChart, type SpcChartData } from './spc-chart.js';
 
 export interface AlertViolation {
   key: string;
@@ -78,11 +78,11 @@ export function ruleText(rule: RuleNumber, s: RuleSettings = DEFAULT_RULE_SETTIN
 
 const CHART_NAME: Record<ChartKind, string> = { 'I-MR': 'I-MR', 'Xbar-R': 'X̄-R', 'Xbar-S': 'X̄-S', p: 'p' };
 /** The paired chart's statistic, which names a violation on it ("1 (MR)"). */
-const PAIRED_NAME: Record<ChartKind, string> = { 'I-MR': 'MR', 'Xbar-R': 'R', 'Xbar-S': 'S', p: 'paired' };
+const pairedName = (chart: ChartKind) => PAIRED_STATISTIC[chart] ?? 'paired';
 
 /** The rule as listed: its number, with the paired chart's statistic when it is on that chart. */
 function ruleLabel(v: Pick<AlertViolation, 'panel' | 'rule'>, chart: ChartKind): string {
-  return v.panel === 'paired' ? `${v.rule} (${PAIRED_NAME[chart]})` : String(v.rule);
+  return v.panel === 'paired' ? `${v.rule} (${pairedName(chart)})` : String(v.rule);
 }
 
 function escapeHtml(s: string): string {
@@ -134,10 +134,10 @@ export function composeSpcAlert(input: SpcAlertInput): ComposedAlert {
   const detailed = groups.slice(0, MAX_KEYS_LISTED);
   const unit = m.unit ? ` ${m.unit}` : '';
   const latest = (vs: readonly AlertViolation[]) => vs.slice(-MAX_LISTED_PER_KEY);
-  const statistic = (v: AlertViolation) => (v.panel === 'paired' ? `${PAIRED_NAME[m.chart]} chart: ` : '');
+  const statistic = (v: AlertViolation) => (v.panel === 'paired' ? `${pairedName(m.chart)} chart: ` : '');
   const line = (v: AlertViolation) =>
     `${localTime(v.time, tz)}  rule ${ruleLabel(v, m.chart)}: ${statistic(v)}${ruleText(v.rule, m.rules)}${v.side ? `, ${v.side} CL` : ''}; ` +
-    `${v.panel === 'paired' ? PAIRED_NAME[m.chart] : 'value'} ${valueText(v.value, m.chart)}${m.chart === 'p' ? '' : unit} (CL ${valueText(v.cl, m.chart)}, LCL ${valueText(v.lcl, m.chart)}, UCL ${valueText(v.ucl, m.chart)})` +
+    `${v.panel === 'paired' ? pairedName(m.chart) : 'value'} ${valueText(v.value, m.chart)}${m.chart === 'p' ? '' : unit} (CL ${valueText(v.cl, m.chart)}, LCL ${valueText(v.lcl, m.chart)}, UCL ${valueText(v.ucl, m.chart)})` +
     (v.firstTime.getTime() !== v.time.getTime() ? `; pattern from ${localTime(v.firstTime, tz)}` : '');
   const intro =
     `${input.violations.length} new rule violation(s) on ${groups.length} chart(s) of ${m.title} (${m.name}, ${CHART_NAME[m.chart]} chart, one chart per key), ` +

@@ -66,7 +66,8 @@ const ONE = { values: [{}] };
 /** Beyond this many points, only flagged points get a dot. */
 const DENSE_POINTS = 150;
 
-const PAIRED_NAME: Record<ChartKind, string | null> = { 'I-MR': 'MR', 'Xbar-R': 'R', 'Xbar-S': 'S', p: null };
+/** The statistic of a chart's second panel (none for a p-chart). */
+export const PAIRED_STATISTIC: Record<ChartKind, string | null> = { 'I-MR': 'MR', 'Xbar-R': 'R', 'Xbar-S': 'S', p: null };
 const MAIN_NAME: Record<ChartKind, string> = { 'I-MR': 'Individual values', 'Xbar-R': 'Subgroup means (X̄)', 'Xbar-S': 'Subgroup means (X̄)', p: 'Proportion defective (p)' };
 
 /** The chart's points from the maths' output (the job's in-memory result). */
@@ -263,7 +264,7 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
       },
     ],
   };
-  const pairedName = PAIRED_NAME[data.chart];
+  const pairedName = PAIRED_STATISTIC[data.chart];
   const panels: object[] = [main];
   if (pairedName) {
     const [plo, phi] = domainOf(values.flatMap((v) => [v.pv, v.pucl, v.plcl]));

@@ -13,6 +13,7 @@ import { dayStartInstant, type PlantClock } from '../etl/periods.js';
 import type { ChartKind, LimitsSource, Phase } from '../etl/spc/chart-points.js';
 import type { StoredSpc } from '../etl/spc-store.js';
 import { escapeHtml } from './daily-yield-email.js';
+import { PAIRED_STATISTIC } from './spc-chart.js';
 import { addPicture, columnLetter, writeTable, type SheetPicture, type StreamBook } from './xlsx-stream-parts.js';
 
 export interface SpcSheetRow {
@@ -92,8 +93,14 @@ export function spcSheetRows(stored: StoredSpc, opts: SpcSheetOptions): SpcSheet
     const p = lastPoints.get(id(c.measure, c.key));
     const l = limits.get(id(c.measure, c.key));
     const vs = violations.get(id(c.measure, c.key)) ?? [];
-    const ruleCounts = new Map<number, number>();
-    for (const v of vs) ruleCounts.set(v.rule, (ruleCounts.get(v.rule) ?? 0) + 1);
+    // A rule broken on the paired chart (MR, R or S) is named with it: "1 (MR)".
+    const ruleCounts = new Map<string, { rule: number; paired: boolean; n: number }>();
+    for (const v of vs) {
+      const ruleId = `${v.rule}${v.panel}`;
+      const count = ruleCounts.get(ruleId) ?? { rule: v.rule, paired: v.panel === 'paired', n: 0 };
+      count.n += 1;
+      ruleCounts.set(ruleId, count);
+    }
     const dayFrom = lastDayFrom(c.windowTo);
     const last = vs.reduce<Date | null>((t, v) => (t === null || v.pointTime > t ? v.pointTime : t), null);
     const variables = c.chart !== 'p';
@@ -126,7 +133,10 @@ export function spcSheetRows(stored: StoredSpc, opts: SpcSheetOptions): SpcSheet
       openViolations: vs.length,
       newViolations: vs.filter((v) => v.firstSeenRunId === c.runId).length,
       lastDayViolations: vs.filter((v) => v.pointTime.getTime() >= dayFrom).length,
-      rules: [...ruleCounts].sort((a, b) => a[0] - b[0]).map(([r, n]) => `${r} ×${n}`).join(', '),
+      rules: [...ruleCounts.values()]
+        .sort((a, b) => a.rule - b.rule || Number(a.paired) - Number(b.paired))
+        .map((r) => `${r.rule}${r.paired ? ` (${PAIRED_STATISTIC[c.chart] ?? 'paired'})` : ''} ×${r.n}`)
+        .join(', '),
       lastViolationTime: last,
       limitsSource: c.limitsSource,
       limitsNote: c.limitsNote,

@@ -172,6 +172,8 @@ function stored(): StoredSpc {
       // 2026-10-21 06:00 plant time is 04:00Z: on the window's last production day.
       { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
       { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      // The moving range into that point, beyond the MR chart's UCL.
+      { id: 4, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'paired', rule: 1, side: 'above', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.2, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
     ],
     limits: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', cl: 1.0, sigmaWithin: 0.03, pairedCl: 0.034, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 120, setAt: new Date('2026-10-17T05:00:00Z'), setBy: 'run 3 (cli:alice@host)', runId: 3 }],
   };
@@ -196,10 +198,10 @@ describe('SPC sheet', () => {
       lastPhase: 'II',
       cpk: 0.9,
       ppk: 0.5,
-      openViolations: 3,
-      newViolations: 2,
-      lastDayViolations: 2,
-      rules: '1 ×2, 5 ×1',
+      openViolations: 4,
+      newViolations: 3,
+      lastDayViolations: 3,
+      rules: '1 ×2, 1 (MR) ×1, 5 ×1',
       lastViolationTime: new Date('2026-10-21T04:00:00Z'),
       limitsSource: 'frozen',
       limitsSetBy: 'run 3 (cli:alice@host)',
@@ -221,7 +223,7 @@ describe('SPC sheet', () => {
     expect(cell('chartKey').value).toBe('WND03');
     expect(cell('lastValue').value).toBe(0.74);
     expect(cell('cpk').numFmt).toBe('0.00');
-    expect(cell('openViolations').value).toBe(3);
+    expect(cell('openViolations').value).toBe(4);
     // Plant wall-clock time: 2026-10-21 04:00Z is 06:00 in Berlin.
     expect(cell('lastViolationTime').value).toEqual(new Date('2026-10-21T06:00:00Z'));
     expect(cell('windowTo').value).toEqual(new Date('2026-10-21T00:00:00Z'));
