@@ -316,7 +316,8 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
       text: `${data.title} · ${data.key}`,
       // Short lines: Vega estimates text widths without a canvas, generously, and a long line widens the image.
       subtitle: [
-        `${MAIN_NAME[data.chart]}${pairedName ? ` and ${pairedName}` : ''}, ${data.points.length} points${data.limitsNote ? `; ${data.limitsNote}` : ''}`,
+        `${MAIN_NAME[data.chart]}${pairedName ? ` and ${pairedName}` : ''}, ${data.points.length} points`,
+        ...(data.limitsNote ? wrap(`limits ${data.limitsNote}`, SUBTITLE_CHARS) : []),
         `dashed red: UCL / LCL; bands: 1σ and 2σ zones${lsl !== null || usl !== null ? '; orange: spec limits' : ''}`,
         `${flaggedCount} flagged point(s) in red, labelled with the rules they break`,
       ],
@@ -325,6 +326,23 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
     vconcat: panels,
     spacing: 6,
   } as unknown as TopLevelSpec;
+}
+
+/** Characters per subtitle line that stay inside the 640 px chart at 11 px. */
+const SUBTITLE_CHARS = 80;
+
+/** Splits text at spaces into lines of at most `width` characters (a longer word stands alone). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 /** The chart as a PNG (2× pixels) for an email or a workbook. */
