@@ -326,6 +326,8 @@ export const configSchema = z
               .default({}),
             /** Control-chart images on the SPC sheet: the charts with violations, most on the day first. */
             spcCharts: z.number().int().min(0).max(50).default(6),
+            /** A larger workbook is not attached (mail servers refuse large messages); the email says where it is. */
+            maxAttachmentMb: z.number().positive().max(1000).default(15),
           })
           .strict()
           .default({}),
@@ -336,8 +338,6 @@ export const configSchema = z
      * The CEF infusion-defect trace (sources.md): defects at CEF traced to the winder through cell_id,
      * and each winder's separator–anode gap readings, judged against these limits.
      */
-            /** A larger workbook is not attached (mail servers refuse large messages); the email says where it is. */
-            maxAttachmentMb: z.number().positive().max(1000).default(15),
     defectTrace: z
       .object({
         /** item_cd of the gap readings in the inspection table. */
