@@ -211,7 +211,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   // Before the run's own log lines: the caller may bind the chosen days to the logger they come from.
   req.onProgress?.(0, { days });
   const log = ctx.log.child({ job: NIGHTLY_SUMMARY, runId, from: days[0], to: days[days.length - 1] });
-  log.info({ days: days.length, selection }, 'nightly summary started');
+  log.info({ dayCount: days.length, selection }, 'nightly summary started');
 
   const totals: RunTotals = { rows_read: 0, rows_valid: 0, rows_rejected: 0, duplicates_dropped: 0, rows_written: 0, stats: {} };
   const rejectsByReason: Record<string, number> = {};
