@@ -17,7 +17,7 @@ import {
 } from './periods.js';
 import { assembleSummaries, type FineRow, type SummaryRows } from './summary-rows.js';
 import { loadSummaries, type RejectRow } from './load-summaries.js';
-import { finishRun, startRun, type RunTotals } from './run-log.js';
+import { finishRun, setRunDays, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { checkSourceTable } from '../sql/source-check.js';
 import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
@@ -193,21 +193,33 @@ export async function computeSummaries(
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
   const t0 = Date.now();
   const { testRecords } = ctx.config.source;
-  await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords');
-  let selection: Record<string, string> | undefined;
-  let days: string[];
-  if (req.days && req.days.length > 0) days = [...new Set(req.days)].sort();
-  else {
-    const chosen = await chooseDays(ctx, req.now ?? DateTime.now());
-    days = chosen.days;
-    selection = chosen.why;
-  }
+  const asked = req.days?.length ? [...new Set(req.days)].sort() : null;
   const startedAt = new Date();
+  // Recorded before the source is touched: a source outage or a wrong mapping is then a failed run
+  // in the history, for the day it was for (a scheduled run: yesterday, until it has chosen its days),
+  // and the daily report of that day says the summary failed instead of showing older numbers.
   const runId = await startRun(
     ctx,
-    { job: NIGHTLY_SUMMARY, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt },
+    { job: NIGHTLY_SUMMARY, days: asked ?? [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)], triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt },
     startedAt,
   );
+  let selection: Record<string, string> | undefined;
+  let days: string[];
+  try {
+    await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords');
+    if (asked) days = asked;
+    else {
+      const chosen = await chooseDays(ctx, req.now ?? DateTime.now());
+      days = chosen.days;
+      selection = chosen.why;
+      await setRunDays(ctx, runId, days);
+    }
+  } catch (err) {
+    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: (err as Error).message }).catch((e: Error) =>
+      ctx.log.error({ err: e.message, runId }, 'could not record the failed run'),
+    );
+    throw err;
+  }
   // Before the run's own log lines: the caller may bind the chosen days to the logger they come from.
   req.onProgress?.(0, { days });
   const log = ctx.log.child({ job: NIGHTLY_SUMMARY, runId, from: days[0], to: days[days.length - 1] });

@@ -50,6 +50,14 @@ export async function startRun(ctx: EtlContext, run: RunStart, startedAt: Date):
   return typeof first === 'object' ? Number(first.id) : Number(first);
 }
 
+/** The days of a run that chose them after it was recorded (a scheduled nightly summary). */
+export async function setRunDays(ctx: EtlContext, runId: number, days: readonly string[]): Promise<void> {
+  const sorted = [...days].sort();
+  await targetTable(ctx, ctx.target, 'etl_runs')
+    .where({ id: runId })
+    .update({ period_from: sorted[0] ?? null, period_to: sorted[sorted.length - 1] ?? null, periods: JSON.stringify(sorted) });
+}
+
 export async function finishRun(
   ctx: EtlContext,
   db: Knex | Knex.Transaction,

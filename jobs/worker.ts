@@ -17,6 +17,7 @@ import { enqueueCatchUp } from './catch-up.js';
 import { enqueue, enqueueWithDependents } from './enqueue.js';
 import { reportFinalFailure } from './failure-alert.js';
 import { closeAbandonedRuns, isFinalFailure } from './final-failure.js';
+import { enqueueSummaryFailureNotices } from './summary-failure-notice.js';
 
 export interface WorkerHandle {
   workers: Worker[];
@@ -181,6 +182,9 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
       await closeAbandonedRuns(ctx, job.id, err.message).catch((e: Error) => log.error({ jobId: job.id, err: e.message }, 'could not close the runs of the failed job'));
     }
     await reportFinalFailure(cfg, ctx, job, err, log).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
+    await enqueueSummaryFailureNotices(cfg, ctx, connection, job, log).catch((e: Error) =>
+      log.error({ jobId: job.id, job: job.name, err: e.message }, 'summary-failed notice not enqueued'),
+    );
   }
 
   const closeAll = async () => {

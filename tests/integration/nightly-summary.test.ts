@@ -314,7 +314,7 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
   });
 });
 
-describe('a wrong source mapping fails before any work, naming the config key', () => {
+describe('a wrong source mapping fails before any work, naming the config key, and the failed run is recorded', () => {
   it.each(BACKENDS)('on %s', async (backendName) => {
     const backend = await createBackend(backendName);
     const ctx = await openMigrated(configFor(backend, { source: { testRecords: { columns: { machine: 'StationID' } } } }));
@@ -327,8 +327,19 @@ describe('a wrong source mapping fails before any work, naming the config key', 
       await expect(runNightlySummary(missing, { days: ['2026-11-20'], triggeredBy: 'test' })).rejects.toThrow(
         /source table '.*no_such_table' does not exist \(set source\.testRecords\.table/,
       );
+      // Scheduled (no days): the run is for yesterday until it has chosen its days.
+      await expect(runNightlySummary(missing, { triggeredBy: 'schedule', now: DateTime.fromISO('2026-11-21T07:00', { zone: 'Europe/Berlin' }) })).rejects.toThrow(/no_such_table/);
       await missing.close();
-      expect(await targetTable(ctx, ctx.target, 'etl_runs').select('id')).toEqual([]);
+      // No summary rows, and each attempt is in the run history as failed, with the key to fix.
+      expect(await targetTable(ctx, ctx.target, 'summary_prod_test').select('product')).toEqual([]);
+      const runs = (await targetTable(ctx, ctx.target, 'etl_runs').orderBy('id')) as any[];
+      expect(runs.map((r) => [r.status, r.periods])).toEqual([
+        ['failed', '["2026-11-20"]'],
+        ['failed', '["2026-11-20"]'],
+        ['failed', '["2026-11-20"]'],
+      ]);
+      expect(runs[0].error).toMatch(/source\.testRecords\.columns\.machine/);
+      expect(runs[1].error).toMatch(/set source\.testRecords\.table/);
     } finally {
       await ctx.close();
       await backend.cleanup();

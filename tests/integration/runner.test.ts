@@ -240,6 +240,41 @@ describe('queued jobs on PostgreSQL', () => {
     expect(mail!.text).toContain(`yieldrun rerun nightly-summary --date 2026-11-21 --dependents probe --reason "after the failure of job ${enqueued.jobId}"`);
   });
 
+  it('a scheduled summary that fails for good: its failed runs are in the history, and the report readers get the summary-failed notice', async () => {
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
+    const broken: ResolvedConfig = {
+      ...cfg,
+      source: { ...cfg.source, testRecords: { ...cfg.source.testRecords, table: backend.table('no_such_table') } },
+      schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['daily-yield-report'] } },
+      alerts: { admins: ['mes-admin@example.com'] },
+      mail: { ...cfg.mail, outDir },
+      reports: { ...cfg.reports, outDir, dailyYield: { ...cfg.reports.dailyYield, to: ['quality-team@example.com'] } },
+    };
+    worker = await startWorker(broken, silentLog, { connection, housekeeping: false });
+    const schedule = new Queue(SCHEDULE_QUEUE, { connection, prefix: cfg.runner.queuePrefix });
+    const firing = await schedule.add('nightly-summary', { triggeredBy: 'schedule:nightly-summary', schedule: 'nightly-summary' }, { attempts: 1, timestamp: FIRED.toMillis() });
+    await schedule.close();
+    const enqueued = (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string };
+    expect((await finished('nightly-summary', enqueued.jobId)).state).toBe('failed');
+    // Both attempts are failed runs for the day the schedule was for, with the key to fix.
+    const failed = (await runs()).filter((r) => r.queue_job_id === enqueued.jobId);
+    expect(failed.map((r) => [r.status, r.periods])).toEqual([
+      ['failed', '["2026-11-21"]'],
+      ['failed', '["2026-11-21"]'],
+    ]);
+    expect(failed[0].error).toMatch(/set source\.testRecords\.table/);
+    // The admins' alert, and the notice to the report's recipients instead of numbers.
+    const mails = await waitFor('the alert and the notice', async () => {
+      const all = await Promise.all(readdirSync(outDir).filter((n) => n.endsWith('.eml')).map((f) => simpleParser(readFileSync(path.join(outDir, f)))));
+      return all.length >= 2 ? all : undefined;
+    });
+    const notice = mails.find((m) => m.subject?.startsWith('Daily yield'))!;
+    expect(notice.subject).toBe(`Daily yield 2026-11-21 · ${cfg.plant.name} · summary failed`);
+    expect((notice.to as AddressObject).text).toBe('quality-team@example.com');
+    expect(notice.text).toMatch(/for production day 2026-11-21 failed/);
+    expect(mails.find((m) => m.subject?.startsWith('[yieldrun]'))!.subject).toMatch(/nightly-summary failed .* 2026-11-21/);
+  });
+
   it('the failure is final when BullMQ says so, not only when the attempts are used up', () => {
     const error = { name: 'Error', message: 'boom' };
     expect(isFinalFailure({ state: 'failed', attemptsMade: 1, attempts: 3, error })).toBe(true);
