@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexFactory from 'knex';
@@ -30,14 +31,32 @@ interface DataSet {
   label: string;
 }
 
+/** "2 M", "200 k", "600 k" at full scale; the plain number otherwise, so a scaled run's labels are honest. */
+function volume(n: number): string {
+  if (n >= 1_000_000 && n % 1_000_000 === 0) return `${n / 1_000_000} M`;
+  if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000} k`;
+  return n.toLocaleString('en');
+}
+
+function dataSet(id: string, rows: number, start: string, days: number): DataSet {
+  const label = days === 1 ? `one day, ${volume(rows)} records` : `full recompute, ${volume(rows)} records / ${days} days`;
+  return { id, rows, start, days, label };
+}
+
 const DATA_SETS: DataSet[] = [
-  { id: 'day200k', rows: Math.round(200_000 * SCALE), start: DAY, days: 1, label: 'one day, 200 k records' },
-  { id: 'day2m', rows: Math.round(2_000_000 * SCALE), start: DAY, days: 1, label: 'one day, 2 M records' },
-  { id: 'ref600k', rows: Math.round(600_000 * SCALE), start: '2026-10-12', days: 30, label: 'full recompute, 600 k records / 30 days' },
+  dataSet('day200k', Math.round(200_000 * SCALE), DAY, 1),
+  dataSet('day2m', Math.round(2_000_000 * SCALE), DAY, 1),
+  dataSet('ref600k', Math.round(600_000 * SCALE), '2026-10-12', 30),
 ];
+/** The tenfold growth whose peak RSS must stay flat: the 2 M day against the 200 k day. */
+const SMALL_DAY = 'day200k';
+const LARGE_DAY = 'day2m';
+
+/** Targets for the nightly summary's time against the baseline query on the same database. */
+const TARGET_RATIO: Record<Backend['name'], number> = { sqlite: 1.5, postgres: 1.3 };
 
 /** For the queue overhead: the nightly summary of one 600 k-record day, inline and through Redis. */
-const QUEUE_DATA_SET: DataSet = { id: 'day600k', rows: Math.round(600_000 * SCALE), start: DAY, days: 1, label: 'one day, 600 k records' };
+const QUEUE_DATA_SET: DataSet = dataSet('day600k', Math.round(600_000 * SCALE), DAY, 1);
 
 interface Backend {
   name: 'sqlite' | 'postgres';
@@ -112,16 +131,113 @@ function measure(name: CaseName, args: MeasureArgs): Sample {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Row {
-  backend: string;
+  backend: Backend['name'];
+  dataSetId: string;
   dataSet: string;
   rows: number;
   summaryS: number;
   baselineS: number;
   ratio: number;
+  target: number;
+  /** Records of the data set per second: the summary's rows read over each side's median time. */
   recordsPerS: number;
+  baselineRecordsPerS: number;
   summaryRssMb: number;
   baselineRssMb: number;
   agrees: boolean | null;
+}
+
+interface RssGrowth {
+  backend: Backend['name'];
+  smallRows: number;
+  largeRows: number;
+  summarySmallMb: number;
+  summaryLargeMb: number;
+  summaryRatio: number;
+  baselineSmallMb: number;
+  baselineLargeMb: number;
+  baselineRatio: number;
+}
+
+type Queue = Awaited<ReturnType<typeof queueOverhead>>;
+
+const s2 = (x: number) => `${x.toFixed(2)} s`;
+const int = (x: number) => Math.round(x).toLocaleString('en');
+const mb = (x: number) => `${x.toFixed(0)} MB`;
+
+function rssGrowth(results: Row[]): RssGrowth[] {
+  const out: RssGrowth[] = [];
+  for (const b of backends) {
+    const small = results.find((r) => r.backend === b.name && r.dataSetId === SMALL_DAY);
+    const large = results.find((r) => r.backend === b.name && r.dataSetId === LARGE_DAY);
+    if (!small || !large) continue;
+    out.push({
+      backend: b.name,
+      smallRows: small.rows,
+      largeRows: large.rows,
+      summarySmallMb: small.summaryRssMb,
+      summaryLargeMb: large.summaryRssMb,
+      summaryRatio: large.summaryRssMb / small.summaryRssMb,
+      baselineSmallMb: small.baselineRssMb,
+      baselineLargeMb: large.baselineRssMb,
+      baselineRatio: large.baselineRssMb / small.baselineRssMb,
+    });
+  }
+  return out;
+}
+
+function markdown(results: Row[], queue: Queue | null): string {
+  const small = DATA_SETS.find((d) => d.id === SMALL_DAY)!;
+  const large = DATA_SETS.find((d) => d.id === LARGE_DAY)!;
+  const parts = [
+    `Nightly summary against the hand-written baseline query, measured in the same run: median of ${REPEATS} runs after one warm-up, each in a fresh process, ` +
+      `alternating; peak RSS is the largest of the runs. Scale ${SCALE}; ${os.cpus().length} CPUs (shared), Node ${process.version}, ${new Date().toISOString()}.`,
+    '',
+    '| database | data | records | nightly summary | baseline query | ratio (target) | records/s (summary / baseline) | peak RSS (summary / baseline) | same numbers |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.backend} | ${r.dataSet} | ${int(r.rows)} | ${s2(r.summaryS)} | ${s2(r.baselineS)} | ${r.ratio.toFixed(2)} × (≤ ${r.target} ×: ${r.ratio <= r.target ? 'met' : 'NOT met'}) | ` +
+        `${int(r.recordsPerS)} / ${int(r.baselineRecordsPerS)} | ${mb(r.summaryRssMb)} / ${mb(r.baselineRssMb)} | ${r.agrees === null ? 'n/a (range)' : r.agrees ? 'yes' : 'NO'} |`,
+    ),
+  ];
+  const growth = rssGrowth(results);
+  if (growth.length) {
+    parts.push(
+      '',
+      `Peak RSS when the day grows tenfold (${small.label} → ${large.label}):`,
+      '',
+      `| database | summary: ${volume(small.rows)} day | summary: ${volume(large.rows)} day | summary RSS ratio ${volume(large.rows)} / ${volume(small.rows)} | baseline: ${volume(small.rows)} day | baseline: ${volume(large.rows)} day | baseline RSS ratio ${volume(large.rows)} / ${volume(small.rows)} |`,
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...growth.map(
+        (g) =>
+          `| ${g.backend} | ${mb(g.summarySmallMb)} | ${mb(g.summaryLargeMb)} | ${g.summaryRatio.toFixed(2)} × | ${mb(g.baselineSmallMb)} | ${mb(g.baselineLargeMb)} | ${g.baselineRatio.toFixed(2)} × |`,
+      ),
+    );
+  }
+  if (queue) {
+    parts.push(
+      '',
+      '| nightly summary of one day | records | inline | through the queue | overhead | enqueue → start (median) |',
+      '|---|---:|---:|---:|---:|---:|',
+      `| PostgreSQL, ${QUEUE_DATA_SET.label} | ${int(queue.rows)} | ${s2(queue.inlineS)} | ${s2(queue.queuedS)} | ${(100 * queue.overhead).toFixed(1)} % | ${queue.startLatencyMs.toFixed(0)} ms |`,
+    );
+  } else {
+    parts.push('', '(queue overhead: not measured yet)');
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+function writeResults(results: Row[], queue: Queue | null): string {
+  const outDir = path.join(root, 'out', 'bench');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(
+    path.join(outDir, 'nightly-summary.json'),
+    JSON.stringify({ scale: SCALE, repeats: REPEATS, node: process.version, cpus: os.cpus().length, at: new Date().toISOString(), results, rssGrowth: rssGrowth(results), queue }, null, 2),
+  );
+  const md = markdown(results, queue);
+  writeFileSync(path.join(outDir, 'nightly-summary.md'), md);
+  return md;
 }
 
 async function main(): Promise<void> {
@@ -142,46 +258,36 @@ async function main(): Promise<void> {
       }
       const summaryS = median(ours.map((s) => s.ms)) / 1000;
       const baselineS = median(base.map((s) => s.ms)) / 1000;
+      const rows = ours[0]!.rows;
       const row: Row = {
         backend: b.name,
+        dataSetId: ds.id,
         dataSet: ds.label,
-        rows: ours[0]!.rows,
+        rows,
         summaryS,
         baselineS,
         ratio: summaryS / baselineS,
-        recordsPerS: ours[0]!.rows / summaryS,
+        target: TARGET_RATIO[b.name],
+        recordsPerS: rows / summaryS,
+        baselineRecordsPerS: rows / baselineS,
         summaryRssMb: Math.max(...ours.map((s) => s.maxRssMb)),
         baselineRssMb: Math.max(...base.map((s) => s.maxRssMb)),
-        agrees: ds.days === 1 ? ours[0]!.check === base[0]!.check : null,
+        agrees: ds.days === 1 ? ours.every((s) => s.check === base[0]!.check) && base.every((s) => s.check === base[0]!.check) : null,
       };
       results.push(row);
       console.log(
         `${b.name.padEnd(8)} ${ds.label.padEnd(42)} summary ${summaryS.toFixed(2)} s, baseline ${baselineS.toFixed(2)} s, ` +
-          `ratio ${row.ratio.toFixed(2)}, ${Math.round(row.recordsPerS)} records/s, peak RSS ${row.summaryRssMb.toFixed(0)} MB (baseline ${row.baselineRssMb.toFixed(0)} MB)` +
+          `ratio ${row.ratio.toFixed(2)} (target ≤ ${row.target}), ${Math.round(row.recordsPerS)} records/s (baseline ${Math.round(row.baselineRecordsPerS)}), ` +
+          `peak RSS ${row.summaryRssMb.toFixed(0)} MB (baseline ${row.baselineRssMb.toFixed(0)} MB)` +
           (row.agrees === null ? '' : row.agrees ? ', same numbers' : ', NUMBERS DIFFER'),
       );
+      // Partial results after each data set: a long run that is interrupted still leaves its figures.
+      writeResults(results, null);
     }
   }
   const queue = await queueOverhead();
-  const outDir = path.join(root, 'out', 'bench');
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(outDir, 'nightly-summary.json'), JSON.stringify({ scale: SCALE, repeats: REPEATS, results, queue }, null, 2));
-  const md = [
-    '| database | data | records | nightly summary | baseline query | ratio | records/s | peak RSS (summary / baseline) |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
-    ...results.map(
-      (r) =>
-        `| ${r.backend} | ${r.dataSet} | ${r.rows.toLocaleString('en')} | ${r.summaryS.toFixed(2)} s | ${r.baselineS.toFixed(2)} s | ${r.ratio.toFixed(2)} × | ${Math.round(r.recordsPerS).toLocaleString('en')} | ${r.summaryRssMb.toFixed(0)} / ${r.baselineRssMb.toFixed(0)} MB |`,
-    ),
-  ].join('\n');
-  const queueMd = [
-    '',
-    '| nightly summary of one day | records | inline | through the queue | overhead | enqueue → start (median) |',
-    '|---|---:|---:|---:|---:|---:|',
-    `| PostgreSQL, ${QUEUE_DATA_SET.label} | ${queue.rows.toLocaleString('en')} | ${queue.inlineS.toFixed(2)} s | ${queue.queuedS.toFixed(2)} s | ${(100 * queue.overhead).toFixed(1)} % | ${queue.startLatencyMs.toFixed(0)} ms |`,
-  ].join('\n');
-  writeFileSync(path.join(outDir, 'nightly-summary.md'), `${md}\n${queueMd}\n`);
-  console.log(`\n${md}\n${queueMd}\n\nwritten to out/bench/nightly-summary.{json,md}`);
+  const md = writeResults(results, queue);
+  console.log(`\n${md}\nwritten to out/bench/nightly-summary.{json,md}`);
   if (results.some((r) => r.agrees === false)) {
     console.error('the nightly summary and the baseline disagree on a day: see above');
     process.exitCode = 1;
