@@ -236,7 +236,8 @@ export function assembleSummaries(rows: readonly FineRow[], periods: readonly Pe
     const pid = r.pid!;
     const product = r.product!;
     if (r.part === 'L') {
-      load.set(`${pid}\u0000${product}`, num(r.v1));
+      // Per day slot: a week adds up its days (a serial first appears on exactly one day).
+      load.set(`${pid}\u0000${product}`, (load.get(`${pid}\u0000${product}`) ?? 0) + num(r.v1));
       continue;
     }
     if (r.part === 'S') {

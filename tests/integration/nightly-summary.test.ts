@@ -267,6 +267,30 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
       expect(q[0]).toMatchObject({ rows_read: 0, pending_units: 0 });
     });
 
+    it("a week's load adds up its days, and a serial scrapped on two days counts once", async () => {
+      // ISO week 2026-W47 (Mon 11-16 … Sun 11-22), days from 06:00.
+      await setup([
+        rec('W1', '2026-11-17 07:00:00', 'PASS'),
+        rec('W2', '2026-11-17 08:00:00', 'PASS'),
+        rec('W2', '2026-11-18 07:00:00', 'PASS', { test: 'RX' }), // loaded on the 17th, not again on the 18th
+        rec('W4', '2026-11-18 07:00:00', 'FAIL'),
+        rec('W4', '2026-11-18 07:10:00', 'FAIL'),
+        rec('W4', '2026-11-18 07:20:00', 'FAIL'), // TX scrapped in the 18th's cohort
+        rec('W4', '2026-11-19 07:00:00', 'FAIL', { test: 'RX' }),
+        rec('W4', '2026-11-19 07:10:00', 'FAIL', { test: 'RX' }),
+        rec('W4', '2026-11-19 07:20:00', 'FAIL', { test: 'RX' }), // RX scrapped in the 19th's cohort
+        rec('W3', '2026-11-19 08:00:00', 'PASS'),
+      ]);
+      await runNightlySummary(ctx!, { days: ['2026-11-17', '2026-11-18', '2026-11-19'], triggeredBy: 'test' });
+      const prod = async (type: 'day' | 'week', start: string) => (await readSummary(ctx!, 'summary_prod', type, start))[0];
+      expect([await prod('day', '2026-11-17'), await prod('day', '2026-11-18'), await prod('day', '2026-11-19')].map((r) => [r.load_qty, r.scrapped_serials])).toEqual([
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ]);
+      expect(await prod('week', '2026-11-16')).toMatchObject({ load_qty: 4, scrapped_serials: 1, units_tested: 6, scrapped_units: 2 });
+    });
+
     it('a rerun of the same period gives identical rows', async () => {
       await setup([
         rec('I1', '2026-11-20 07:00:00', 'FAIL', { duration: 1.1 }),
