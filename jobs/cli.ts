@@ -4,7 +4,7 @@
  * (2: bad configuration or arguments, 1: the work itself failed).
  */
 import os from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DateTime } from 'luxon';
 import { loadConfig, ConfigError, type ResolvedConfig } from '../config/load.js';
 import { openEtlContext } from '../etl/context.js';
@@ -13,7 +13,7 @@ import { migrate } from '../sql/migrations.js';
 import { connect, redactUrl } from '../sql/connection.js';
 import { generate } from '../data/generate.js';
 import { createLogger } from './log.js';
-import { JOBS, jobNamed } from './registry.js';
+import { JOBS, jobNamed, UnknownJobError } from './registry.js';
 import { SourceMappingError } from '../sql/source-check.js';
 import { runDemo } from './demo.js';
 import { startWorker } from './worker.js';
@@ -80,7 +80,10 @@ export function buildProgram(): Command {
     .description('Nightly yield summaries, SPC and reports from factory test data')
     .option('-c, --config <path>', 'configuration file (default: $YIELDRUN_CONFIG or config/default.yaml)')
     .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+    .configureOutput({ outputError: (s, write) => write(s) })
+    // Commander's own errors (a bad option value, an unknown command) are thrown to main(), which
+    // exits 2 for them like for any bad argument, instead of commander exiting 1 by itself.
+    .exitOverride();
 
   program
     .command('migrate')
@@ -306,7 +309,9 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof SourceMappingError) {
+    // Already printed by commander; --help and --version end here too, with exit code 0.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof SourceMappingError || err instanceof UnknownJobError) {
       console.error(`yieldrun: ${err.message}`);
       return 2;
     }

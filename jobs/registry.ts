@@ -99,8 +99,11 @@ export const JOBS: Record<string, JobDefinition> = {
   },
 };
 
+/** A job name that is not registered: a wrong argument, not a failed run. */
+export class UnknownJobError extends Error {}
+
 export function jobNamed(name: string): JobDefinition {
   const job = JOBS[name];
-  if (!job) throw new Error(`unknown job '${name}'; known jobs: ${Object.keys(JOBS).join(', ')}`);
+  if (!job) throw new UnknownJobError(`unknown job '${name}'; known jobs: ${Object.keys(JOBS).join(', ')}`);
   return job;
 }

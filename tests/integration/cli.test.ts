@@ -67,14 +67,14 @@ describe('yieldrun CLI', () => {
     expect(r2.code).toBe(2);
     expect(r2.output).toContain('either --date or --from/--to');
     const r3 = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '20-11-2026'], env());
-    expect(r3.code).not.toBe(0);
+    expect(r3.code).toBe(2);
     expect(r3.output).toContain("expected a date YYYY-MM-DD, got '20-11-2026'");
     const missing = writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } });
     const r4 = await runCli(['--config', missing, 'run', 'nightly-summary', '--date', '2026-11-20'], env());
     expect(r4.code).toBe(2);
     expect(r4.output).toContain("source table 'mes_tests' does not exist (set source.testRecords.table");
     const r5 = await runCli(['--config', file, 'run', 'no-such-job'], env());
-    expect(r5.code).not.toBe(0);
+    expect(r5.code).toBe(2);
     expect(r5.output).toContain("unknown job 'no-such-job'");
     const badCron = writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } });
     const r6 = await runCli(['--config', badCron, 'schedules'], env());

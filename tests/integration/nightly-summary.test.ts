@@ -282,7 +282,7 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
         rec('W3', '2026-11-19 08:00:00', 'PASS'),
       ]);
       await runNightlySummary(ctx!, { days: ['2026-11-17', '2026-11-18', '2026-11-19'], triggeredBy: 'test' });
-      const prod = async (type: 'day' | 'week', start: string) => (await readSummary(ctx!, 'summary_prod', type, start))[0];
+      const prod = async (type: 'day' | 'week', start: string) => (await readSummary(ctx!, 'summary_prod', type, start))[0]!;
       expect([await prod('day', '2026-11-17'), await prod('day', '2026-11-18'), await prod('day', '2026-11-19')].map((r) => [r.load_qty, r.scrapped_serials])).toEqual([
         [2, 0],
         [1, 1],
