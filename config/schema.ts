@@ -34,7 +34,7 @@ const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a loca
 const fileDatabaseUrl = z
   .string()
   .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/|mssql:\/\/)/, 'expected sqlite:PATH, postgres://… or mssql://…')
-  .refine((u) => !/^[a-z]+:\/\/[^/@]*:[^/@]*@/.test(u), {
+  .refine((u) => !/^[a-z]+:\/\/[^/@]*:[^/@]*@/.test(u) && !/[?&](password|pwd|passwd)=/i.test(u), {
     message: 'a password in the config file is not allowed; set it through SOURCE_DATABASE_URL / TARGET_DATABASE_URL',
   });
 

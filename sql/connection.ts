@@ -12,7 +12,7 @@ pg.types.setTypeParser(1700, (v: string) => Number(v)); // numeric (SUM of integ
 
 /** Describes a URL without its password, for logs and messages. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^/:@]*):[^/@]*@/i, '$1:***@');
+  return url.replace(/^([a-z]+:\/\/[^/:@]*):[^/@]*@/i, '$1:***@').replace(/([?&](?:password|pwd|passwd)=)[^&]*/gi, '$1***');
 }
 
 export interface ConnectOptions {

@@ -41,6 +41,7 @@ describe('configuration', () => {
 
   it('refuses a password in the file; takes URLs and the zone from the environment', () => {
     expect(fail({ source: { url: 'postgres://u:secret@db/x' } })).toMatch(/source\.url: a password in the config file is not allowed/);
+    expect(fail({ target: { url: 'postgres://u@db/x?sslmode=require&password=secret' } })).toMatch(/target\.url: a password in the config file is not allowed/);
     const cfg = resolveConfig({}, { SOURCE_DATABASE_URL: 'postgres://u:secret@db/x', PLANT_TIMEZONE: 'Asia/Taipei' });
     expect(cfg.source.url).toBe('postgres://u:secret@db/x');
     expect(cfg.target.url).toBe('postgres://u:secret@db/x');
@@ -65,6 +66,7 @@ describe('configuration', () => {
   it('never shows a password in a URL it prints', () => {
     expect(redactUrl('mssql://sa:Top$ecret@mes:1433/MES?encrypt=false')).toBe('mssql://sa:***@mes:1433/MES?encrypt=false');
     expect(redactUrl('sqlite:./data/demo.sqlite')).toBe('sqlite:./data/demo.sqlite');
+    expect(redactUrl('postgres://u@db/x?sslmode=require&password=s3cret&application_name=y')).toBe('postgres://u@db/x?sslmode=require&password=***&application_name=y');
   });
 
   it('parses SQL Server URLs into driver options', () => {
