@@ -27,17 +27,23 @@ export interface LoadInput {
 
 const SUMMARY_TABLES = ['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods'] as const;
 
-/** DELETE … WHERE period_type = ? AND period_start IN (…), chunked under SQL Server's parameter limit. */
-export async function deletePeriods(ctx: EtlContext, trx: Knex.Transaction, table: string, periods: readonly Period[]): Promise<void> {
+/** Period starts per DELETE: with the period type, well under SQL Server's 2,100 parameters. */
+const DELETE_CHUNK = 500;
+
+/** DELETE … WHERE period_type = ? AND period_start IN (…), one statement per chunk of periods. */
+export function deletePeriodStatements(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex | Knex.Transaction, table: string, periods: readonly Period[]): Knex.QueryBuilder[] {
+  const statements: Knex.QueryBuilder[] = [];
   for (const type of ['day', 'week'] as const) {
     const starts = periods.filter((p) => p.type === type).map((p) => p.start);
-    for (let i = 0; i < starts.length; i += 500) {
-      await targetTable(ctx, trx, table)
-        .where('period_type', type)
-        .whereIn('period_start', starts.slice(i, i + 500))
-        .delete();
+    for (let i = 0; i < starts.length; i += DELETE_CHUNK) {
+      statements.push(targetTable(ctx, db, table).where('period_type', type).whereIn('period_start', starts.slice(i, i + DELETE_CHUNK)).delete());
     }
   }
+  return statements;
+}
+
+export async function deletePeriods(ctx: EtlContext, trx: Knex.Transaction, table: string, periods: readonly Period[]): Promise<void> {
+  for (const statement of deletePeriodStatements(ctx, trx, table, periods)) await statement;
 }
 
 /**

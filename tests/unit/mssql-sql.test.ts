@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import knexFactory from 'knex';
 import { buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../../sql/summary-query.js';
 import { rowsPerStatement } from '../../sql/batch-insert.js';
+import { deletePeriodStatements } from '../../etl/load-summaries.js';
 import { TEST_RECORD_COLUMNS } from '../../config/schema.js';
 import { DateTime } from 'luxon';
 import { addDays, periodsForDays, productionDay, sourceTimestamp, dateRange } from '../../etl/periods.js';
@@ -83,8 +84,12 @@ describe('summary SQL for SQL Server', () => {
   });
 
   it('deletes a long backfill in chunks under the limit', () => {
-    const starts = dateRange('2025-01-01', '2026-05-15').slice(0, 500);
-    const q = mssql.withSchema('dbo').table('summary_prod').where('period_type', 'day').whereIn('period_start', starts).delete().toSQL();
-    expect(q.bindings.length).toBe(501);
+    // 600 days: a DELETE of 500 days, one of the other 100, and one of their ISO weeks.
+    const periods = periodsForDays(dateRange('2025-01-01', addDays('2025-01-01', 599)), clock);
+    const weeks = periods.filter((p) => p.type === 'week').length;
+    const statements = deletePeriodStatements({ targetSchema: 'dbo' }, mssql, 'summary_prod', periods).map((q) => q.toSQL().toNative());
+    expect(statements.map((q) => q.bindings.length)).toEqual([1 + 500, 1 + 100, 1 + weeks]);
+    expect(statements[0]!.sql).toMatch(/^delete from \[dbo\]\.\[summary_prod\] where \[period_type\] = @p0 and \[period_start\] in \(@p1, @p2, /);
+    for (const q of statements) expect(q.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
   });
 });
