@@ -3,7 +3,8 @@
  * 2026-10-12, Europe/Berlin, day start 06:00) and the shipped config/default.yaml: after the
  * nightly summary, the spc job and the defect trace, the report of 2026-10-31 (the day WND07's
  * infusion defects rise, its gap having fallen below LSL on 10-30) carries an SPC sheet with the
- * flagged charts drawn, and a Defect trace sheet that ranks the winders; the email names the
+ * flagged charts drawn, and a Defect trace sheet that ranks the winders (WND07 and WND03, whose
+ * defects rose on 10-22 after its gap fell below LSL on 10-21, above the threshold); the email names the
  * winders above the threshold. With the sections switched off, neither sheet is written.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -104,6 +105,13 @@ describe('the daily report with its SPC and defect-trace sections', () => {
     expect(w7.getCell(at('Above threshold')).value).toBe('yes');
     expect(w7.getCell(at('Gap verdict')).value).toBe('below-lsl');
     expect(w7.getCell(at('Rising since')).value).toEqual(new Date(`${DAY}T00:00:00Z`));
+    // WND03, whose defects rose nine days earlier, its gap below LSL the day before that.
+    const w3 = winders.find((r) => r.getCell(at('Winder')).value === 'WND03')!;
+    expect(w3.getCell(at('Above threshold')).value).toBe('yes');
+    expect(w3.getCell(at('Gap verdict')).value).toBe('below-lsl');
+    expect(w3.getCell(at('Rising since')).value).toEqual(new Date('2026-10-22T00:00:00Z'));
+    expect(w3.getCell(at('Days below LSL')).value).toContain('2026-10-21');
+    expect(winders.filter((r) => r.getCell(at('Above threshold')).value === 'yes').map((r) => r.getCell(at('Winder')).value).sort()).toEqual(['WND03', 'WND07']);
     expect(trace.getImages()).toHaveLength(1);
 
     // Definitions: the sections' columns are explained too.
@@ -115,6 +123,7 @@ describe('the daily report with its SPC and defect-trace sections', () => {
     // The email: a defect-trace paragraph naming WND07, in HTML and in plain text; the footer names the sheets.
     expect(mail.html).toContain('Defect trace (CEF infusion defects by winder)');
     expect(mail.text).toMatch(/WND07: infusion-defect rate [\d.]+ % \(\d+ of \d+ cells\), rising since 2026-10-31/);
+    expect(mail.text).toMatch(/WND03: infusion-defect rate [\d.]+ % \(\d+ of \d+ cells\), rising since 2026-10-22; gap below LSL 0.80 mm from 2026-10-21/);
     expect(mail.text).toContain('the SPC and Defect trace sheets');
   });
 
