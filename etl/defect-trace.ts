@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { addDays, dateRange, lastCompleteDay, periodsForDays, productionDay, sourceTimestamp, weekBatches, weekMonday, type Period } from './periods.js';
-import { finishRun, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { isoDate } from './nightly-summary.js';
 import {
@@ -327,11 +327,8 @@ export async function runDefectTrace(ctx: EtlContext, req: DefectTraceRequest): 
       req.onProgress?.((i + 1) / batches.length);
     }
   } catch (err) {
-    const message = (err as Error).message;
-    log.error({ err: message }, 'defect trace failed');
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: message, totals }).catch((e: Error) =>
-      log.error({ err: e.message }, 'could not record the failed run'),
-    );
+    log.error({ err: (err as Error).message }, 'defect trace failed');
+    await recordFailure(ctx, runId, startedAt, err, totals);
     throw err;
   }
   const result: DefectTraceResult = {

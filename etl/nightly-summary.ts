@@ -17,7 +17,7 @@ import {
 } from './periods.js';
 import { assembleSummaries, type FineRow, type SummaryRows } from './summary-rows.js';
 import { loadSummaries, type RejectRow } from './load-summaries.js';
-import { finishRun, setRunDays, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, setRunDays, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { checkSourceTable } from '../sql/source-check.js';
 import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
@@ -215,9 +215,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       await setRunDays(ctx, runId, days);
     }
   } catch (err) {
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: (err as Error).message }).catch((e: Error) =>
-      ctx.log.error({ err: e.message, runId }, 'could not record the failed run'),
-    );
+    await recordFailure(ctx, runId, startedAt, err);
     throw err;
   }
   // Before the run's own log lines: the caller may bind the chosen days to the logger they come from.
@@ -275,11 +273,8 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       req.onProgress?.(daysDone / days.length);
     }
   } catch (err) {
-    const message = (err as Error).message;
-    log.error({ err: message }, 'nightly summary failed');
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: message, totals }).catch((e: Error) =>
-      log.error({ err: e.message }, 'could not record the failed run'),
-    );
+    log.error({ err: (err as Error).message }, 'nightly summary failed');
+    await recordFailure(ctx, runId, startedAt, err, totals);
     throw err;
   }
   const result: NightlySummaryResult = {

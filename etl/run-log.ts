@@ -58,6 +58,17 @@ export async function setRunDays(ctx: EtlContext, runId: number, days: readonly 
     .update({ period_from: sorted[0] ?? null, period_to: sorted[sorted.length - 1] ?? null, periods: JSON.stringify(sorted) });
 }
 
+/**
+ * Records the run as failed with the job's error. A failure to record it is logged, never thrown:
+ * the caller rethrows the job's own error, which is what the admin must see.
+ */
+export async function recordFailure(ctx: EtlContext, runId: number, startedAt: Date, err: unknown, totals?: Partial<RunTotals>): Promise<void> {
+  const error = err instanceof Error ? err.message : String(err);
+  await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error, totals }).catch((e: Error) =>
+    ctx.log.error({ err: e.message, runId }, 'could not record the failed run'),
+  );
+}
+
 export async function finishRun(
   ctx: EtlContext,
   db: Knex | Knex.Transaction,

@@ -12,7 +12,7 @@
 import { DateTime } from 'luxon';
 import type { EtlContext } from './context.js';
 import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
-import { finishRun, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, startRun, type RunTotals } from './run-log.js';
 import { checkMeasureSource, readChartInputs, type KeyedInput, type UnchartedRows } from './spc-inputs.js';
 import { judgeKey, storedLimitsApply } from './spc-judge.js';
 import { chartedKey, numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
@@ -301,9 +301,8 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
       }
     }
   } catch (err) {
-    const message = (err as Error).message;
-    log.error({ err: message }, 'spc failed');
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: message, totals }).catch((e: Error) => log.error({ err: e.message }, 'could not record the failed run'));
+    log.error({ err: (err as Error).message }, 'spc failed');
+    await recordFailure(ctx, runId, startedAt, err, totals);
     throw err;
   } finally {
     ownMailer?.close();
@@ -421,7 +420,7 @@ export async function resetSpcLimits(ctx: EtlContext, req: { measure: string; ke
     ctx.log.info({ job: SPC_RESET_LIMITS, runId, measure: req.measure, key: req.key, deleted: deleted.length, by: req.triggeredBy }, 'spc limits reset');
     return { runId, measure: req.measure, key: req.key ?? null, deleted };
   } catch (err) {
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: (err as Error).message }).catch(() => undefined);
+    await recordFailure(ctx, runId, startedAt, err);
     throw err;
   }
 }

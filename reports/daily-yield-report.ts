@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { DateTime } from 'luxon';
 import { lastCompleteDay } from '../etl/periods.js';
-import { finishRun, startRun } from '../etl/run-log.js';
+import { finishRun, recordFailure, startRun } from '../etl/run-log.js';
 import type { EtlContext } from '../etl/context.js';
 import { MACHINE_COLUMNS, PROD_COLUMNS, PROD_TEST_COLUMNS, REJECT_COLUMNS } from './columns.js';
 import { detailRows, kpiLine, loadDailyYieldData, rejectRows, type DailyYieldData } from './daily-yield-data.js';
@@ -343,9 +343,7 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
       },
     });
   } catch (err) {
-    await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error: (err as Error).message }).catch((e: Error) =>
-      ctx.log.error({ err: e.message }, 'could not record the failed report run'),
-    );
+    await recordFailure(ctx, runId, startedAt, err);
     throw err;
   } finally {
     if (!req.mailer) mailer.close();
