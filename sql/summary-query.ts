@@ -122,13 +122,17 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     GROUP BY serial, test, tested_at, machine, result, product, slot),\n`);
   // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
   // number, how many PASSes came before it, and its attempt 1 (time, slot, machine: the cohort).
-  const unitTest = 'PARTITION BY serial, test ORDER BY tested_at, machine, result';
+  // One window (the same frame for every function), so the database computes them in one pass
+  // over one sort: PostgreSQL runs a separate window step per distinct frame. The attempt number is
+  // the running count (SQL Server allows no frame on ROW_NUMBER); PASSes before an attempt are the
+  // running count of PASSes up to it, less its own.
+  const unitTest = 'OVER (PARTITION BY serial, test ORDER BY tested_at, machine, result ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)';
   q.add(`attempts AS (SELECT deduped.*,
-      ROW_NUMBER() OVER (${unitTest}) AS n,
-      COALESCE(SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS passes_before,
-      FIRST_VALUE(tested_at) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_at,
-      FIRST_VALUE(slot) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_slot,
-      FIRST_VALUE(machine) OVER (${unitTest} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS first_machine
+      COUNT(*) ${unitTest} AS n,
+      SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) ${unitTest} - CASE WHEN result = 'PASS' THEN 1 ELSE 0 END AS passes_before,
+      FIRST_VALUE(tested_at) ${unitTest} AS first_at,
+      FIRST_VALUE(slot) ${unitTest} AS first_slot,
+      FIRST_VALUE(machine) ${unitTest} AS first_machine
     FROM deduped)\n`);
   // Attempts after the first PASS or beyond maxAttempts are excess: tests, but not yields or retests.
   q.add(
