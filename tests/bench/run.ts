@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the nightly summary against a hand-written baseline query, on SQLite and
  * PostgreSQL, each measurement in a fresh process. Data sets are generated once (seeded) and kept
- * in .tmp/bench/ and in PostgreSQL schemas yr_bench_*; BENCH_SCALE=0.1 runs a tenth of the volume.
+ * in .tmp/bench/ and in PostgreSQL schemas yr_bench_*; BENCH_SCALE=0.1 runs a tenth of the volume,
+ * BENCH_DATABASES=postgres (or sqlite) one database only.
  * Results: a table on stdout and out/bench/nightly-summary.{json,md}.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +22,8 @@ const root = path.resolve(here, '..', '..', '..');
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+/** BENCH_DATABASES=postgres (or sqlite) measures one database only; default both. */
+const DATABASES = (process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',').map((s) => s.trim());
 const DAY = '2026-11-18';
 
 interface DataSet {
@@ -242,7 +245,7 @@ function writeResults(results: Row[], queue: Queue | null): string {
 
 async function main(): Promise<void> {
   const results: Row[] = [];
-  for (const b of backends) {
+  for (const b of backends.filter((x) => DATABASES.includes(x.name))) {
     for (const ds of DATA_SETS) {
       await ensureData(b, ds);
       const place = b.place(ds);
