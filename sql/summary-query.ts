@@ -104,15 +104,26 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       WHEN result IS NULL THEN 'bad_result'
       WHEN duration_s < 0 THEN 'negative_duration'
     END AS reason FROM src),\n`);
-  // A serial's product is that of its earliest valid row, ties to the smaller name: the first row
-  // of the serial in (valid first, time, product) order. One sort, shared by both windows.
-  const owner =
-    'OVER (PARTITION BY serial ORDER BY CASE WHEN reason IS NULL THEN 0 ELSE 1 END, tested_at, product ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)';
-  q.add(`owned AS (SELECT checked.*,
+  // A serial's product is that of its earliest valid row, ties to the smaller name.
+  if (d === 'postgres') {
+    // PostgreSQL: two hash aggregates on (serial, time) and a hash join. A window would sort every
+    // whole source row by serial first, which costs it about a third of the statement.
+    q.add(`firsts AS (SELECT serial, MIN(tested_at) AS first_at FROM checked WHERE reason IS NULL GROUP BY serial),
+  owners AS (SELECT c.serial, MIN(c.product) AS owner_product, MIN(f.first_at) AS owner_first_at
+    FROM checked c JOIN firsts f ON f.serial = c.serial AND c.tested_at = f.first_at
+    WHERE c.reason IS NULL GROUP BY c.serial),
+  owned AS (SELECT checked.*, owners.owner_product, owners.owner_first_at FROM checked LEFT JOIN owners ON owners.serial = checked.serial),\n`);
+  } else {
+    // SQLite and SQL Server: the first row of the serial in (valid first, time, product) order, one
+    // sort shared by both windows (SQLite runs the join form above at half this speed).
+    const owner =
+      'OVER (PARTITION BY serial ORDER BY CASE WHEN reason IS NULL THEN 0 ELSE 1 END, tested_at, product ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)';
+    q.add(`owned AS (SELECT checked.*,
       FIRST_VALUE(CASE WHEN reason IS NULL THEN product END) ${owner} AS owner_product,
       FIRST_VALUE(CASE WHEN reason IS NULL THEN tested_at END) ${owner} AS owner_first_at
-    FROM checked),
-  classified AS (SELECT owned.*, CASE WHEN reason IS NOT NULL THEN reason
+    FROM checked),\n`);
+  }
+  q.add(`classified AS (SELECT owned.*, CASE WHEN reason IS NOT NULL THEN reason
       WHEN product <> owner_product THEN 'conflicting_product' END AS reject_reason
     FROM owned),\n`);
   // Exact duplicates count once. Grouped in the attempt order, so the window below needs no new sort.
