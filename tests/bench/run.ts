@@ -2,7 +2,8 @@
  * `npm run bench`: the nightly summary against a hand-written baseline query, on SQLite and
  * PostgreSQL, each measurement in a fresh process. Data sets are generated once (seeded) and kept
  * in .tmp/bench/ and in PostgreSQL schemas yr_bench_*; BENCH_SCALE=0.1 runs a tenth of the volume,
- * BENCH_DATABASES=postgres (or sqlite) one database only.
+ * BENCH_DATABASES=postgres (or sqlite) one database only, BENCH_DATA_SETS=day200k,day2m,ref600k
+ * some data sets only, BENCH_QUEUE=0 no queue overhead.
  * Results: a table on stdout and out/bench/nightly-summary.{json,md}.
  */
 import { spawnSync } from 'node:child_process';
@@ -51,6 +52,10 @@ const DATA_SETS: DataSet[] = [
   dataSet('day2m', Math.round(2_000_000 * SCALE), DAY, 1),
   dataSet('ref600k', Math.round(600_000 * SCALE), '2026-10-12', 30),
 ];
+/** BENCH_DATA_SETS=day200k,day2m measures those data sets only; default all. */
+const SETS = (process.env.BENCH_DATA_SETS ?? DATA_SETS.map((x) => x.id).join(',')).split(',').map((x) => x.trim());
+/** BENCH_QUEUE=0 leaves out the queue overhead. */
+const QUEUE = process.env.BENCH_QUEUE !== '0';
 /** The tenfold growth whose peak RSS must stay flat: the 2 M day against the 200 k day. */
 const SMALL_DAY = 'day200k';
 const LARGE_DAY = 'day2m';
@@ -226,7 +231,7 @@ function markdown(results: Row[], queue: Queue | null): string {
       `| PostgreSQL, ${QUEUE_DATA_SET.label} | ${int(queue.rows)} | ${s2(queue.inlineS)} | ${s2(queue.queuedS)} | ${(100 * queue.overhead).toFixed(1)} % | ${queue.startLatencyMs.toFixed(0)} ms |`,
     );
   } else {
-    parts.push('', '(queue overhead: not measured yet)');
+    parts.push('', '(queue overhead: not measured in this run)');
   }
   return `${parts.join('\n')}\n`;
 }
@@ -246,7 +251,7 @@ function writeResults(results: Row[], queue: Queue | null): string {
 async function main(): Promise<void> {
   const results: Row[] = [];
   for (const b of backends.filter((x) => DATABASES.includes(x.name))) {
-    for (const ds of DATA_SETS) {
+    for (const ds of DATA_SETS.filter((x) => SETS.includes(x.id))) {
       await ensureData(b, ds);
       const place = b.place(ds);
       const args: MeasureArgs = { ...place, from: ds.start, to: addDays(ds.start, ds.days - 1) };
@@ -288,7 +293,7 @@ async function main(): Promise<void> {
       writeResults(results, null);
     }
   }
-  const queue = await queueOverhead();
+  const queue = QUEUE ? await queueOverhead() : null;
   const md = writeResults(results, queue);
   console.log(`\n${md}\nwritten to out/bench/nightly-summary.{json,md}`);
   if (results.some((r) => r.agrees === false)) {
