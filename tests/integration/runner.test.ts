@@ -214,22 +214,29 @@ describe('queued jobs on PostgreSQL', () => {
     expect(mail!.text).toContain("no_such_table' does not exist");
   });
 
-  it('a scheduled run (no days) that fails for good: the alert names the day before the firing and a rerun command with it', async () => {
-    const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
-    const broken: ResolvedConfig = {
-      ...cfg,
-      source: { ...cfg.source, testRecords: { ...cfg.source.testRecords, table: backend.table('no_such_table') } },
-      schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['probe'] } },
-      alerts: { admins: ['mes-admin@example.com'] },
-      mail: { ...cfg.mail, outDir },
-    };
-    const probe: JobDefinition = { name: 'probe', description: 'never runs', run: () => Promise.reject(new Error('the dependent ran')) };
-    worker = await startWorker(broken, silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
-    // What a job scheduler adds when it fires at 06:30 plant time (the scheduler itself would wait for that time).
+  /** A config whose source table is missing, scheduled with these dependents; alerts and mail go to `outDir`. */
+  const brokenSchedule = (outDir: string, dependents: string[], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig => ({
+    ...cfg,
+    source: { ...cfg.source, testRecords: { ...cfg.source.testRecords, table: backend.table('no_such_table') } },
+    schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents } },
+    alerts: { admins: ['mes-admin@example.com'] },
+    mail: { ...cfg.mail, outDir },
+    ...overrides,
+  });
+
+  /** What a job scheduler adds when it fires at 06:30 plant time (the scheduler itself would wait for that time); the flow it became. */
+  async function fireNightlySchedule(): Promise<{ jobId: string; parentId: string }> {
     const schedule = new Queue(SCHEDULE_QUEUE, { connection, prefix: cfg.runner.queuePrefix });
     const firing = await schedule.add('nightly-summary', { triggeredBy: 'schedule:nightly-summary', schedule: 'nightly-summary' }, { attempts: 1, timestamp: FIRED.toMillis() });
     await schedule.close();
-    const enqueued = (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string; parentId: string };
+    return (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string; parentId: string };
+  }
+
+  it('a scheduled run (no days) that fails for good: the alert names the day before the firing and a rerun command with it', async () => {
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
+    const probe: JobDefinition = { name: 'probe', description: 'never runs', run: () => Promise.reject(new Error('the dependent ran')) };
+    worker = await startWorker(brokenSchedule(outDir, ['probe']), silentLog, { connection, jobs: { ...JOBS, probe }, housekeeping: false });
+    const enqueued = await fireNightlySchedule();
     const child = await finished('nightly-summary', enqueued.jobId);
     expect(child).toMatchObject({ state: 'failed', attemptsMade: 2, data: { firedAt: FIRED.toUTC().toISO() } });
     expect((child.data as { days?: string[] }).days).toBeUndefined();
@@ -242,19 +249,9 @@ describe('queued jobs on PostgreSQL', () => {
 
   it('a scheduled summary that fails for good: its failed runs are in the history, and the report readers get the summary-failed notice', async () => {
     const outDir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-alerts-'));
-    const broken: ResolvedConfig = {
-      ...cfg,
-      source: { ...cfg.source, testRecords: { ...cfg.source.testRecords, table: backend.table('no_such_table') } },
-      schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['daily-yield-report'] } },
-      alerts: { admins: ['mes-admin@example.com'] },
-      mail: { ...cfg.mail, outDir },
-      reports: { ...cfg.reports, outDir, dailyYield: { ...cfg.reports.dailyYield, to: ['quality-team@example.com'] } },
-    };
-    worker = await startWorker(broken, silentLog, { connection, housekeeping: false });
-    const schedule = new Queue(SCHEDULE_QUEUE, { connection, prefix: cfg.runner.queuePrefix });
-    const firing = await schedule.add('nightly-summary', { triggeredBy: 'schedule:nightly-summary', schedule: 'nightly-summary' }, { attempts: 1, timestamp: FIRED.toMillis() });
-    await schedule.close();
-    const enqueued = (await finished(SCHEDULE_QUEUE, firing.id!)).result as { jobId: string };
+    const reports = { ...cfg.reports, outDir, dailyYield: { ...cfg.reports.dailyYield, to: ['quality-team@example.com'] } };
+    worker = await startWorker(brokenSchedule(outDir, ['daily-yield-report'], { reports }), silentLog, { connection, housekeeping: false });
+    const enqueued = await fireNightlySchedule();
     expect((await finished('nightly-summary', enqueued.jobId)).state).toBe('failed');
     // Both attempts are failed runs for the day the schedule was for, with the key to fix.
     const failed = (await runs()).filter((r) => r.queue_job_id === enqueued.jobId);
