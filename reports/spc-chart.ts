@@ -231,6 +231,27 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
             encoding: { x, text: { value: 'Phase II →' } },
           },
         ];
+  /**
+   * A panel's points: a dot each (with many points, only where flagged: the line shows the rest and
+   * the image stays quick to rasterise), red where flagged, labelled with the rules broken.
+   */
+  const pointLayers = (yEnc: object, o: { flag: string; label: string; size: [number, number]; dy: number }) => [
+    {
+      ...(dense ? { transform: [{ filter: `datum.${o.flag}` }] } : {}),
+      mark: { type: 'circle' as const, clip: true, opacity: 1 },
+      encoding: {
+        x,
+        y: yEnc,
+        color: { condition: { test: `datum.${o.flag}`, value: RED }, value: BLUE },
+        size: { condition: { test: `datum.${o.flag}`, value: o.size[0] }, value: o.size[1] },
+      },
+    },
+    {
+      transform: [{ filter: `datum.${o.label} != null` }],
+      mark: { type: 'text' as const, color: RED, dy: o.dy, fontSize: 9, fontWeight: 'bold' as const },
+      encoding: { x, y: yEnc, text: { field: o.label } },
+    },
+  ];
   const main = {
     width,
     height: 220,
@@ -246,22 +267,7 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
       ...specRule(target, 'target', GREEN, [2, 2]),
       ...phaseMark,
       { mark: { type: 'line' as const, color: BLUE, strokeWidth: 1, clip: true }, encoding: { x, y: y('value') } },
-      {
-        // Many points: a dot only where flagged (the line shows the rest, and the image stays small to rasterise).
-        ...(dense ? { transform: [{ filter: 'datum.flagged' }] } : {}),
-        mark: { type: 'circle' as const, clip: true, opacity: 1 },
-        encoding: {
-          x,
-          y: y('value'),
-          color: { condition: { test: 'datum.flagged', value: RED }, value: BLUE },
-          size: { condition: { test: 'datum.flagged', value: 30 }, value: 10 },
-        },
-      },
-      {
-        transform: [{ filter: 'datum.label != null' }],
-        mark: { type: 'text' as const, color: RED, dy: -9, fontSize: 9, fontWeight: 'bold' as const },
-        encoding: { x, y: y('value'), text: { field: 'label' } },
-      },
+      ...pointLayers(y('value'), { flag: 'flagged', label: 'label', size: [30, 10], dy: -9 }),
     ],
   };
   const pairedName = PAIRED_STATISTIC[data.chart];
@@ -284,21 +290,7 @@ export function spcChartSpec(data: SpcChartData, opts: SpcChartOptions): TopLeve
         pairedLimit('pucl', RED, [5, 3]),
         ...(lclAboveZero ? [pairedLimit('plcl', RED, [5, 3])] : []),
         { mark: { type: 'line' as const, color: BLUE, strokeWidth: 1, clip: true }, encoding: { x, y: py('pv') } },
-        {
-          ...(dense ? { transform: [{ filter: 'datum.pflagged' }] } : {}),
-          mark: { type: 'circle' as const, opacity: 1, clip: true },
-          encoding: {
-            x,
-            y: py('pv'),
-            color: { condition: { test: 'datum.pflagged', value: RED }, value: BLUE },
-            size: { condition: { test: 'datum.pflagged', value: 24 }, value: 6 },
-          },
-        },
-        {
-          transform: [{ filter: 'datum.plabel != null' }],
-          mark: { type: 'text' as const, color: RED, dy: -7, fontSize: 9, fontWeight: 'bold' as const },
-          encoding: { x, y: py('pv'), text: { field: 'plabel' } },
-        },
+        ...pointLayers(py('pv'), { flag: 'pflagged', label: 'plabel', size: [24, 6], dy: -7 }),
       ],
     });
   }
