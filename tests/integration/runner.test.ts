@@ -75,6 +75,20 @@ async function alertsIn(outDir: string) {
   return Promise.all(files.map(async (f) => simpleParser(readFileSync(path.join(outDir, f)))));
 }
 
+/** A dependent job that records the days of each run. */
+function recordingProbe(): { seen: string[][]; probe: JobDefinition } {
+  const seen: string[][] = [];
+  const probe: JobDefinition = {
+    name: 'probe',
+    description: 'records its days',
+    async run(_c, params) {
+      seen.push(params.days ?? []);
+      return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
+    },
+  };
+  return { seen, probe };
+}
+
 /** 06:30 plant time on the 22nd: the schedule fires for the production day 2026-11-21. */
 const FIRED = DateTime.fromISO('2026-11-22T06:30', { zone: 'Europe/Berlin' });
 
@@ -306,15 +320,7 @@ describe('queued jobs on PostgreSQL', () => {
   });
 
   it('two concurrent flow reruns of the same job and days: one is queued, and the CLI and API say so', async () => {
-    const seen: string[][] = [];
-    const probe: JobDefinition = {
-      name: 'probe',
-      description: 'records its days',
-      async run(_c, params) {
-        seen.push(params.days ?? []);
-        return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
-      },
-    };
+    const { seen, probe } = recordingProbe();
     const before = (await runs()).length;
     const day = '2026-11-12';
     const [a, b] = await Promise.all(
@@ -366,15 +372,7 @@ describe('queued jobs on PostgreSQL', () => {
     expect(await missingDays(ctx, now)).toEqual(missing);
     // A caught-up night gets what a scheduled one gets: the nightly schedule's dependents.
     const withDependents: ResolvedConfig = { ...cfg, schedules: { nightly: { job: 'nightly-summary', cron: '30 6 * * *', dependents: ['probe'] } } };
-    const seen: string[][] = [];
-    const probe: JobDefinition = {
-      name: 'probe',
-      description: 'records its days',
-      async run(_c, params) {
-        seen.push(params.days ?? []);
-        return { runId: 0, days: [], primaryDays: [], summary: [], details: null };
-      },
-    };
+    const { seen, probe } = recordingProbe();
     const queued = await enqueueCatchUp({ ...ctx, config: withDependents }, connection, silentLog, now);
     const queue = new Queue('nightly-summary', { connection, prefix: cfg.runner.queuePrefix });
     const waiting = await queue.getJobs(['wait'], 0, -1, true);
