@@ -46,8 +46,12 @@ function columns<T extends Record<string, string>>(defaults: T) {
 }
 
 function sourceTable<T extends Record<string, string>>(table: string, cols: T) {
+  return sourceTableWith(table, columns(cols));
+}
+
+function sourceTableWith<C extends z.ZodTypeAny>(table: string, cols: C) {
   return z
-    .object({ table: tableName.default(table), columns: columns(cols) })
+    .object({ table: tableName.default(table), columns: cols })
     .strict()
     .default({} as never);
 }
@@ -60,8 +64,22 @@ export const TEST_RECORD_COLUMNS = {
   testedAt: 'TestTimeStamp',
   result: 'TestResult',
   durationS: 'TestDuration_s',
-  errorCode: 'ErrorCode',
 } as const;
+
+/** The optional error-code column's default name: read when the table has it (metrics.md §1). */
+export const DEFAULT_ERROR_CODE_COLUMN = 'ErrorCode';
+
+/**
+ * Test-record columns. `errorCode` is optional: omitted, a column named ErrorCode is read when the
+ * table has one; null, no error code is read; a name, that column must exist.
+ */
+const testRecordColumns = z
+  .object({
+    ...columns(TEST_RECORD_COLUMNS).removeDefault().shape,
+    errorCode: identifier('a column name').nullable().optional(),
+  })
+  .strict()
+  .default({} as never);
 
 export const ASSEMBLY_COLUMNS = {
   cellId: 'cell_id',
@@ -248,7 +266,7 @@ export const configSchema = z
         /** Overridden by SOURCE_DATABASE_URL. */
         url: fileDatabaseUrl.default('sqlite:./data/demo.sqlite'),
         timestamps: z.enum(['utc', 'local']).default('local'),
-        testRecords: sourceTable('test_records', TEST_RECORD_COLUMNS),
+        testRecords: sourceTableWith('test_records', testRecordColumns),
         assembly: sourceTable('asb_data', ASSEMBLY_COLUMNS),
         winding: sourceTable('wnd_data', WINDING_COLUMNS),
         inspection: sourceTable('isp_ifo_h', INSPECTION_COLUMNS),

@@ -3,7 +3,7 @@
  * types an MES uses: short text, a timestamp without zone (millisecond precision), float measures.
  */
 import type { Knex } from 'knex';
-import type { Config } from '../config/schema.js';
+import { DEFAULT_ERROR_CODE_COLUMN, type Config } from '../config/schema.js';
 import { dialectOf, quoteIdent, type Dialect } from '../sql/dialect.js';
 import type { AssemblyRow, InspectionRow, WindingRow } from './cell-assembly.js';
 import type { TestRecordRow } from './test-records.js';
@@ -57,7 +57,8 @@ export function sourceTableDefs(mapping: SourceMapping, opts: { assembly?: boole
       timestampColumn(t, d, tr.testedAt);
       t.string(tr.result, TEXT);
       t.double(tr.durationS);
-      t.string(tr.errorCode, TEXT);
+      const errorCode = generatedErrorCodeColumn(tr);
+      if (errorCode) t.string(errorCode, TEXT);
       // MES test tables are read by time range; every plant has this index.
       t.index([tr.testedAt], indexName(splitTableName(mapping.testRecords.table).table, tr.testedAt));
     },
@@ -139,10 +140,16 @@ export async function nonEmptySourceTables(db: Knex, mapping: SourceMapping, opt
   return out;
 }
 
+/** The generator writes error codes under the mapped name, the default name when unmapped, none when null. */
+function generatedErrorCodeColumn(c: Columns<'testRecords'>): string | null {
+  return c.errorCode === undefined ? DEFAULT_ERROR_CODE_COLUMN : c.errorCode;
+}
+
 type Columns<K extends 'testRecords' | 'assembly' | 'winding' | 'inspection'> = SourceMapping[K]['columns'];
 
 /** Logical rows to rows keyed by the configured column names. */
 export function testRecordMapper(c: Columns<'testRecords'>) {
+  const errorCode = generatedErrorCodeColumn(c);
   return (r: TestRecordRow): Record<string, unknown> => ({
     [c.serial]: r.serial,
     [c.product]: r.product,
@@ -151,7 +158,7 @@ export function testRecordMapper(c: Columns<'testRecords'>) {
     [c.testedAt]: r.testedAt,
     [c.result]: r.result,
     [c.durationS]: r.durationS,
-    [c.errorCode]: r.errorCode,
+    ...(errorCode ? { [errorCode]: r.errorCode } : {}),
   });
 }
 

@@ -20,7 +20,9 @@ import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, recordFailure, setRunDays, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { checkSourceTable } from '../sql/source-check.js';
-import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
+import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SourceKinds, type SummaryQueryInput } from '../sql/summary-query.js';
+import { numberKind, timeKind } from '../sql/source-values.js';
+import { DEFAULT_ERROR_CODE_COLUMN, type TestRecordColumns } from '../config/schema.js';
 import { runStatement } from '../sql/statement.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
@@ -80,8 +82,28 @@ function slotDays(periods: readonly Period[]): string[] {
   return dateRange(weeks[0]!, addDays(weeks[weeks.length - 1]!, 6));
 }
 
-function queryInput(ctx: EtlContext, periods: readonly Period[]): { input: SummaryQueryInput; slotPeriods: number[][] } {
+/** The test-record table as the run reads it: the columns found (the error code only where there is one) and how they store values. */
+export interface TestRecordSource {
+  table: string;
+  columns: TestRecordColumns;
+  kinds: SourceKinds;
+}
+
+/** Checks the mapped table (naming the config key to fix) and reads its columns' types. */
+export async function readTestRecordSource(ctx: EtlContext): Promise<TestRecordSource> {
   const { testRecords } = ctx.config.source;
+  const found = await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords', {
+    errorCode: DEFAULT_ERROR_CODE_COLUMN,
+  });
+  const d = ctx.sourceDialect;
+  return {
+    table: testRecords.table,
+    columns: { ...testRecords.columns, errorCode: found.errorCode?.name ?? null },
+    kinds: { testedAt: timeKind(d, found.testedAt?.type), durationS: numberKind(d, found.durationS?.type) },
+  };
+}
+
+function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly Period[]): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const mode = ctx.config.source.timestamps;
   const days = slotDays(periods);
   const slots = days.map((d) => productionDay(d, ctx.clock));
@@ -93,8 +115,7 @@ function queryInput(ctx: EtlContext, periods: readonly Period[]): { input: Summa
   return {
     input: {
       dialect: ctx.sourceDialect,
-      table: testRecords.table,
-      columns: testRecords.columns,
+      ...source,
       passSynonyms: ['PASS', ...ctx.config.yield.resultSynonyms.pass.filter((s) => s !== 'PASS')],
       failSynonyms: ['FAIL', ...ctx.config.yield.resultSynonyms.fail.filter((s) => s !== 'FAIL')],
       maxAttempts: ctx.config.yield.maxAttempts,
@@ -113,7 +134,7 @@ function queryInput(ctx: EtlContext, periods: readonly Period[]): { input: Summa
  * computed, still has pending units (a retest may still raise its cumulative yield), or whose
  * raw row count changed since it was computed (late data).
  */
-export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days: string[]; why: Record<string, string> }> {
+export async function chooseDays(ctx: EtlContext, source: TestRecordSource, now: DateTime): Promise<{ days: string[]; why: Record<string, string> }> {
   const yesterday = lastCompleteDay(now, ctx.clock);
   const why: Record<string, string> = { [yesterday]: 'yesterday' };
   const lookback = ctx.config.yield.lookbackDays;
@@ -125,10 +146,9 @@ export async function chooseDays(ctx: EtlContext, now: DateTime): Promise<{ days
     .select('period_start', 'rows_read', 'pending_units')) as { period_start: unknown; rows_read: number; pending_units: number }[];
   const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
   const periods = candidates.map((d) => periodsForDays([d], ctx.clock)[0]!);
-  const { testRecords } = ctx.config.source;
   const counts = await runStatement<{ pid: number; n: number | string }>(
     ctx.source,
-    buildRowCountStatement({ dialect: ctx.sourceDialect, table: testRecords.table, columns: testRecords.columns, periods: bounds(ctx, periods) }),
+    buildRowCountStatement({ dialect: ctx.sourceDialect, ...source, periods: bounds(ctx, periods) }),
   );
   const now_ = new Map(counts.map((c) => [candidates[Number(c.pid)]!, Number(c.n)]));
   for (const day of candidates) {
@@ -147,13 +167,23 @@ export function isoDate(v: unknown): string {
   return String(v).slice(0, 10);
 }
 
-function rejectRows(ctx: EtlContext, runId: number, slotDay: readonly string[], fine: readonly FineRow[]): RejectRow[] {
-  const table = ctx.config.source.testRecords.table;
+/**
+ * The rejected rows for etl_rejects, with their values as read (metrics.md §3). A number stays a
+ * number where the column holds numbers; text, and what JSON cannot hold (NaN, Infinity), stays text.
+ */
+function rejectRows(ctx: EtlContext, source: TestRecordSource, runId: number, slotDay: readonly string[], fine: readonly FineRow[]): RejectRow[] {
+  // SQLite's driver already returns each value with its own type.
+  const numeric = ['float', 'numeric', 'exact'].includes(source.kinds.durationS);
+  const duration = (v: unknown) => {
+    if (typeof v !== 'string' || !numeric) return v;
+    const n = Number(v);
+    return v.trim() !== '' && Number.isFinite(n) ? n : v;
+  };
   return fine
     .filter((r) => r.part === 'R')
     .map((r) => ({
       run_id: runId,
-      source_table: table,
+      source_table: source.table,
       period_start: r.k === null ? null : slotDay[Number(r.k)]!,
       reason: String(r.t2),
       row_values: JSON.stringify({
@@ -163,7 +193,7 @@ function rejectRows(ctx: EtlContext, runId: number, slotDay: readonly string[], 
         machine: r.machine,
         tested_at: r.t5,
         result: r.t3,
-        duration_s: r.v1 === null ? null : Number(r.v1),
+        duration_s: duration(r.t6),
         error_code: r.t4,
       }),
     }));
@@ -172,11 +202,12 @@ function rejectRows(ctx: EtlContext, runId: number, slotDay: readonly string[], 
 /** Aggregates one batch in the source database: one statement. */
 export async function computeSummaries(
   ctx: EtlContext,
+  source: TestRecordSource,
   days: readonly string[],
   runId: number,
 ): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[] }> {
   const periods = periodsForDays(days, ctx.clock);
-  const { input, slotPeriods } = queryInput(ctx, periods);
+  const { input, slotPeriods } = queryInput(ctx, source, periods);
   const statement = buildSummaryStatement(input);
   const fine =
     ctx.sourceDialect === 'postgres'
@@ -187,12 +218,11 @@ export async function computeSummaries(
         })
       : await runStatement<FineRow>(ctx.source, statement);
   const rows = assembleSummaries(fine, periods, slotPeriods);
-  return { periods, rows, rejects: rejectRows(ctx, runId, slotDays(periods), fine) };
+  return { periods, rows, rejects: rejectRows(ctx, source, runId, slotDays(periods), fine) };
 }
 
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
   const t0 = Date.now();
-  const { testRecords } = ctx.config.source;
   const asked = req.days?.length ? [...new Set(req.days)].sort() : null;
   const startedAt = new Date();
   // Recorded before the source is touched: a source outage or a wrong mapping is then a failed run
@@ -205,11 +235,12 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   );
   let selection: Record<string, string> | undefined;
   let days: string[];
+  let source: TestRecordSource;
   try {
-    await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords');
+    source = await readTestRecordSource(ctx);
     if (asked) days = asked;
     else {
-      const chosen = await chooseDays(ctx, req.now ?? DateTime.now());
+      const chosen = await chooseDays(ctx, source, req.now ?? DateTime.now());
       days = chosen.days;
       selection = chosen.why;
       await setRunDays(ctx, runId, days);
@@ -231,7 +262,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
     const batches = weekBatches(days, WEEKS_PER_BATCH);
     let daysDone = 0;
     for (const [i, batch] of batches.entries()) {
-      const { periods, rows, rejects } = await computeSummaries(ctx, batch, runId);
+      const { periods, rows, rejects } = await computeSummaries(ctx, source, batch, runId);
       req.onProgress?.((daysDone + AGGREGATE_SHARE * batch.length) / days.length);
       const last = i === batches.length - 1;
       const batchDays = new Set(batch);

@@ -13,12 +13,13 @@ export interface FineRow {
   product: string | null;
   test: string | null;
   machine: string | null;
-  /** Text values of a rejected row (R): serial, reason, raw result, error code, timestamp. */
+  /** Values of a rejected row (R), as read: serial, reason, result, error code, timestamp, duration. */
   t1: string | null;
   t2: string | null;
   t3: string | null;
   t4: string | null;
-  t5: string | null;
+  t5: string | number | null;
+  t6: string | number | null;
   v1: number | string | null;
   v2: number | string | null;
   v3: number | string | null;
@@ -296,8 +297,11 @@ export function assembleSummaries(rows: readonly FineRow[], periods: readonly Pe
     ...periodKey(key.pid),
     ...columnsOf(value),
   }));
+  // Rolled yields multiply in ascending test-name order (metrics.md §7): floating-point products
+  // depend on the order, and a range run and a single-day rerun must give the same bits.
   const testYields = new Map<string, { fpy: (number | null)[]; cy: (number | null)[] }>();
-  for (const { key, value } of byProdTest.values()) {
+  const byTestName = [...byProdTest.values()].sort((a, b) => (a.key.b < b.key.b ? -1 : a.key.b > b.key.b ? 1 : 0));
+  for (const { key, value } of byTestName) {
     const id = `${key.pid}\u0000${key.a}`;
     const y = testYields.get(id) ?? { fpy: [], cy: [] };
     const cols = columnsOf(value);

@@ -2,6 +2,10 @@ import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import type BetterSqlite3 from 'better-sqlite3';
+import { parseDecimal, parseSqliteTimestamp, SQLITE_DECIMAL_FUNCTION, SQLITE_TIMESTAMP_FUNCTION } from './source-values.js';
+
+type SqliteConnection = Pick<BetterSqlite3.Database, 'pragma' | 'function'>;
 
 // Dates and timestamps come back as the database wrote them: luxon interprets them, not the Node
 // process' local time zone. Counts (bigint, numeric) come back as numbers.
@@ -36,11 +40,13 @@ export function connect(url: string, opts: ConnectOptions = {}): Knex {
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, c: unknown) => void) => {
+        afterCreate: (conn: SqliteConnection, done: (err: Error | null, c: unknown) => void) => {
           // WAL lets dashboards read while a run writes; a busy timeout waits out another writer.
           conn.pragma('journal_mode = WAL');
           conn.pragma('busy_timeout = 30000');
           conn.pragma('foreign_keys = ON');
+          conn.function(SQLITE_DECIMAL_FUNCTION, { deterministic: true }, parseDecimal);
+          conn.function(SQLITE_TIMESTAMP_FUNCTION, { deterministic: true }, parseSqliteTimestamp);
           done(null, conn);
         },
       },

@@ -9,7 +9,19 @@
  * Every value is a bound parameter; identifiers come from validated config and are quoted here.
  */
 import type { Dialect } from './dialect.js';
-import { quoteIdent, quoteTable, timestampExpr, timestampParam, timestampText, trimmedText } from './dialect.js';
+import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
+import {
+  finiteNumber,
+  isPresent,
+  MAX_TEXT_LENGTH,
+  rawText,
+  textLength,
+  TIME_RANGE,
+  trimmedText,
+  validTimestamp,
+  type NumberKind,
+  type TimeKind,
+} from './source-values.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
@@ -34,6 +46,8 @@ export interface SummaryQueryInput {
   dialect: Dialect;
   table: string;
   columns: TestRecordColumns;
+  /** How the source's timestamp and duration columns store values (their declared types). */
+  kinds: SourceKinds;
   passSynonyms: readonly string[];
   failSynonyms: readonly string[];
   maxAttempts: number;
@@ -52,8 +66,59 @@ export interface SummaryQueryInput {
   rejectLimit: number;
 }
 
-/** The union's columns: part, key, the grain, four text values and nine numbers. */
-const NO_TEXT = 'NULL, NULL, NULL, NULL, NULL';
+export interface SourceKinds {
+  testedAt: TimeKind;
+  durationS: NumberKind;
+}
+
+/** The union's text columns (t1..t6) and numbers (v1..v9). */
+const TEXTS = 6;
+const NUMBERS = 9;
+
+/** A NULL that unions with text: PostgreSQL and SQL Server give a bare NULL in the first branch another type. */
+function textNull(d: Dialect): string {
+  return d === 'postgres' ? 'CAST(NULL AS text)' : d === 'mssql' ? 'CAST(NULL AS nvarchar(4000))' : 'NULL';
+}
+
+/**
+ * The rows of the batch's window, as read: a pre-filter on the raw timestamp column where an index
+ * can serve it (a native timestamp, or SQLite's text, which sorts every accepted form at or after its
+ * date and every blank, numeric or malformed value outside [1970, historyFrom)); on text columns of
+ * the other dialects, on the parsed value.
+ */
+function windowFilter(d: Dialect, raw: string, parsed: string, kind: TimeKind, q: SqlText, historyFrom: string): void {
+  const ts = timestampParam(d);
+  if (kind === 'text') {
+    q.add(`WHERE ${parsed} >= ${ts} OR ${parsed} IS NULL`, historyFrom);
+    return;
+  }
+  const lowest = kind === 'native' ? (d === 'postgres' ? `CAST('${TIME_RANGE.from}' AS timestamp)` : `CAST('${TIME_RANGE.from}' AS datetime2(3))`) : `'1970-01-01'`;
+  const from = kind === 'native' ? historyFrom : historyFrom.slice(0, 10);
+  q.add(`WHERE ${raw} >= ${kind === 'native' ? ts : '?'} OR ${raw} < ${lowest} OR ${raw} IS NULL`, from);
+}
+
+/**
+ * The day slot of a timestamp: a binary search over the slots' bounds, so each row compares its
+ * timestamp a handful of times instead of once per day of the batch. NULL outside the slots.
+ */
+function slotOf(d: Dialect, ts: string, slots: readonly DaySlot[], q: SqlText): void {
+  const p = timestampParam(d);
+  const search = (lo: number, hi: number): void => {
+    if (lo === hi) {
+      q.add(String(lo));
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    q.add(`CASE WHEN ${ts} < ${p} THEN `, slots[mid]!.to);
+    search(lo, mid);
+    q.add(' ELSE ');
+    search(mid + 1, hi);
+    q.add(' END');
+  };
+  q.add(`CASE WHEN ${ts} >= ${p} AND ${ts} < ${p} THEN `, slots[0]!.from, slots[slots.length - 1]!.to);
+  search(0, slots.length - 1);
+  q.add(' END');
+}
 
 /**
  * The summary statement. Parts of its result (column `part`):
@@ -63,10 +128,13 @@ const NO_TEXT = 'NULL, NULL, NULL, NULL, NULL';
 export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   const d = input.dialect;
   const q = new SqlText();
-  const c = (k: keyof TestRecordColumns) => `s.${quoteIdent(d, input.columns[k])}`;
+  const raw = (k: keyof TestRecordColumns) => {
+    const col = input.columns[k];
+    return col ? `s.${quoteIdent(d, col)}` : 'NULL';
+  };
   const ts = timestampParam(d);
-  const tsCol = timestampExpr(d, c('testedAt'));
   const m = input.maxAttempts;
+  const { testedAt: timeKind, durationS: durationKind } = input.kinds;
   if (input.slots.length === 0 || input.periods.length === 0) throw new Error('internal: a summary query needs periods');
 
   q.add('WITH periods AS (');
@@ -75,35 +143,47 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   });
   q.add('),\n');
 
-  // src: one row per source row of the window, normalised; its day slot found once, here.
-  q.add(
-    'src AS (SELECT ' +
-      `${trimmedText(c('serial'))} AS serial, ${trimmedText(c('product'))} AS product, ` +
-      `${trimmedText(c('test'))} AS test, ${trimmedText(c('machine'))} AS machine, ${tsCol} AS tested_at, `,
-  );
+  // read: every source row of the window, its values trimmed, parsed and checked once (metrics.md §3).
+  const key = ['serial', 'product', 'test', 'machine'] as const;
+  const parsedTime = validTimestamp(d, raw('testedAt'), timeKind);
+  // SQLite and PostgreSQL inline a CTE read once, and would then trim and parse each row's values
+  // again for every reference below (the reasons, the day slot's comparisons): materialised, they
+  // are computed once and read as plain columns. SQL Server has no such hint.
+  const materialized = d === 'mssql' ? '' : 'MATERIALIZED ';
+  q.add(`read AS ${materialized}(SELECT `);
+  for (const k of key) q.add(`${trimmedText(d, raw(k))} AS ${k}, ${raw(k)} AS raw_${k}, `);
+  q.add(`${parsedTime} AS tested_at, CASE WHEN ${isPresent(d, raw('testedAt'), timeKind)} THEN 1 ELSE 0 END AS ts_present, ${raw('testedAt')} AS raw_tested_at, `);
   const arms = [...input.passSynonyms.map((v) => ({ v, r: 'PASS' })), ...input.failSynonyms.map((v) => ({ v, r: 'FAIL' }))];
-  q.add(`CASE UPPER(LTRIM(RTRIM(${c('result')}))) ${arms.map((a) => `WHEN ? THEN '${a.r}'`).join(' ')} END AS result, `, ...arms.map((a) => a.v));
-  const first = input.slots[0]!.from;
-  const last = input.slots[input.slots.length - 1]!.to;
-  q.add(`CASE WHEN ${tsCol} < ${ts} OR ${tsCol} >= ${ts} THEN NULL`, first, last);
-  input.slots.forEach((slot, i) => q.add(` WHEN ${tsCol} < ${ts} THEN ${i}`, slot.to));
-  q.add(' END AS slot, ');
+  q.add(`CASE UPPER(${trimmedText(d, raw('result'))}) ${arms.map((a) => `WHEN ? THEN '${a.r}'`).join(' ')} END AS result, `, ...arms.map((a) => a.v));
   q.add(
-    `${c('durationS')} AS duration_s, ${c('result')} AS raw_result, ${c('errorCode')} AS error_code ` +
-      `FROM ${quoteTable(d, input.table)} s WHERE ${tsCol} >= ${ts} OR ${tsCol} IS NULL),\n`,
-    input.historyFrom,
+    `${finiteNumber(d, raw('durationS'), durationKind)} AS duration_s, CASE WHEN ${isPresent(d, raw('durationS'), durationKind)} THEN 1 ELSE 0 END AS dur_present, ` +
+      `${raw('durationS')} AS raw_duration_s, ${raw('result')} AS raw_result, ${rawText(d, raw('errorCode'), 'text')} AS error_code FROM ${quoteTable(d, input.table)} s `,
   );
+  windowFilter(d, raw('testedAt'), parsedTime, timeKind, q, input.historyFrom);
+  q.add('),\n');
 
-  // Reasons 1–7 of metrics.md §3, the first that applies.
-  q.add(`checked AS (SELECT src.*, CASE
-      WHEN serial IS NULL THEN 'missing_serial'
-      WHEN product IS NULL THEN 'missing_product'
-      WHEN test IS NULL THEN 'missing_test'
-      WHEN machine IS NULL THEN 'missing_machine'
-      WHEN tested_at IS NULL THEN 'missing_timestamp'
+  // Reasons 1–9 of metrics.md §3, the first that applies. The values as read travel on only with a
+  // rejected row (and a key value that trimming changed), so valid rows stay narrow.
+  const tooLong = key.map((k) => `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`).join(' OR ');
+  const reason = `CASE WHEN serial IS NULL THEN 'missing_serial' WHEN product IS NULL THEN 'missing_product'
+      WHEN test IS NULL THEN 'missing_test' WHEN machine IS NULL THEN 'missing_machine'
+      WHEN ${tooLong} THEN 'value_too_long'
+      WHEN ts_present = 0 THEN 'missing_timestamp' WHEN tested_at IS NULL THEN 'bad_timestamp'
       WHEN result IS NULL THEN 'bad_result'
-      WHEN duration_s < 0 THEN 'negative_duration'
-    END AS reason FROM src),\n`);
+      WHEN dur_present = 1 AND duration_s IS NULL THEN 'bad_duration' WHEN duration_s < 0 THEN 'negative_duration' END`;
+  q.add(`src AS (SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
+  for (const k of key) {
+    q.add(`CASE WHEN reason IS NOT NULL OR ${textLength(d, rawText(d, `raw_${k}`, 'text'))} <> ${textLength(d, k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
+  }
+  q.add(
+    `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_tested_at', timeKind)} END AS raw_tested_at, ` +
+      `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_duration_s', durationKind)} END AS raw_duration_s, ` +
+      `${rawText(d, 'raw_result', 'text')} AS raw_result `,
+  );
+  q.add(`FROM (SELECT read.*, ${reason} AS reason FROM read) r),\n`);
+  q.add('checked AS (SELECT src.*, ');
+  slotOf(d, 'tested_at', input.slots, q);
+  q.add(' AS slot FROM src),\n');
   // A serial's product is that of its earliest valid row, ties to the smaller name.
   if (d === 'postgres') {
     // PostgreSQL: two hash aggregates on (serial, time) and a hash join. A window would sort every
@@ -145,9 +225,10 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       FIRST_VALUE(slot) ${unitTest} AS first_slot,
       FIRST_VALUE(machine) ${unitTest} AS first_machine
     FROM deduped)\n`);
+  const noText = Array.from({ length: TEXTS }, () => 'NULL').join(', ');
   // Attempts after the first PASS or beyond maxAttempts are excess: tests, but not yields or retests.
   q.add(
-    `SELECT 'A' AS part, slot AS k, product, test, machine, ${NO_TEXT.split(', ').map((n, i) => `${n} AS t${i + 1}`).join(', ')},
+    `SELECT 'A' AS part, slot AS k, product, test, machine, ${Array.from({ length: TEXTS }, (_, i) => `${textNull(d)} AS t${i + 1}`).join(', ')},
       COUNT(*) AS v1,
       SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) AS v2,
       SUM(CASE WHEN result = 'FAIL' THEN 1 ELSE 0 END) AS v3,
@@ -164,7 +245,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   // passed on the first PASS within maxAttempts, scrapped on a FAIL as attempt maxAttempts with no
   // PASS before, retests on attempts 2..maxAttempts up to the first PASS.
   q.add(
-    `UNION ALL SELECT 'C', first_slot, product, test, first_machine, ${NO_TEXT},
+    `UNION ALL SELECT 'C', first_slot, product, test, first_machine, ${noText},
       SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END),
       SUM(CASE WHEN n = 1 AND result = 'PASS' THEN 1 ELSE 0 END),
       SUM(CASE WHEN n <= ? AND result = 'PASS' AND passes_before = 0 THEN 1 ELSE 0 END),
@@ -176,28 +257,35 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     m,
     m,
   );
-  q.add(`UNION ALL SELECT 'L', slot, product, NULL, NULL, ${NO_TEXT},
+  q.add(`UNION ALL SELECT 'L', slot, product, NULL, NULL, ${noText},
       COUNT(DISTINCT serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM classified WHERE reject_reason IS NULL AND slot IS NOT NULL AND tested_at = owner_first_at
     GROUP BY slot, product\n`);
   q.add(
-    `UNION ALL SELECT 'S', p.pid, a.product, NULL, NULL, ${NO_TEXT},
+    `UNION ALL SELECT 'S', p.pid, a.product, NULL, NULL, ${noText},
       COUNT(DISTINCT a.serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM attempts a JOIN periods p ON a.first_at >= p.ps AND a.first_at < p.pe
     WHERE a.n = ? AND a.result = 'FAIL' AND a.passes_before = 0 GROUP BY p.pid, a.product\n`,
     m,
   );
   // Rows read per slot by reject reason (NULL: valid); rows without a timestamp have no slot.
-  q.add(`UNION ALL SELECT 'Q', slot, reject_reason, NULL, NULL, ${NO_TEXT},
+  q.add(`UNION ALL SELECT 'Q', slot, reject_reason, NULL, NULL, ${noText},
       COUNT(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM classified WHERE slot IS NOT NULL OR tested_at IS NULL GROUP BY slot, reject_reason\n`);
-  // The rejected rows of the run's days and those without a timestamp, for etl_rejects. Typed NULLs:
-  // PostgreSQL gives an untyped NULL in a subquery the type text, which no longer unions with numbers.
+  // The rejected rows of the run's days and those without a valid timestamp, for etl_rejects, with
+  // their values as read. A conflicting_product row passed every check, so its timestamp and duration
+  // are shown as parsed. Typed NULLs: PostgreSQL gives an untyped NULL in a subquery the type text,
+  // which no longer unions with numbers.
   const top = d === 'mssql' ? 'TOP (?) ' : '';
-  q.add(`UNION ALL SELECT * FROM (SELECT ${top}'R' AS part, slot AS k, product, test, machine, serial AS t1, reject_reason AS t2,
-      raw_result AS t3, error_code AS t4, ${timestampText(d, 'tested_at')} AS t5,
-      duration_s AS v1, ${Array.from({ length: 8 }, (_, i) => `CAST(NULL AS integer) AS v${i + 2}`).join(', ')}
-    FROM classified WHERE reject_reason IS NOT NULL AND (tested_at IS NULL OR slot IN (`, ...(top ? [input.rejectLimit] : []));
+  q.add(
+    `UNION ALL SELECT * FROM (SELECT ${top}'R' AS part, slot AS k, COALESCE(raw_product, product) AS product,
+      COALESCE(raw_test, test) AS test, COALESCE(raw_machine, machine) AS machine, COALESCE(raw_serial, serial) AS t1,
+      reject_reason AS t2, raw_result AS t3, error_code AS t4,
+      COALESCE(raw_tested_at, ${timestampText(d, 'tested_at')}) AS t5, COALESCE(raw_duration_s, ${rawText(d, 'duration_s', durationKind)}) AS t6,
+      ${Array.from({ length: NUMBERS }, (_, i) => `CAST(NULL AS integer) AS v${i + 1}`).join(', ')}
+    FROM classified WHERE reject_reason IS NOT NULL AND (tested_at IS NULL OR slot IN (`,
+    ...(top ? [input.rejectLimit] : []),
+  );
   const report = input.reportSlots.length ? input.reportSlots : [-1];
   q.add(report.map(() => '?').join(', '), ...report);
   q.add(`))\n    ORDER BY tested_at, serial, test, reject_reason`);
@@ -206,18 +294,27 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   return { sql: q.sql, bindings: q.bindings };
 }
 
-/** Raw rows per period (for late-data detection): what a period's `rows_read` would be now. */
-export function buildRowCountStatement(input: { dialect: Dialect; table: string; columns: TestRecordColumns; periods: readonly PeriodBound[] }): Statement {
+/**
+ * Rows per period (for late-data detection): what a period's `rows_read` would be now, counted on
+ * the parsed timestamp as the summary counts them.
+ */
+export function buildRowCountStatement(input: {
+  dialect: Dialect;
+  table: string;
+  columns: TestRecordColumns;
+  kinds: SourceKinds;
+  periods: readonly PeriodBound[];
+}): Statement {
   const q = new SqlText();
   const d = input.dialect;
   const ts = timestampParam(d);
-  const tsCol = timestampExpr(d, `s.${quoteIdent(d, input.columns.testedAt)}`);
+  const tsCol = validTimestamp(d, `s.${quoteIdent(d, input.columns.testedAt)}`, input.kinds.testedAt);
   q.add('WITH periods AS (');
   input.periods.forEach((p, i) => {
     q.add(`${i ? ' UNION ALL ' : ''}SELECT CAST(? AS integer) AS pid, ${ts} AS ps, ${ts} AS pe`, p.pid, p.from, p.to);
   });
-  q.add(`)
-    SELECT p.pid, COUNT(*) AS n FROM ${quoteTable(d, input.table)} s JOIN periods p ON ${tsCol} >= p.ps AND ${tsCol} < p.pe
+  q.add(`), parsed AS (SELECT ${tsCol} AS tested_at FROM ${quoteTable(d, input.table)} s)
+    SELECT p.pid, COUNT(*) AS n FROM parsed JOIN periods p ON parsed.tested_at >= p.ps AND parsed.tested_at < p.pe
     GROUP BY p.pid`);
   return { sql: q.sql, bindings: q.bindings };
 }

@@ -452,7 +452,7 @@ describe.each([
       testedAt: timestampText(r[c.testedAt]),
       result: r[c.result],
       durationS: r[c.durationS],
-      errorCode: r[c.errorCode],
+      errorCode: r[c.errorCode ?? 'ErrorCode'],
     }));
     expect(json(back).sort()).toEqual(json(expected.rows).sort());
     expect(manifest.testRecords).toBe(expected.rows.length);

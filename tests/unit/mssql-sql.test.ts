@@ -32,7 +32,8 @@ function input(days: string[]): SummaryQueryInput {
     rejectLimit: 100_000,
     dialect: 'mssql',
     table: 'dbo.test_records',
-    columns: { ...TEST_RECORD_COLUMNS },
+    columns: { ...TEST_RECORD_COLUMNS, errorCode: 'ErrorCode' },
+    kinds: { testedAt: 'native', durationS: 'exact' },
     passSynonyms: ['PASS', 'P', 'OK'],
     failSynonyms: ['FAIL', 'F', 'NG'],
     maxAttempts: 3,
@@ -59,8 +60,9 @@ describe('summary SQL for SQL Server', () => {
 
   it('stays under 2,100 parameters for the largest batch', () => {
     const st = buildSummaryStatement(input(fiveWeeks));
-    // 40 periods × 3, 6 synonyms, 2 + 35 slot bounds, 1 history bound, 5 × maxAttempts, TOP, 35 report slots.
-    expect(st.bindings.length).toBe(40 * 3 + 6 + 2 + 35 + 1 + 5 + 1 + 35);
+    // 40 periods × 3, 6 synonyms, 1 history bound, 2 + 34 slot bounds (the slot search splits 35 days
+    // at 34 bounds), 5 × maxAttempts, TOP, 35 report slots.
+    expect(st.bindings.length).toBe(40 * 3 + 6 + 1 + 2 + 34 + 5 + 1 + 35);
     expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
     expect(st.sql).toContain("SELECT TOP (?) 'R' AS part");
     expect(st.sql).toContain('CONVERT(varchar(23), tested_at, 121)');
