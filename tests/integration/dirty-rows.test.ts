@@ -9,7 +9,8 @@ import { runNightlySummary } from '../../etl/nightly-summary.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
 import type { Knex } from 'knex';
 
-const BACKENDS = ['sqlite', 'postgres'] as const;
+// SQL Server too when MSSQL_URL names one (tests/integration/mssql.test.ts says when it skipped).
+const BACKENDS = process.env.MSSQL_URL ? (['sqlite', 'postgres', 'mssql'] as const) : (['sqlite', 'postgres'] as const);
 const DAY = '2026-11-20';
 
 /** A valid row of the day (dayStart 06:00), with overrides. */
@@ -26,7 +27,7 @@ async function createTextTable(db: Knex, table: string, typed = false): Promise<
   const sqlite = db.client.config.client === 'better-sqlite3';
   await (schema ? db.schema.withSchema(schema) : db.schema).createTable(name, (t) => {
     for (const c of ['SerialNum', 'ProductName', 'TestName', 'MachineID', 'TestResult']) t.text(c);
-    if (typed && !sqlite) t.specificType('TestTimeStamp', 'timestamp(3)');
+    if (typed && !sqlite) t.specificType('TestTimeStamp', db.client.config.client === 'mssql' ? 'datetime2(3)' : 'timestamp(3)');
     else t.text('TestTimeStamp');
     if (typed) t.double('TestDuration_s');
     else t.text('TestDuration_s');
