@@ -81,20 +81,51 @@ function textNull(d: Dialect): string {
 }
 
 /**
- * The rows of the batch's window, as read: a pre-filter on the raw timestamp column where an index
- * can serve it (a native timestamp, or SQLite's text, which sorts every accepted form at or after its
- * date and every blank, numeric or malformed value outside [1970, historyFrom)); on text columns of
- * the other dialects, on the parsed value.
+ * The rows the batch reads: every row from the batch's first day on (later retests included), every
+ * row without a timestamp or dated before 1970 (all of them rejected), and, of the history before
+ * the batch (yield.historyDays), only the rows of serials that occur in the batch: only those
+ * serials' earlier attempts, first records and products matter to the batch's numbers.
+ *
+ * The time conditions are on the raw timestamp column where an index can serve them: a native
+ * timestamp, or SQLite's text, which sorts every accepted form at or after its date and every blank,
+ * numeric or malformed value outside [1970, batch); on text columns of the other dialects they are
+ * on the parsed value.
  */
-function windowFilter(d: Dialect, raw: string, parsed: string, kind: TimeKind, q: SqlText, historyFrom: string): void {
+function windowFilter(
+  d: Dialect,
+  row: (alias: string) => { raw: string; parsed: string; serial: string },
+  table: string,
+  kind: TimeKind,
+  q: SqlText,
+  range: { historyFrom: string; from: string; to: string },
+): void {
   const ts = timestampParam(d);
+  const s = row('s');
+  const h = row('h');
+  const batchSerials = (cond: string) => `${s.serial} IN (SELECT ${h.serial} FROM ${table} h WHERE ${cond})`;
   if (kind === 'text') {
-    q.add(`WHERE ${parsed} >= ${ts} OR ${parsed} IS NULL`, historyFrom);
+    q.add(`WHERE ${s.parsed} >= ${ts} OR ${s.parsed} IS NULL`, range.from);
+    q.add(` OR (${s.parsed} >= ${ts} AND ${batchSerials(`${h.parsed} >= ${ts} AND ${h.parsed} < ${ts}`)})`, range.historyFrom, range.from, range.to);
     return;
   }
   const lowest = kind === 'native' ? (d === 'postgres' ? `CAST('${TIME_RANGE.from}' AS timestamp)` : `CAST('${TIME_RANGE.from}' AS datetime2(3))`) : `'1970-01-01'`;
-  const from = kind === 'native' ? historyFrom : historyFrom.slice(0, 10);
-  q.add(`WHERE ${raw} >= ${kind === 'native' ? ts : '?'} OR ${raw} < ${lowest} OR ${raw} IS NULL`, from);
+  // SQLite's text compares by its date: a few rows of the day before more are read, never fewer.
+  const bound = (v: string) => (kind === 'native' ? v : v.slice(0, 10));
+  const p = kind === 'native' ? ts : '?';
+  q.add(`WHERE ${s.raw} >= ${p} OR ${s.raw} < ${lowest} OR ${s.raw} IS NULL`, bound(range.from));
+  q.add(
+    ` OR (${s.raw} >= ${p} AND ${batchSerials(`${h.raw} >= ${p} AND ${h.raw} < ${p}`)})`,
+    bound(range.historyFrom),
+    bound(range.from),
+    kind === 'native' ? range.to : nextDate(range.to.slice(0, 10)),
+  );
+}
+
+/** 'YYYY-MM-DD' + 1 day. */
+function nextDate(day: string): string {
+  const t = new Date(`${day}T00:00:00Z`);
+  t.setUTCDate(t.getUTCDate() + 1);
+  return t.toISOString().slice(0, 10);
 }
 
 /**
@@ -159,7 +190,19 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     `${finiteNumber(d, raw('durationS'), durationKind)} AS duration_s, CASE WHEN ${isPresent(d, raw('durationS'), durationKind)} THEN 1 ELSE 0 END AS dur_present, ` +
       `${raw('durationS')} AS raw_duration_s, ${raw('result')} AS raw_result, ${rawText(d, raw('errorCode'), 'text')} AS error_code FROM ${quoteTable(d, input.table)} s `,
   );
-  windowFilter(d, raw('testedAt'), parsedTime, timeKind, q, input.historyFrom);
+  const column = (alias: string, k: keyof TestRecordColumns) => `${alias}.${quoteIdent(d, input.columns[k]!)}`;
+  windowFilter(
+    d,
+    (alias) => ({
+      raw: column(alias, 'testedAt'),
+      parsed: validTimestamp(d, column(alias, 'testedAt'), timeKind),
+      serial: trimmedText(d, column(alias, 'serial')),
+    }),
+    quoteTable(d, input.table),
+    timeKind,
+    q,
+    { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to },
+  );
   q.add('),\n');
 
   // Reasons 1–9 of metrics.md §3, the first that applies. The values as read travel on only with a

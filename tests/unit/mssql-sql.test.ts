@@ -60,9 +60,10 @@ describe('summary SQL for SQL Server', () => {
 
   it('stays under 2,100 parameters for the largest batch', () => {
     const st = buildSummaryStatement(input(fiveWeeks));
-    // 40 periods × 3, 6 synonyms, 1 history bound, 2 + 34 slot bounds (the slot search splits 35 days
-    // at 34 bounds), 5 × maxAttempts, TOP, 35 report slots.
-    expect(st.bindings.length).toBe(40 * 3 + 6 + 1 + 2 + 34 + 5 + 1 + 35);
+    // 40 periods × 3, 6 synonyms, 4 window bounds (the batch's start; the history's start, and the
+    // batch's start and end for its serials), 2 + 34 slot bounds (the slot search splits 35 days at
+    // 34 bounds), 5 × maxAttempts, TOP, 35 report slots.
+    expect(st.bindings.length).toBe(40 * 3 + 6 + 4 + 2 + 34 + 5 + 1 + 35);
     expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
     expect(st.sql).toContain("SELECT TOP (?) 'R' AS part");
     expect(st.sql).toContain('CONVERT(varchar(23), tested_at, 121)');
