@@ -128,6 +128,19 @@ function nextDate(day: string): string {
   return t.toISOString().slice(0, 10);
 }
 
+const KEY_COLUMNS = ['serial', 'product', 'test', 'machine'] as const;
+
+/** Reasons 1–9 of metrics.md §3, the first that applies, over the columns of `read`'s row. */
+function reasonOf(d: Dialect, q: SqlText): void {
+  const tooLong = KEY_COLUMNS.map((k) => `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`).join(' OR ');
+  q.add(`CASE WHEN serial IS NULL THEN 'missing_serial' WHEN product IS NULL THEN 'missing_product'
+      WHEN test IS NULL THEN 'missing_test' WHEN machine IS NULL THEN 'missing_machine'
+      WHEN ${tooLong} THEN 'value_too_long'
+      WHEN ts_present = 0 THEN 'missing_timestamp' WHEN tested_at IS NULL THEN 'bad_timestamp'
+      WHEN result IS NULL THEN 'bad_result'
+      WHEN dur_present = 1 AND duration_s IS NULL THEN 'bad_duration' WHEN duration_s < 0 THEN 'negative_duration' END`);
+}
+
 /**
  * The day slot of a timestamp: a binary search over the slots' bounds, so each row compares its
  * timestamp a handful of times instead of once per day of the batch. NULL outside the slots.
@@ -175,13 +188,15 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   q.add('),\n');
 
   // read: every source row of the window, its values trimmed, parsed and checked once (metrics.md §3).
-  const key = ['serial', 'product', 'test', 'machine'] as const;
+  const key = KEY_COLUMNS;
   const parsedTime = validTimestamp(d, raw('testedAt'), timeKind);
   // SQLite and PostgreSQL inline a CTE read once, and would then trim and parse each row's values
   // again for every reference below (the reasons, the day slot's comparisons): materialised, they
   // are computed once and read as plain columns. SQL Server has no such hint.
   const materialized = d === 'mssql' ? '' : 'MATERIALIZED ';
-  q.add(`read AS ${materialized}(SELECT `);
+  q.add(`read AS ${materialized}(SELECT n.*, `);
+  reasonOf(d, q);
+  q.add(' AS reason FROM (SELECT ');
   for (const k of key) q.add(`${trimmedText(d, raw(k))} AS ${k}, ${raw(k)} AS raw_${k}, `);
   q.add(`${parsedTime} AS tested_at, CASE WHEN ${isPresent(d, raw('testedAt'), timeKind)} THEN 1 ELSE 0 END AS ts_present, ${raw('testedAt')} AS raw_tested_at, `);
   const arms = [...input.passSynonyms.map((v) => ({ v, r: 'PASS' })), ...input.failSynonyms.map((v) => ({ v, r: 'FAIL' }))];
@@ -203,17 +218,12 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     q,
     { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to },
   );
-  q.add('),\n');
+  // An OFFSET keeps PostgreSQL and SQLite from merging this subquery into the select around it,
+  // which would trim every value again for each of the reason's references to it.
+  q.add(`${d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : ''}) n),\n`);
 
-  // Reasons 1–9 of metrics.md §3, the first that applies. The values as read travel on only with a
-  // rejected row (and a key value that trimming changed), so valid rows stay narrow.
-  const tooLong = key.map((k) => `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`).join(' OR ');
-  const reason = `CASE WHEN serial IS NULL THEN 'missing_serial' WHEN product IS NULL THEN 'missing_product'
-      WHEN test IS NULL THEN 'missing_test' WHEN machine IS NULL THEN 'missing_machine'
-      WHEN ${tooLong} THEN 'value_too_long'
-      WHEN ts_present = 0 THEN 'missing_timestamp' WHEN tested_at IS NULL THEN 'bad_timestamp'
-      WHEN result IS NULL THEN 'bad_result'
-      WHEN dur_present = 1 AND duration_s IS NULL THEN 'bad_duration' WHEN duration_s < 0 THEN 'negative_duration' END`;
+  // The values as read travel on only with a rejected row (and a key value that trimming changed),
+  // so valid rows stay narrow from here on.
   q.add(`src AS (SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
   for (const k of key) {
     q.add(`CASE WHEN reason IS NOT NULL OR ${textLength(d, rawText(d, `raw_${k}`, 'text'))} <> ${textLength(d, k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
@@ -223,7 +233,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_duration_s', durationKind)} END AS raw_duration_s, ` +
       `${rawText(d, 'raw_result', 'text')} AS raw_result `,
   );
-  q.add(`FROM (SELECT read.*, ${reason} AS reason FROM read) r),\n`);
+  q.add('FROM read),\n');
   q.add('checked AS (SELECT src.*, ');
   slotOf(d, 'tested_at', input.slots, q);
   q.add(' AS slot FROM src),\n');
