@@ -475,7 +475,8 @@ export async function migrate(db: Knex, schema?: string): Promise<string[]> {
       await table(trx, MIGRATIONS_TABLE).insert({ name: m.name, batch, migration_time: new Date() });
       applied.push(m.name);
     }
-    await table(trx, MIGRATION_LOCK_TABLE).where({ id: 1 }).delete();
+    // Raw: knex appends `select @@rowcount` to a DELETE and reads it; nothing here needs a count.
+    await trx.raw('DELETE FROM ?? WHERE ?? = ?', [schema ? `${schema}.${MIGRATION_LOCK_TABLE}` : MIGRATION_LOCK_TABLE, 'id', 1]);
     return applied;
   });
 }
