@@ -49,6 +49,9 @@ function durationColumns(t: Knex.CreateTableBuilder): void {
   t.double('avg_duration_fail_s');
 }
 
+/** Fractional-second digits of every timestamp column on SQL Server. */
+const TIMESTAMP_SCALE = 3;
+
 /**
  * An instant column: DATETIMEOFFSET(3) on SQL Server (knex's mssql compiler ignores `precision` and
  * would make DATETIMEOFFSET(7); milliseconds are what a JS Date holds and what sql/connection.ts
@@ -60,9 +63,6 @@ export function instantColumn(db: Knex): InstantColumn {
   const mssql = dialectOf(db) === 'mssql';
   return (t, name) => (mssql ? t.specificType(name, `datetimeoffset(${TIMESTAMP_SCALE})`) : t.timestamp(name, { useTz: true }));
 }
-
-/** Fractional-second digits of every timestamp column on SQL Server. */
-const TIMESTAMP_SCALE = 3;
 
 function runColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
   t.integer('run_id').notNullable();
