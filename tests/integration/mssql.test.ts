@@ -286,4 +286,22 @@ describe.skipIf(!url)('every job on the generated demo data on SQL Server (MSSQL
       ['sent', true],
     ]);
   }, 600_000);
+
+  it('a delivery that failed (the server refused past the retries) is sent by the next run, once', async () => {
+    const day = addDays(LAST, -1);
+    const busy = await startSmtp({ refuseFirst: 100 });
+    try {
+      await expect(runDailyYieldReport(ms.ctx, { days: [day], triggeredBy: 'test', mail: { ...smtpSettings(ms.ctx, busy), retries: 1 } })).rejects.toThrow(/421|busy/);
+    } finally {
+      await busy.close();
+    }
+    const delivery = () => targetTable(ms.ctx, ms.ctx.target, 'report_deliveries').where({ period_start: day }).select('status', 'attempts');
+    expect(await delivery()).toEqual([{ status: 'failed', attempts: 1 }]);
+    const before = smtp.received.length;
+    const r = await runDailyYieldReport(ms.ctx, { days: [day], triggeredBy: 'test', mail: smtpSettings(ms.ctx, smtp) });
+    expect(r.days[0]!.outcome).toBe('sent');
+    await runDailyYieldReport(ms.ctx, { days: [day], triggeredBy: 'test', mail: smtpSettings(ms.ctx, smtp) });
+    expect(smtp.received.length).toBe(before + 1);
+    expect(await delivery()).toEqual([{ status: 'sent', attempts: 2 }]);
+  }, 600_000);
 });
