@@ -1,7 +1,8 @@
 /**
  * Buffers generated rows and writes them in chunks, one transaction per chunk: memory stays bounded
  * at any volume, and SQLite (which would otherwise commit every statement) writes at full speed.
- * The statements themselves are sql/batch-insert.ts's, under each dialect's parameter limit.
+ * The statements themselves are sql/batch-insert.ts's: INSERTs under each dialect's parameter limit, and on
+ * SQL Server a bulk load per chunk.
  */
 import type { Knex } from 'knex';
 import { insertBatched } from '../sql/batch-insert.js';

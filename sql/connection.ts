@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import tedious from 'tedious';
 import type BetterSqlite3 from 'better-sqlite3';
 import { parseDecimal, parseSqliteTimestamp, SQLITE_DECIMAL_FUNCTION, SQLITE_TIMESTAMP_FUNCTION } from './source-values.js';
 
@@ -67,7 +69,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Knex {
     });
   }
   if (url.startsWith('mssql://')) {
-    return knexFactory({ client: 'mssql', connection: mssqlConnection(url), pool: { min: 0, max: poolMax } });
+    return knexFactory({ client: TypedDateMssqlClient as unknown as typeof knexFactory.Client, connection: mssqlConnection(url), pool: { min: 0, max: poolMax } });
   }
   throw new Error(`unsupported database URL '${redactUrl(url)}': expected sqlite:PATH, postgres://… or mssql://…`);
 }
@@ -92,4 +94,36 @@ export function mssqlConnection(url: string): Knex.MsSqlConnectionConfig {
       useUTC: true,
     },
   } as Knex.MsSqlConnectionConfig;
+}
+
+/** Scale of every bound Date on SQL Server: milliseconds, the precision of a JS Date and of our columns. */
+export const MSSQL_DATE_SCALE = 3;
+
+/** What the client needs of a tedious Request: adding a typed parameter. */
+type TediousParameterTarget = Pick<tedious.Request, 'addParameter'>;
+interface MssqlClientInternals {
+  _setReqInput(req: TediousParameterTarget, i: number, binding: unknown): void;
+}
+type MssqlClientClass = (new (config: Knex.Config) => Knex.Client & MssqlClientInternals);
+
+// knex does not export its dialect classes; its mssql client is plain CommonJS.
+const KnexMssqlClient = createRequire(import.meta.url)('knex/lib/dialects/mssql/index.js') as MssqlClientClass;
+
+/**
+ * knex's mssql client binds a JS Date as DATETIME, which SQL Server rounds to 1/300 s: a point
+ * at .385 s is stored as .387, and a later lookup by the exact millisecond misses it (SPC's
+ * known violations: a rerun then hits the unique key). This client binds every Date as
+ * DATETIMEOFFSET(3), exact to the millisecond and with its offset (+00:00, useUTC), so it
+ * compares exactly with our DATETIMEOFFSET(3) columns and converts exactly into a naive
+ * DATETIME2(3) column (the UTC wall-clock time, as before). Everything else binds as knex does.
+ */
+export class TypedDateMssqlClient extends KnexMssqlClient {
+  constructor(config: Knex.Config) {
+    // sql/dialect.ts recognises the dialect by the configured client name.
+    super({ ...config, client: 'mssql' });
+  }
+  override _setReqInput(req: TediousParameterTarget, i: number, binding: unknown): void {
+    if (binding instanceof Date) req.addParameter(`p${i}`, tedious.TYPES.DateTimeOffset, binding, { scale: MSSQL_DATE_SCALE });
+    else super._setReqInput(req, i, binding);
+  }
 }

@@ -3,12 +3,14 @@
  * Migrations are code (not files found at run time) so they run the same from sources and from dist/.
  */
 import type { Knex } from 'knex';
-import { dialectOf } from './dialect.js';
+import { dialectOf, type Dialect } from './dialect.js';
 
 interface Migration {
   name: string;
+  /** Runs inside the migration transaction: `db` is that transaction. */
   up(db: Knex, schema: string | undefined): Promise<void>;
-  down(db: Knex, schema: string | undefined): Promise<void>;
+  /** Kept for a person undoing a migration by hand; migrate() never runs it. */
+  down?(db: Knex, schema: string | undefined): Promise<void>;
 }
 
 const TEXT_KEY = 100;
@@ -47,18 +49,83 @@ function durationColumns(t: Knex.CreateTableBuilder): void {
   t.double('avg_duration_fail_s');
 }
 
-function runColumns(t: Knex.CreateTableBuilder): void {
+/** Fractional-second digits of every timestamp column on SQL Server. */
+const TIMESTAMP_SCALE = 3;
+
+/**
+ * An instant column: DATETIMEOFFSET(3) on SQL Server (knex's mssql compiler ignores `precision` and
+ * would make DATETIMEOFFSET(7); milliseconds are what a JS Date holds and what sql/connection.ts
+ * binds), timestamp with time zone on PostgreSQL, as before. Every timestamp column of a migration
+ * is made with it: migration 005 lists the ones of 001–004 to alter on servers created before.
+ */
+export type InstantColumn = (t: Knex.CreateTableBuilder, name: string) => Knex.ColumnBuilder;
+export function instantColumn(db: Knex): InstantColumn {
+  const mssql = dialectOf(db) === 'mssql';
+  return (t, name) => (mssql ? t.specificType(name, `datetimeoffset(${TIMESTAMP_SCALE})`) : t.timestamp(name, { useTz: true }));
+}
+
+function runColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
   t.integer('run_id').notNullable();
-  t.timestamp('computed_at', { useTz: true }).notNullable();
+  ts(t, 'computed_at').notNullable();
 }
 
 const withSchema = (db: Knex, schema: string | undefined) => (schema ? db.schema.withSchema(schema) : db.schema);
+
+/**
+ * The indexes over a timestamp column, declared once: the migration that creates the table adds
+ * them, and 005 drops and re-creates them around ALTER COLUMN (SQL Server refuses to alter an
+ * indexed column).
+ */
+const TIMESTAMP_INDEXES = {
+  ix_etl_runs_job_started: { table: 'etl_runs', columns: ['job', 'started_at'], unique: false },
+  ix_spc_points_measure_time: { table: 'spc_points', columns: ['measure', 'point_time'], unique: false },
+  ix_spc_points_key_time: { table: 'spc_points', columns: ['measure', 'chart_key', 'point_time'], unique: false },
+  // Rule 1 can flag the same point on both panels: two violations.
+  ux_spc_violations_point_rule: { table: 'spc_violations', columns: ['measure', 'chart_key', 'point_time', 'panel', 'rule'], unique: true },
+} as const;
+type TimestampIndex = keyof typeof TIMESTAMP_INDEXES;
+
+function addIndex(t: Knex.CreateTableBuilder, name: TimestampIndex): void {
+  const ix = TIMESTAMP_INDEXES[name];
+  if (ix.unique) t.unique([...ix.columns], { indexName: name });
+  else t.index([...ix.columns], name);
+}
+
+function dropIndex(t: Knex.CreateTableBuilder, name: TimestampIndex): void {
+  const ix = TIMESTAMP_INDEXES[name];
+  if (ix.unique) t.dropUnique([...ix.columns], name);
+  else t.dropIndex([...ix.columns], name);
+}
+
+/**
+ * Every timestamp column that 001–004 created, with whether it takes NULL: on SQL Server ALTER
+ * COLUMN restates the nullability (left out, the column would become nullable).
+ */
+const TIMESTAMP_COLUMNS: readonly { table: string; column: string; nullable: boolean }[] = [
+  ...['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods', 'summary_defect_winder', 'spc_points', 'spc_charts'].map((table) => ({
+    table, column: 'computed_at', nullable: false,
+  })),
+  { table: 'etl_runs', column: 'started_at', nullable: false },
+  { table: 'etl_runs', column: 'finished_at', nullable: true },
+  { table: 'report_deliveries', column: 'created_at', nullable: false },
+  { table: 'report_deliveries', column: 'updated_at', nullable: false },
+  { table: 'report_deliveries', column: 'sent_at', nullable: true },
+  { table: 'spc_points', column: 'point_time', nullable: false },
+  { table: 'spc_violations', column: 'point_time', nullable: false },
+  { table: 'spc_violations', column: 'first_point_time', nullable: false },
+  { table: 'spc_violations', column: 'alerted_at', nullable: true },
+  { table: 'spc_limits', column: 'baseline_from', nullable: true },
+  { table: 'spc_limits', column: 'baseline_to', nullable: true },
+  { table: 'spc_limits', column: 'set_at', nullable: false },
+  { table: 'spc_charts', column: 'last_point_time', nullable: true },
+];
 
 export const MIGRATIONS: Migration[] = [
   {
     name: '001_summaries_and_runs',
     async up(db, schema) {
       const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
       await s().createTable('etl_runs', (t) => {
         t.increments('id').primary();
         t.string('job', 64).notNullable();
@@ -70,8 +137,8 @@ export const MIGRATIONS: Migration[] = [
         t.string('queue_job_id', 128);
         t.integer('attempt').notNullable().defaultTo(1);
         t.string('host', 128);
-        t.timestamp('started_at', { useTz: true }).notNullable();
-        t.timestamp('finished_at', { useTz: true });
+        ts(t, 'started_at').notNullable();
+        ts(t, 'finished_at');
         t.string('status', 16).notNullable();
         t.integer('rows_read');
         t.integer('rows_valid');
@@ -81,7 +148,7 @@ export const MIGRATIONS: Migration[] = [
         t.integer('duration_ms');
         t.text('error');
         t.text('stats');
-        t.index(['job', 'started_at'], 'ix_etl_runs_job_started');
+        addIndex(t, 'ix_etl_runs_job_started');
       });
       await s().createTable('summary_prod_test', (t) => {
         t.string('product', TEXT_KEY).notNullable();
@@ -91,7 +158,7 @@ export const MIGRATIONS: Migration[] = [
         cohortColumns(t);
         yieldColumns(t);
         durationColumns(t);
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['period_type', 'period_start', 'product', 'test'], 'pk_summary_prod_test');
       });
       await s().createTable('summary_machine', (t) => {
@@ -101,7 +168,7 @@ export const MIGRATIONS: Migration[] = [
         cohortColumns(t);
         yieldColumns(t);
         durationColumns(t);
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['period_type', 'period_start', 'machine'], 'pk_summary_machine');
       });
       await s().createTable('summary_prod', (t) => {
@@ -114,7 +181,7 @@ export const MIGRATIONS: Migration[] = [
         t.double('rolled_first_pass_yield');
         t.double('rolled_cumulative_yield');
         t.integer('scrapped_serials').notNullable();
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['period_type', 'period_start', 'product'], 'pk_summary_prod');
       });
       await s().createTable('etl_rejects', (t) => {
@@ -136,7 +203,7 @@ export const MIGRATIONS: Migration[] = [
         t.integer('duplicates_dropped').notNullable();
         t.integer('excess_attempts').notNullable();
         t.integer('pending_units').notNullable();
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['period_type', 'period_start'], 'pk_etl_periods');
       });
     },
@@ -149,6 +216,7 @@ export const MIGRATIONS: Migration[] = [
   {
     name: '002_report_deliveries',
     async up(db, schema) {
+      const ts = instantColumn(db);
       // One row per report delivery. dedupe_key is unique so that two runs of the same report for the
       // same period cannot both claim it: the exactly-once guard of reports/deliveries.ts.
       await withSchema(db, schema).createTable('report_deliveries', (t) => {
@@ -176,9 +244,9 @@ export const MIGRATIONS: Migration[] = [
         t.string('reason', 512);
         t.integer('attempts').notNullable().defaultTo(1);
         t.text('error');
-        t.timestamp('created_at', { useTz: true }).notNullable();
-        t.timestamp('updated_at', { useTz: true }).notNullable();
-        t.timestamp('sent_at', { useTz: true });
+        ts(t, 'created_at').notNullable();
+        ts(t, 'updated_at').notNullable();
+        ts(t, 'sent_at');
         t.unique(['dedupe_key'], { indexName: 'ux_report_deliveries_key' });
         t.index(['report', 'period_start'], 'ix_report_deliveries_period');
       });
@@ -190,6 +258,7 @@ export const MIGRATIONS: Migration[] = [
   {
     name: '003_summary_defect_winder',
     async up(db, schema) {
+      const ts = instantColumn(db);
       // The defect trace (README "Defect trace"): one row per winder × period, plus a row with
       // winder '(untraced)' for CEF cells without a winding record, so every count sums to CEF's.
       await withSchema(db, schema).createTable('summary_defect_winder', (t) => {
@@ -209,7 +278,7 @@ export const MIGRATIONS: Migration[] = [
         // The limits the two counts above were judged against: the config may change later.
         t.double('gap_lsl').notNullable();
         t.double('gap_usl').notNullable();
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['period_type', 'period_start', 'winder'], 'pk_summary_defect_winder');
       });
     },
@@ -221,6 +290,7 @@ export const MIGRATIONS: Migration[] = [
     name: '004_spc',
     async up(db, schema) {
       const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
       // Statistical process control (README "SPC"). Times are instants (timestamp with time zone):
       // a subgroup's start, shown in plant time by the reports.
       await s().createTable('spc_points', (t) => {
@@ -229,7 +299,7 @@ export const MIGRATIONS: Migration[] = [
         t.string('chart_key', 255).notNullable();
         /** I-MR, Xbar-R, Xbar-S or p: what value and the paired columns mean. */
         t.string('chart', 8).notNullable();
-        t.timestamp('point_time', { useTz: true }).notNullable();
+        ts(t, 'point_time').notNullable();
         /** Observations behind the point: 1 on an I chart, the subgroup size, or the units inspected (p). */
         t.integer('subgroup_size').notNullable();
         t.double('value');
@@ -247,33 +317,32 @@ export const MIGRATIONS: Migration[] = [
         t.string('phase', 2).notNullable();
         /** window | baseline | frozen */
         t.string('limits_source', 8).notNullable();
-        runColumns(t);
-        t.index(['measure', 'point_time'], 'ix_spc_points_measure_time');
-        t.index(['measure', 'chart_key', 'point_time'], 'ix_spc_points_key_time');
+        runColumns(t, ts);
+        addIndex(t, 'ix_spc_points_measure_time');
+        addIndex(t, 'ix_spc_points_key_time');
       });
       await s().createTable('spc_violations', (t) => {
         t.bigIncrements('id').primary();
         t.string('measure', 64).notNullable();
         t.string('chart_key', 255).notNullable();
         /** The flagged point: the last point of the pattern. */
-        t.timestamp('point_time', { useTz: true }).notNullable();
+        ts(t, 'point_time').notNullable();
         /** main: the I, X̄ or p chart; paired: its MR, R or S chart (judged by rule 1 only). */
         t.string('panel', 8).notNullable().defaultTo('main');
         t.integer('rule').notNullable();
         /** above | below for rules 1, 2, 5, 6; NULL for the others. */
         t.string('side', 8);
         /** The first point of the run or window that completes the pattern. */
-        t.timestamp('first_point_time', { useTz: true }).notNullable();
+        ts(t, 'first_point_time').notNullable();
         /** The plotted statistic of its panel (x, x̄, p; or MR, R, S). */
         t.double('point_value');
         t.integer('first_seen_run_id').notNullable();
         /** The latest run that found it again: a run that no longer finds it (new limits) leaves it behind. */
         t.integer('last_seen_run_id').notNullable();
         /** When its alert email was claimed and sent; NULL: not alerted (no recipients, or the send failed). */
-        t.timestamp('alerted_at', { useTz: true });
+        ts(t, 'alerted_at');
         t.integer('alert_run_id');
-        // Rule 1 can flag the same point on both panels: two violations.
-        t.unique(['measure', 'chart_key', 'point_time', 'panel', 'rule'], { indexName: 'ux_spc_violations_point_rule' });
+        addIndex(t, 'ux_spc_violations_point_rule');
         t.index(['measure', 'last_seen_run_id'], 'ix_spc_violations_seen');
       });
       await s().createTable('spc_limits', (t) => {
@@ -289,10 +358,10 @@ export const MIGRATIONS: Migration[] = [
         /** firstSubgroups | dates */
         t.string('baseline_kind', 16).notNullable();
         /** Start times of the first and the last baseline subgroup. */
-        t.timestamp('baseline_from', { useTz: true });
-        t.timestamp('baseline_to', { useTz: true });
+        ts(t, 'baseline_from');
+        ts(t, 'baseline_to');
         t.integer('subgroups').notNullable();
-        t.timestamp('set_at', { useTz: true }).notNullable();
+        ts(t, 'set_at').notNullable();
         t.string('set_by', 255).notNullable();
         t.integer('run_id').notNullable();
         t.primary(['measure', 'chart_key'], 'pk_spc_limits');
@@ -305,7 +374,7 @@ export const MIGRATIONS: Migration[] = [
         t.date('window_from').notNullable();
         t.date('window_to').notNullable();
         t.integer('points').notNullable();
-        t.timestamp('last_point_time', { useTz: true });
+        ts(t, 'last_point_time');
         t.string('limits_source', 8).notNullable();
         /** Why the limits are what they are, for a person (e.g. "baseline incomplete: 48 of 120 subgroups"). */
         t.string('limits_note', 255);
@@ -321,7 +390,7 @@ export const MIGRATIONS: Migration[] = [
         t.double('cpk');
         t.double('pp');
         t.double('ppk');
-        runColumns(t);
+        runColumns(t, ts);
         t.primary(['measure', 'chart_key'], 'pk_spc_charts');
       });
     },
@@ -329,24 +398,128 @@ export const MIGRATIONS: Migration[] = [
       for (const t of ['spc_charts', 'spc_limits', 'spc_violations', 'spc_points']) await withSchema(db, schema).dropTableIfExists(t);
     },
   },
+  {
+    name: '005_mssql_timestamp_precision',
+    async up(db, schema) {
+      // SQL Server only: 001–004 made DATETIMEOFFSET(7) columns there, into which knex bound Dates
+      // as DATETIME (1/300 s). Now every timestamp is DATETIMEOFFSET(3), exact to the millisecond.
+      // Values already stored keep their DATETIME rounding (at most 3 ms off).
+      if (dialectOf(db) !== 'mssql') return;
+      const s = () => withSchema(db, schema);
+      const qualified = (table: string) => (schema ? `${schema}.${table}` : table);
+      const indexes = Object.keys(TIMESTAMP_INDEXES) as TimestampIndex[];
+      for (const ix of indexes) await s().alterTable(TIMESTAMP_INDEXES[ix].table, (t) => dropIndex(t, ix));
+      for (const c of TIMESTAMP_COLUMNS) {
+        await db.raw(`ALTER TABLE ?? ALTER COLUMN ?? datetimeoffset(${TIMESTAMP_SCALE}) ${c.nullable ? 'NULL' : 'NOT NULL'}`, [qualified(c.table), c.column]);
+      }
+      // knex's migrator made this naive DATETIME2(7) (nullable); its values are UTC.
+      await db.raw(`ALTER TABLE ?? ALTER COLUMN ?? datetime2(${TIMESTAMP_SCALE}) NULL`, [qualified(MIGRATIONS_TABLE), 'migration_time']);
+      for (const ix of indexes) await s().alterTable(TIMESTAMP_INDEXES[ix].table, (t) => addIndex(t, ix));
+    },
+  },
 ];
+/** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
+export const MIGRATIONS_TABLE = 'yieldrun_migrations';
+/**
+ * The migration lock: a row with id 1 exists only inside a running migrate()'s transaction.
+ * (knex's own lock table, yieldrun_migrations_lock, is left as it is and no longer used.)
+ */
+export const MIGRATION_LOCK_TABLE = 'yieldrun_migrations_mutex';
 
-/** Brings the target schema up to date; returns the names of the migrations it applied. */
+/**
+ * Brings the target schema up to date; returns the names of the migrations it applied.
+ *
+ * Our own runner, not knex's migrator: knex takes its lock with an UPDATE and trusts the row count
+ * the driver reports, which Babelfish leaves undefined ("Migration table is already locked", for
+ * ever). Here the lock needs no count: inside the one transaction that applies every pending
+ * migration, the first statement inserts the row with the lock table's primary key 1, and the last
+ * deletes it before the commit. A second migrate() inserting the same key waits for the first
+ * transaction (PostgreSQL and SQL Server block on the uncommitted key; SQLite on its write lock,
+ * taken by that first statement, up to busy_timeout), then finds the migrations applied and does
+ * nothing. A migrate() that dies is rolled back with its row: no stale lock. The same statements
+ * run on all three databases (an advisory lock would need three mechanisms, and Babelfish's
+ * support of sp_getapplock is not something to rely on).
+ */
 export async function migrate(db: Knex, schema?: string): Promise<string[]> {
   const dialect = dialectOf(db);
-  if (schema && dialect === 'postgres') await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
-  if (schema && dialect === 'mssql') {
-    await db.raw("IF SCHEMA_ID(?) IS NULL EXEC('CREATE SCHEMA ' + QUOTENAME(?))", [schema, schema]);
-  }
-  const source: Knex.MigrationSource<Migration> = {
-    getMigrations: async () => MIGRATIONS,
-    getMigrationName: (m) => m.name,
-    getMigration: async (m) => ({ up: (k: Knex) => m.up(k, schema), down: (k: Knex) => m.down(k, schema) }),
+  if (schema) await ensureSchema(db, dialect, schema);
+  await ensureTable(db, schema, MIGRATIONS_TABLE, (t) => {
+    // The columns of knex's migration table; migration_time naive like knex's, in milliseconds on SQL Server.
+    t.increments('id').primary();
+    t.string('name', 255);
+    t.integer('batch');
+    if (dialect === 'mssql') t.specificType('migration_time', `datetime2(${TIMESTAMP_SCALE})`);
+    else t.timestamp('migration_time');
+  });
+  await ensureTable(db, schema, MIGRATION_LOCK_TABLE, (t) => {
+    t.integer('id').primary();
+  });
+  const table = (trx: Knex.Transaction, name: string) => (schema ? trx.withSchema(schema).table(name) : trx.table(name));
+  return db.transaction(async (trx) => {
+    await table(trx, MIGRATION_LOCK_TABLE).insert({ id: 1 });
+    const recorded = (await table(trx, MIGRATIONS_TABLE).select('name', 'batch')) as { name: string; batch: number | null }[];
+    const done = new Set(recorded.map((r) => r.name));
+    const known = new Set(MIGRATIONS.map((m) => m.name));
+    const unknown = [...done].filter((n) => !known.has(n));
+    if (unknown.length > 0) {
+      throw new Error(
+        `the target schema${schema ? ` '${schema}'` : ''} records migration(s) ${unknown.join(', ')} that this yieldrun does not know: ` +
+          'it was migrated by a newer version; run that version or a newer one',
+      );
+    }
+    const batch = Math.max(0, ...recorded.map((r) => Number(r.batch ?? 0))) + 1;
+    const applied: string[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.name)) continue;
+      await m.up(trx, schema);
+      await table(trx, MIGRATIONS_TABLE).insert({ name: m.name, batch, migration_time: new Date() });
+      applied.push(m.name);
+    }
+    // Raw: knex appends `select @@rowcount` to a DELETE and reads it; nothing here needs a count.
+    await trx.raw('DELETE FROM ?? WHERE ?? = ?', [schema ? `${schema}.${MIGRATION_LOCK_TABLE}` : MIGRATION_LOCK_TABLE, 'id', 1]);
+    return applied;
+  });
+}
+
+/**
+ * SQL Server's statement that creates the schema when it is missing. CREATE SCHEMA must begin a
+ * batch, hence EXEC; and EXEC(...) takes only literals and variables, so the text is built in a
+ * variable first (QUOTENAME inside EXEC is a compile error).
+ */
+export function mssqlCreateSchemaStatement(schema: string): { sql: string; bindings: string[] } {
+  return {
+    sql: "DECLARE @create_schema nvarchar(300) = N'CREATE SCHEMA ' + QUOTENAME(?); IF SCHEMA_ID(?) IS NULL EXEC(@create_schema);",
+    bindings: [schema, schema],
   };
-  const [, applied] = (await db.migrate.latest({
-    migrationSource: source,
-    tableName: 'yieldrun_migrations',
-    schemaName: schema,
-  })) as [number, string[]];
-  return applied;
+}
+
+async function ensureSchema(db: Knex, dialect: Dialect, schema: string): Promise<void> {
+  const create = async () => {
+    if (dialect === 'postgres') await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+    else if (dialect === 'mssql') {
+      const st = mssqlCreateSchemaStatement(schema);
+      await db.raw(st.sql, st.bindings);
+    }
+  };
+  // Two migrate()s creating the schema at once: the loser's error is harmless once the schema exists.
+  await create().catch(async (err: unknown) => {
+    if (!(await schemaExists(db, dialect, schema))) throw err;
+  });
+}
+
+async function schemaExists(db: Knex, dialect: Dialect, schema: string): Promise<boolean> {
+  if (dialect === 'postgres') return ((await db.raw('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema])) as { rows: unknown[] }).rows.length > 0;
+  if (dialect === 'mssql') return ((await db.raw('SELECT 1 AS found WHERE SCHEMA_ID(?) IS NOT NULL', [schema])) as unknown[]).length > 0;
+  return true;
+}
+
+/** Creates a bookkeeping table unless it exists; a concurrent migrate() may create it first. */
+async function ensureTable(db: Knex, schema: string | undefined, name: string, build: (t: Knex.CreateTableBuilder) => void): Promise<void> {
+  const sb = () => withSchema(db, schema);
+  if (await sb().hasTable(name)) return;
+  await sb()
+    .createTable(name, build)
+    .catch(async (err: unknown) => {
+      if (!(await sb().hasTable(name))) throw err;
+    });
 }

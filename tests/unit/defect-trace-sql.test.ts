@@ -4,6 +4,7 @@
  * largest batch; and the pure assembly of the statement's result into table rows.
  */
 import { describe, expect, it } from 'vitest';
+import { tsqlProblems } from '../support/tsql-check.js';
 import knexFactory from 'knex';
 import { buildDefectTraceStatement, type DefectTraceFineRow, type DefectTraceQueryInput } from '../../sql/defect-trace-query.js';
 import { rowsPerStatement } from '../../sql/batch-insert.js';
@@ -46,6 +47,7 @@ describe('defect-trace SQL for SQL Server', () => {
     expect(st.sql).toContain('FROM [dbo].[isp_ifo_h] i');
     expect(st.sql).toContain('SELECT CAST(? AS integer) AS k, CAST(? AS datetime2) AS ps, CAST(? AS datetime2) AS pe');
     expect(st.sql).not.toMatch(/LIMIT|::|"|`/);
+    expect(tsqlProblems(st.sql)).toEqual([]);
     // Dates, the item code, the defect codes and the limits are parameters, never literals.
     expect(st.sql).not.toMatch(/2026-|SEP_ANODE_GAP|0\.8|1\.2|= 5|= 4/);
     expect(st.bindings).toContain('SEP_ANODE_GAP');

@@ -4,6 +4,7 @@
  * tests/integration/mssql.test.ts runs the same code against a real server when MSSQL_URL is set.
  */
 import { describe, expect, it } from 'vitest';
+import { tsqlProblems } from '../support/tsql-check.js';
 import knexFactory from 'knex';
 import { buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../../sql/summary-query.js';
 import { rowsPerStatement } from '../../sql/batch-insert.js';
@@ -51,6 +52,7 @@ describe('summary SQL for SQL Server', () => {
     expect(st.sql).toContain('FROM [dbo].[test_records] s');
     expect(st.sql).toContain('s.[TestTimeStamp] >= CAST(? AS datetime2)');
     expect(st.sql).not.toMatch(/LIMIT|::|"|`/);
+    expect(tsqlProblems(st.sql)).toEqual([]);
     expect(st.sql).not.toContain('2026-'); // dates are parameters, never literals
     const n = native(st.sql, st.bindings);
     expect(n.bindings.length).toBe(st.bindings.length);
@@ -70,6 +72,7 @@ describe('summary SQL for SQL Server', () => {
     const counts = buildRowCountStatement(input(dateRange('2026-11-01', '2026-11-07')));
     // 7 days + ISO weeks 2026-W44 and W45 (2026-11-01 is a Sunday), 3 values each.
     expect(counts.bindings.length).toBe(9 * 3);
+    expect(tsqlProblems(counts.sql)).toEqual([]);
   });
 
   it('batches summary inserts under the parameter limit', () => {
@@ -94,5 +97,6 @@ describe('summary SQL for SQL Server', () => {
     expect(statements.map((q) => q.bindings.length)).toEqual([1 + 500, 1 + 100, 1 + weeks]);
     expect(statements[0]!.sql).toMatch(/^delete from \[dbo\]\.\[summary_prod\] where \[period_type\] = @p0 and \[period_start\] in \(@p1, @p2, /);
     for (const q of statements) expect(q.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
+    for (const q of statements) expect(tsqlProblems(q.sql)).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
  * and PostgreSQL in tests/integration/spc-job.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import { tsqlProblems } from '../support/tsql-check.js';
 import knexFactory from 'knex';
 import { resolveConfig } from '../../config/load.js';
 import { dateRange, productionDay, sourceTimestamp } from '../../etl/periods.js';
@@ -68,6 +69,7 @@ describe('SPC SQL for SQL Server', () => {
     expect(st.sql).toContain('CAST(s.[eqp_id] AS nvarchar(255))');
     expect(st.sql).toContain('CONVERT(varchar(23), at_, 121) AS t');
     expect(st.sql).not.toMatch(/"|`|::|LIMIT|MATERIALIZED/);
+    expect(tsqlProblems(st.sql)).toEqual([]);
     // Values are parameters, never text of the statement: the quote in the filter value stays a value.
     expect(st.sql).not.toContain('2026-');
     expect(st.sql).not.toContain('SEP_ANODE_GAP');
@@ -88,6 +90,7 @@ describe('SPC SQL for SQL Server', () => {
     expect(st.sql).toContain('s.[dfct_cd] IN (?)');
     // Cells without a winding keep NULL keys (a LEFT join) and come back per day as untraced.
     expect(st.sql).toContain('FROM spc_base b LEFT JOIN spc_lookup lk ON lk.m_ = b.m_ AND lk.rn_ = 1');
+    expect(tsqlProblems(st.sql)).toEqual([]);
     expect(st.sql).not.toMatch(/WHERE r\.k0 IS NOT NULL/);
     expect(st.sql).toContain('SELECT CAST(? AS integer) AS slot, CAST(? AS datetime2) AS ps, CAST(? AS datetime2) AS pe');
     expect(st.sql).not.toMatch(/"|MATERIALIZED/);
@@ -125,6 +128,7 @@ describe('SPC SQL for SQL Server', () => {
     // Rows without a key are not filtered out: they form the NULL group, which the job counts.
     expect(st.sql).not.toContain('k0 IS NOT NULL');
     expect(st.bindings).toEqual([range.from, range.to, 'PASS', 'P', 'OK', 0]);
+    expect(tsqlProblems(st.sql)).toEqual([]);
     expect(native(st.sql, st.bindings).bindings).toHaveLength(st.bindings.length);
   });
 
