@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `yieldrun` command. Every subcommand has --help; failures exit non-zero
- * (2: bad configuration or arguments, 1: the work itself failed).
+ * (2: bad configuration or arguments, or a refused start; 1: the work itself failed).
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -25,6 +25,7 @@ import { describeSchedules } from './schedules.js';
 import { startAdminServer } from './admin-server.js';
 import { configuredMeasure } from '../etl/spc-measures.js';
 import { resetSpcLimits } from '../etl/spc-job.js';
+import { StartRefusedError } from './start-refused.js';
 
 class UsageError extends Error {}
 
@@ -311,7 +312,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Already printed by commander; --help and --version end here too, with exit code 0.
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof SourceMappingError || err instanceof UnknownJobError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof UsageError ||
+      err instanceof SourceMappingError ||
+      err instanceof UnknownJobError ||
+      err instanceof StartRefusedError
+    ) {
       console.error(`yieldrun: ${err.message}`);
       return 2;
     }
