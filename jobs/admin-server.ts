@@ -4,7 +4,7 @@
  * prompt for Bull Board: any user name, the token as password.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { isIPv4, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { createBullBoard } from '@bull-board/api';
@@ -63,7 +63,8 @@ export const MIN_TOKEN_LENGTH = 24;
 /** The largest JSON body the API reads (a rerun request is a few hundred bytes). */
 const BODY_LIMIT = '64kb';
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 
 /**
  * The ids a queued job of ours can have: a UUID (jobs/enqueue.ts, flow parents), a scheduler's
@@ -74,7 +75,7 @@ const JOB_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 /** Refuses a start that would expose the API: no token, or a short one, on an address others reach. */
 export function checkAdminAuth(opts: Pick<AdminServerOptions, 'host' | 'token' | 'noAuth'>): void {
-  const loopback = LOOPBACK.has(opts.host);
+  const loopback = isLoopback(opts.host);
   if (opts.noAuth && !opts.token) {
     if (!loopback) throw new StartRefusedError(`--no-auth is allowed only on a loopback address (127.0.0.1, ::1), not on ${opts.host}; set ADMIN_TOKEN instead`);
     return;

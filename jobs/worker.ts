@@ -167,7 +167,13 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
       if (!job) return;
       void onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
     });
-    w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
+    w.on('error', (err) => {
+      // A job whose keys are gone (Redis restarted without persistence) cannot be finished in the queue;
+      // what it did is recorded in etl_runs, and the catch-up enqueues what should follow it.
+      const vanished = /^Missing key for job (\S+)\./.exec(err.message);
+      if (vanished) log.warn({ queue: w.name, jobId: vanished[1], err: err.message }, 'job vanished from Redis while it ran; its run is in etl_runs and the catch-up picks up what follows');
+      else log.error({ queue: w.name, err: err.message }, 'worker error');
+    });
   }
 
   async function onFailed(w: Worker, job: Job<QueuedJobData>, err: Error): Promise<void> {
