@@ -22,7 +22,7 @@ import { targetTable, type EtlContext } from '../etl/context.js';
 import { addDays, dateRange, lastCompleteDay, type PlantClock } from '../etl/periods.js';
 import { isoDate, NIGHTLY_SUMMARY } from '../etl/nightly-summary.js';
 import { DAILY_YIELD_REPORT } from '../reports/daily-yield-report.js';
-import { enqueue, enqueueWithDependents, type Enqueued } from './enqueue.js';
+import { enqueueIfNeeded, type Enqueued } from './enqueue.js';
 import { DEPENDENTS_QUEUE, openQueue, type QueuedJobData } from './queues.js';
 import { SCHEDULE_QUEUE, firingTime, previousRunTime } from './schedules.js';
 import { logDays } from './log.js';
@@ -132,6 +132,24 @@ export async function queuedDays(cfg: ResolvedConfig, connection: ConnectionOpti
   return out;
 }
 
+/** What the target database says was done over some days: by the summary and by each dependent. */
+interface DoneState {
+  summarised: Set<string>;
+  runs: Map<string, Set<string>>;
+  delivered: Set<string>;
+}
+
+async function doneState(ctx: EtlContext, days: readonly string[], dependents: readonly string[], mode: CatchUpMode): Promise<DoneState> {
+  return {
+    summarised: await summarised(ctx, days),
+    runs: await settledByRuns(ctx, [NIGHTLY_SUMMARY, ...dependents], days, mode),
+    delivered: dependents.includes(DAILY_YIELD_REPORT) ? await reportDelivered(ctx, days) : new Set<string>(),
+  };
+}
+
+const summaryDone = (s: DoneState, day: string) => s.summarised.has(day) || s.runs.get(NIGHTLY_SUMMARY)!.has(day);
+const dependentDone = (s: DoneState, job: string, day: string) => s.runs.get(job)!.has(day) || (job === DAILY_YIELD_REPORT && s.delivered.has(day));
+
 export interface CatchUp {
   /** Summaries enqueued (each with the nightly dependents), oldest day first. */
   summaries: Enqueued[];
@@ -150,27 +168,34 @@ export async function enqueueCatchUp(
   const days = lookback(ctx, now);
   const dependents = nightlyDependents(cfg);
   const queued = await queuedDays(cfg, connection, [SCHEDULE_QUEUE, NIGHTLY_SUMMARY, DEPENDENTS_QUEUE, ...dependents], ctx.clock);
-  const summarisedDays = await summarised(ctx, days);
-  const runs = await settledByRuns(ctx, [NIGHTLY_SUMMARY, ...dependents], days, mode);
-  const delivered = dependents.includes(DAILY_YIELD_REPORT) ? await reportDelivered(ctx, days) : new Set<string>();
+  const done = await doneState(ctx, days, dependents, mode);
+  // Read again for the one day under the enqueue's lock: a run that finished since the read above
+  // (another catch-up's, another worker's) did the work, and is not queued a second time.
+  const recheck = (day: string, isDone: (s: DoneState) => boolean) => async () => !isDone(await doneState(ctx, [day], dependents, mode));
 
   const out: CatchUp = { summaries: [], dependents: [] };
   const open = days.filter((d) => !queued.has(d));
-  const missing = open.filter((d) => !summarisedDays.has(d) && !runs.get(NIGHTLY_SUMMARY)!.has(d));
+  const missing = open.filter((d) => !summaryDone(done, d));
+  const summaryDays: string[] = [];
   for (const day of missing) {
     const data = { days: [day], triggeredBy: 'catch-up', reason: 'no successful summary for this day' };
-    out.summaries.push(await enqueueWithDependents(cfg, connection, NIGHTLY_SUMMARY, data, dependents));
-  }
-  for (const day of open.filter((d) => summarisedDays.has(d))) {
-    for (const job of dependents) {
-      if (runs.get(job)!.has(day) || (job === DAILY_YIELD_REPORT && delivered.has(day))) continue;
-      const data = { days: [day], triggeredBy: 'catch-up', reason: `the summary of ${day} succeeded but ${job} never ran for it` };
-      out.dependents.push({ ...(await enqueue(cfg, connection, job, data)), job, day });
+    const e = await enqueueIfNeeded(cfg, connection, NIGHTLY_SUMMARY, data, dependents, recheck(day, (s) => summaryDone(s, day)));
+    if (e) {
+      out.summaries.push(e);
+      summaryDays.push(day);
     }
   }
-  if (missing.length) {
+  for (const day of open.filter((d) => done.summarised.has(d))) {
+    for (const job of dependents) {
+      if (dependentDone(done, job, day)) continue;
+      const data = { days: [day], triggeredBy: 'catch-up', reason: `the summary of ${day} succeeded but ${job} never ran for it` };
+      const e = await enqueueIfNeeded(cfg, connection, job, data, [], recheck(day, (s) => dependentDone(s, job, day)));
+      if (e) out.dependents.push({ ...e, job, day });
+    }
+  }
+  if (out.summaries.length) {
     log.info(
-      { mode, days: logDays(missing), dependents, alreadyQueued: out.summaries.filter((e) => e.deduplicated).map((e) => e.jobId) },
+      { mode, days: logDays(summaryDays), dependents, alreadyQueued: out.summaries.filter((e) => e.deduplicated).map((e) => e.jobId) },
       'catch-up enqueued missed days',
     );
   }

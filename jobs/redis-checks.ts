@@ -28,6 +28,7 @@ async function configValue(redis: Redis, key: string): Promise<string | undefine
 
 export async function checkRedis(connection: ConnectionOptions, log: Logger, opts: { requirePersistence: boolean }): Promise<RedisPersistence | undefined> {
   const redis = new Redis({ ...(connection as RedisOptions), lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // a failed connect rejects connect() with the error
   try {
     await redis.connect();
     const info = await redis.info('memory');

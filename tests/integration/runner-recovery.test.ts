@@ -109,7 +109,8 @@ describe('a Redis that keeps nothing on disk (its own redis-server)', () => {
         plant: { name: 'Test Plant' },
         // Only the flow's day is due: the catch-up has nothing else to fill.
         yield: { lookbackDays: 0 },
-        runner: { queuePrefix: prefix(), attempts: 2, backoffMs: 100, lockDurationMs: 2_000, stalledIntervalMs: 500, catchUp: true, resyncIntervalMs: 1_000, catchUpIntervalMs: 1_000 },
+        // A lock long enough that a report rendering on a busy machine is never taken for stalled and run twice.
+        runner: { queuePrefix: prefix(), attempts: 2, backoffMs: 100, lockDurationMs: 60_000, catchUp: true, resyncIntervalMs: 1_000, catchUpIntervalMs: 1_000 },
         schedules: { 'nightly-summary': { job: 'nightly-summary', cron: '30 6 * * *', dependents: DEPENDENTS } },
         alerts: { admins: [] },
         mail: { outDir: path.join(out, 'mail'), retryDelayMs: 20 },
