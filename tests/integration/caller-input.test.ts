@@ -143,25 +143,24 @@ describe('caller input at the edge', () => {
     await local.close();
   });
 
-  it('CLI: the same refusals exit 2 with the option and its limit, nothing queued', async () => {
+  // One test per refusal: each spawns a CLI process, and a long test starves vitest's own messages on a busy machine.
+  const cliRefusals: [string, string[], string, NodeJS.ProcessEnv?][] = [
+    ['an inherited job name (rerun)', ['rerun', 'constructor', '--date', '2026-11-20'], "unknown job 'constructor'"],
+    ['an inherited job name (run)', ['run', 'toString', '--date', '2026-11-20'], "unknown job 'toString'"],
+    ['an inherited dependent', ['rerun', 'nightly-summary', '--date', '2026-11-20', '--dependents', 'spc,__proto__'], "unknown job '__proto__'"],
+    ['a reason over 512 characters', ['rerun', 'nightly-summary', '--date', '2026-11-20', '--reason', 'r'.repeat(513)], '--reason: at most 512 characters, got 513'],
+    ['a triggered-by over 128 characters', ['rerun', 'nightly-summary', '--date', '2026-11-20', '--triggered-by', 'w'.repeat(129)], '--triggered-by: at most 128 characters, got 129'],
+    ['centuries of days (rerun)', ['rerun', 'nightly-summary', '--from', '1900-01-01', '--to', '2999-12-31'], 'is 401767 days; at most 400 at once (runner.maxRangeDays) unless --force'],
+    ['years of days (run)', ['run', 'nightly-summary', '--from', '2020-01-01', '--to', '2026-01-01'], 'at most 400 at once (runner.maxRangeDays) unless --force'],
+    ['a short token on a public address', ['admin', '--host', '0.0.0.0', '--port', '0'], 'ADMIN_TOKEN has 5 characters', { ADMIN_TOKEN: 'short' }],
+    ['--no-auth on a public address', ['admin', '--host', '0.0.0.0', '--port', '0', '--no-auth'], '--no-auth is allowed only on a loopback address'],
+  ];
+  it.each(cliRefusals)('CLI: %s exits 2 naming the option and its limit, nothing queued', async (_what, args, message, extra) => {
     const before = await queued();
-    const env = { SOURCE_DATABASE_URL: backend.url, REDIS_URL, LOG_LEVEL: 'silent' };
-    const cases: [string[], string, NodeJS.ProcessEnv?][] = [
-      [['rerun', 'constructor', '--date', '2026-11-20'], "unknown job 'constructor'"],
-      [['run', 'toString', '--date', '2026-11-20'], "unknown job 'toString'"],
-      [['rerun', 'nightly-summary', '--date', '2026-11-20', '--dependents', 'spc,__proto__'], "unknown job '__proto__'"],
-      [['rerun', 'nightly-summary', '--date', '2026-11-20', '--reason', 'r'.repeat(513)], '--reason: at most 512 characters, got 513'],
-      [['rerun', 'nightly-summary', '--date', '2026-11-20', '--triggered-by', 'w'.repeat(129)], '--triggered-by: at most 128 characters, got 129'],
-      [['rerun', 'nightly-summary', '--from', '1900-01-01', '--to', '2999-12-31'], 'is 401767 days; at most 400 at once (runner.maxRangeDays) unless --force'],
-      [['run', 'nightly-summary', '--from', '2020-01-01', '--to', '2026-01-01'], 'at most 400 at once (runner.maxRangeDays) unless --force'],
-      [['admin', '--host', '0.0.0.0', '--port', '0'], 'ADMIN_TOKEN has 5 characters', { ADMIN_TOKEN: 'short' }],
-      [['admin', '--host', '0.0.0.0', '--port', '0', '--no-auth'], '--no-auth is allowed only on a loopback address'],
-    ];
-    for (const [args, message, extra] of cases) {
-      const r = await runCli(['--config', file, ...args], { ...env, ...(extra ?? {}) }, { timeoutMs: 60_000 });
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.output, args.join(' ')).toContain(message);
-    }
+    const env = { SOURCE_DATABASE_URL: backend.url, REDIS_URL, LOG_LEVEL: 'silent', ...(extra ?? {}) };
+    const r = await runCli(['--config', file, ...args], env, { timeoutMs: 50_000 });
+    expect(r.code).toBe(2);
+    expect(r.output).toContain(message);
     expect(await queued()).toBe(before);
-  }, 240_000);
+  }, 60_000);
 });
