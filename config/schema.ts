@@ -423,6 +423,20 @@ export const configSchema = z
         maxStalledCount: z.number().int().min(0).default(2),
         /** On start and after each nightly run, enqueue days in the lookback without a successful summary. */
         catchUp: z.boolean().default(true),
+        /**
+         * How often a running worker makes the job schedulers match the config again (also after every
+         * Redis reconnect): a Redis that lost its keys gets its schedules back without a worker restart.
+         */
+        resyncIntervalMs: z.number().int().min(1_000).max(86_400_000).default(300_000),
+        /**
+         * How often a running worker looks for days that never ran (a summary or a dependent lost with its
+         * queue) and enqueues them; also after every Redis reconnect. Only with catchUp.
+         */
+        catchUpIntervalMs: z.number().int().min(1_000).max(86_400_000).default(900_000),
+        /** Refuse to start on a Redis that keeps nothing on disk (no AOF, no RDB snapshots) instead of only warning. */
+        requirePersistence: z.boolean().default(false),
+        /** The most production days one rerun or run may cover unless forced (--force, `force: true`). */
+        maxRangeDays: z.number().int().min(1).max(36_600).default(400),
       })
       .strict()
       .default({}),

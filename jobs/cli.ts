@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
  * The `yieldrun` command. Every subcommand has --help; failures exit non-zero
- * (2: bad configuration or arguments, 1: the work itself failed).
+ * (2: bad configuration or arguments, or a refused start; 1: the work itself failed).
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DateTime } from 'luxon';
 import { loadConfig, ConfigError, type ResolvedConfig } from '../config/load.js';
 import { openEtlContext } from '../etl/context.js';
-import { dateRange, lastCompleteDay } from '../etl/periods.js';
+import { lastCompleteDay } from '../etl/periods.js';
 import { migrate } from '../sql/migrations.js';
 import { connect, redactUrl } from '../sql/connection.js';
 import { generate } from '../data/generate.js';
@@ -25,6 +25,8 @@ import { describeSchedules } from './schedules.js';
 import { startAdminServer } from './admin-server.js';
 import { configuredMeasure } from '../etl/spc-measures.js';
 import { resetSpcLimits } from '../etl/spc-job.js';
+import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './caller-input.js';
+import { StartRefusedError } from './start-refused.js';
 
 class UsageError extends Error {}
 
@@ -46,21 +48,33 @@ function withDayOptions(cmd: Command): Command {
   return cmd
     .option('--date <date>', 'one production day', isoDateArg)
     .option('--from <date>', 'first production day of a range', isoDateArg)
-    .option('--to <date>', 'last production day of a range (inclusive; default: yesterday)', isoDateArg);
+    .option('--to <date>', 'last production day of a range (inclusive; default: yesterday)', isoDateArg)
+    .option('--force', 'allow a range longer than runner.maxRangeDays');
+}
+
+/** --reason and --triggered-by, each within its etl_runs column. */
+function runTexts(o: { reason?: string; triggeredBy?: string }): { reason?: string; triggeredBy: string } {
+  return {
+    reason: boundedText('--reason', o.reason, TEXT_LIMITS.reason),
+    triggeredBy: boundedText('--triggered-by', o.triggeredBy, TEXT_LIMITS.triggeredBy) ?? defaultTriggeredBy(),
+  };
 }
 
 function config(cmd: Command): ResolvedConfig {
   return loadConfig(cmd.optsWithGlobals().config as string | undefined);
 }
 
-/** Production days from --date, or --from/--to (inclusive; --to defaults to yesterday in plant time). */
-export function daysFromOptions(o: { date?: string; from?: string; to?: string }, cfg: ResolvedConfig): string[] | undefined {
+/**
+ * Production days from --date, or --from/--to (inclusive; --to defaults to yesterday in plant time),
+ * at most runner.maxRangeDays of them without --force.
+ */
+export function daysFromOptions(o: { date?: string; from?: string; to?: string; force?: boolean }, cfg: ResolvedConfig): string[] | undefined {
   if (o.date && (o.from || o.to)) throw new UsageError('give either --date or --from/--to, not both');
   if (o.date) return [o.date];
   if (o.to && !o.from) throw new UsageError('--to needs --from');
   if (o.from) {
     const to = o.to ?? lastCompleteDay(DateTime.now(), { timezone: cfg.plant.timezone, dayStart: cfg.plant.dayStart });
-    return dateRange(o.from, to);
+    return boundedDayRange('--from/--to', o.from, to, { maxDays: cfg.runner.maxRangeDays, force: o.force, forceHint: '--force' });
   }
   return undefined;
 }
@@ -143,13 +157,14 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why this run was started, recorded in etl_runs')
     .option('--json', 'print the result as JSON')
     .option('--resend', 'reports: send again although already delivered (recorded in report_deliveries)')
-    .action(async (name: string, o: { date?: string; from?: string; to?: string; triggeredBy?: string; reason?: string; json?: boolean; resend?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: { date?: string; from?: string; to?: string; force?: boolean; triggeredBy?: string; reason?: string; json?: boolean; resend?: boolean }, cmd: Command) => {
       const job = jobNamed(name);
       const cfg = config(cmd);
       const days = daysFromOptions(o, cfg);
+      const texts = runTexts(o);
       const ctx = openEtlContext(cfg, log);
       try {
-        const outcome = await job.run(ctx, { days, triggeredBy: o.triggeredBy ?? defaultTriggeredBy(), reason: o.reason, resend: o.resend });
+        const outcome = await job.run(ctx, { days, ...texts, resend: o.resend });
         if (o.json) console.log(JSON.stringify(outcome.details, null, 2));
         else for (const line of outcome.summary) console.log(line);
       } finally {
@@ -185,7 +200,7 @@ export function buildProgram(): Command {
     .option('--dependents <jobs>', 'comma-separated jobs to run for the same days once this one succeeded')
     .option('--resend', 'send reports again although they were delivered')
     .option('--wait', 'follow the job with a progress bar until it finishes')
-    .action(async (name: string, o: { date?: string; from?: string; to?: string; reason?: string; triggeredBy?: string; dependents?: string; resend?: boolean; wait?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: { date?: string; from?: string; to?: string; force?: boolean; reason?: string; triggeredBy?: string; dependents?: string; resend?: boolean; wait?: boolean }, cmd: Command) => {
       jobNamed(name);
       const cfg = config(cmd);
       const days = daysFromOptions(o, cfg);
@@ -193,7 +208,7 @@ export function buildProgram(): Command {
       const dependents = (o.dependents ?? '').split(',').map((s) => s.trim()).filter(Boolean);
       dependents.forEach(jobNamed);
       const connection = redisConnection();
-      const data = { days, triggeredBy: o.triggeredBy ?? defaultTriggeredBy(), reason: o.reason, resend: o.resend };
+      const data = { days, ...runTexts(o), resend: o.resend };
       const r = await enqueueWithDependents(cfg, connection, name, data, dependents);
       const then = dependents.length ? `; then ${dependents.join(', ')} (flow ${r.parentId})` : '';
       if (r.deduplicated) {
@@ -311,7 +326,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Already printed by commander; --help and --version end here too, with exit code 0.
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof SourceMappingError || err instanceof UnknownJobError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof UsageError ||
+      err instanceof SourceMappingError ||
+      err instanceof UnknownJobError ||
+      err instanceof CallerInputError ||
+      err instanceof StartRefusedError
+    ) {
       console.error(`yieldrun: ${err.message}`);
       return 2;
     }

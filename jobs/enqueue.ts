@@ -32,15 +32,20 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  * Deduplication of our own, the same for single jobs and flows: BullMQ's `deduplication` option
  * is not allowed on a flow's jobs. Under a lock per key (so concurrent enqueues from several
  * processes take turns), a marker names the job last queued for the key; while that job has not
- * finished, nothing new is queued.
+ * finished, nothing new is queued. `stillNeeded`, asked under the lock once no such job is
+ * waiting or running, lets a caller that decided from the database earlier (the catch-up) see that
+ * a job which finished meanwhile did the work: then nothing is queued and the result is undefined.
  */
 async function withDeduplication(
   queue: Queue<QueuedJobData>,
   connection: ConnectionOptions,
   key: string,
   add: (jobId: string) => Promise<Enqueued>,
-): Promise<Enqueued> {
+  stillNeeded?: () => Promise<boolean>,
+): Promise<Enqueued | undefined> {
   const redis = new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: 1 });
+  // A lost connection fails the commands below with their own error; the event itself needs no report.
+  redis.on('error', () => undefined);
   const marker = `${queue.qualifiedName}:enqueued:${key}`;
   const lock = `${queue.qualifiedName}:enqueue-lock:${key}`;
   const token = randomUUID();
@@ -59,6 +64,7 @@ async function withDeduplication(
       if (existing && UNFINISHED.has(state)) {
         return { queue: queue.name, jobId: existing.id!, parentId: existing.parent?.id, deduplicated: true, state };
       }
+      if (stillNeeded && !(await stillNeeded())) return undefined;
       const jobId = randomUUID();
       await redis.set(marker, jobId, 'PX', MARKER_MS);
       return await add(jobId);
@@ -88,6 +94,18 @@ export async function enqueueWithDependents(
   data: QueuedJobData,
   dependents: readonly string[],
 ): Promise<Enqueued> {
+  return (await enqueueIfNeeded(cfg, connection, job, data, dependents))!;
+}
+
+/** enqueueWithDependents, unless `stillNeeded` (asked under the deduplication lock) says the work is done: then undefined. */
+export async function enqueueIfNeeded(
+  cfg: ResolvedConfig,
+  connection: ConnectionOptions,
+  job: string,
+  data: QueuedJobData,
+  dependents: readonly string[],
+  stillNeeded?: () => Promise<boolean>,
+): Promise<Enqueued | undefined> {
   const queue = openQueue(cfg, job, connection);
   try {
     return await withDeduplication(queue, connection, dedupKey(job, data.days, data.resend), async (jobId) => {
@@ -108,7 +126,7 @@ export async function enqueueWithDependents(
       } finally {
         await flows.close();
       }
-    });
+    }, stillNeeded);
   } finally {
     await queue.close();
   }

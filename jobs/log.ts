@@ -14,3 +14,16 @@ export function createLogger(bindings: Record<string, unknown> = {}): Logger {
     destination(2),
   );
 }
+
+/** Days listed in a log line as they are up to this many; beyond, by their ends and count. */
+const DAYS_LISTED = 10;
+
+/**
+ * A list of days as a log field: the days themselves when few, else `{ first, last, count }`, so a
+ * backfill of years does not write megabyte log lines.
+ */
+export function logDays(days: readonly string[]): string[] | { first: string; last: string; count: number } {
+  if (days.length <= DAYS_LISTED) return [...days];
+  const sorted = [...days].sort();
+  return { first: sorted[0]!, last: sorted[sorted.length - 1]!, count: sorted.length };
+}

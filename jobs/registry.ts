@@ -102,8 +102,16 @@ export const JOBS: Record<string, JobDefinition> = {
 /** A job name that is not registered: a wrong argument, not a failed run. */
 export class UnknownJobError extends Error {}
 
+/**
+ * Whether `name` is a job of `jobs`: an own property, so `constructor`, `toString` or `__proto__`
+ * (inherited from Object.prototype) never pass for a job that nobody serves.
+ */
+export function isJobName(name: string, jobs: Record<string, JobDefinition> = JOBS): boolean {
+  return Object.hasOwn(jobs, name);
+}
+
 export function jobNamed(name: string): JobDefinition {
-  const job = JOBS[name];
+  const job = isJobName(name) ? JOBS[name] : undefined;
   if (!job) throw new UnknownJobError(`unknown job '${name}'; known jobs: ${Object.keys(JOBS).join(', ')}`);
   return job;
 }

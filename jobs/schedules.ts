@@ -59,6 +59,12 @@ export function nextRunTimes(pattern: string, timezone: string, from: DateTime, 
   return out;
 }
 
+/** The last run time of a cron pattern in a zone at or before `from` (cron-parser steps in whole seconds, strictly before its start). */
+export function previousRunTime(pattern: string, timezone: string, from: DateTime): DateTime {
+  const it = cronParser.parseExpression(pattern, { currentDate: from.plus({ seconds: 1 }).toJSDate(), tz: timezone });
+  return DateTime.fromJSDate(it.prev().toDate(), { zone: timezone });
+}
+
 export interface ScheduleView {
   name: string;
   job: string;

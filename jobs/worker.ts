@@ -1,16 +1,17 @@
 /**
  * `yieldrun worker`: runs the registered jobs from their BullMQ queues. Several workers on several
  * machines share the work through Redis. On start it makes the job schedulers match the config
- * and enqueues the days that were missed (catch-up).
+ * and enqueues the days that were missed (catch-up); while it runs, it does both again
+ * periodically and after every Redis reconnect (jobs/housekeeping.ts), so a Redis that lost its
+ * keys is repaired without a restart.
  */
 import os from 'node:os';
 import { DateTime } from 'luxon';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
 import { openEtlContext } from '../etl/context.js';
-import { JOBS, type JobDefinition } from './registry.js';
+import { JOBS, isJobName, type JobDefinition } from './registry.js';
 import { DEPENDENTS_QUEUE, redisConnection, type QueuedJobData } from './queues.js';
 import { SCHEDULE_QUEUE, firingTime, syncSchedules } from './schedules.js';
 import { enqueueCatchUp } from './catch-up.js';
@@ -18,6 +19,11 @@ import { enqueue, enqueueWithDependents } from './enqueue.js';
 import { reportFinalFailure } from './failure-alert.js';
 import { closeAbandonedRuns, isFinalFailure } from './final-failure.js';
 import { enqueueSummaryFailureNotices } from './summary-failure-notice.js';
+import { checkRedis } from './redis-checks.js';
+import { startHousekeeping, type HousekeepingTask } from './housekeeping.js';
+import { StartRefusedError } from './start-refused.js';
+import { TEXT_LIMITS, fitColumn } from './caller-input.js';
+import { logDays } from './log.js';
 
 export interface WorkerHandle {
   workers: Worker[];
@@ -29,8 +35,16 @@ export interface WorkerOptions {
   connection?: ConnectionOptions;
   /** The jobs this worker runs (default: all registered). */
   jobs?: Record<string, JobDefinition>;
-  /** Sync schedules and catch up on start (default true). */
+  /** Sync schedules and catch up on start, then periodically and after each Redis reconnect (default true). */
   housekeeping?: boolean;
+  /** "Now" for the catch-up (tests pin the production day); default the clock. */
+  now?: () => DateTime;
+  /**
+   * More periodic tasks, run in turn with the schedule sync and the catch-up (jobs/housekeeping.ts).
+   * The hook for work of other parts that must go on while the worker runs (an email outbox's
+   * drain, for one).
+   */
+  periodic?: HousekeepingTask[];
 }
 
 /** What a job returns to BullMQ: kept with the job, read by a flow parent. */
@@ -41,29 +55,12 @@ export interface QueuedJobResult {
   primaryDays: string[];
 }
 
-/** BullMQ needs Redis to keep every key: with eviction, queued jobs can silently vanish. */
-export async function checkRedisPolicy(connection: ConnectionOptions): Promise<void> {
-  const redis = new Redis({ ...(connection as object), lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    const info = await redis.info('memory');
-    const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1];
-    if (policy && policy !== 'noeviction') {
-      throw new Error(
-        `Redis maxmemory-policy is '${policy}'; yieldrun needs 'noeviction' so that queued jobs are never evicted ` +
-          `(set it with: redis-cli CONFIG SET maxmemory-policy noeviction, and in redis.conf)`,
-      );
-    }
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export function validateJobNames(cfg: ResolvedConfig, jobs: Record<string, JobDefinition>): void {
+  const known = Object.keys(jobs).join(', ');
   for (const [name, s] of Object.entries(cfg.schedules)) {
-    if (!jobs[s.job]) throw new Error(`schedules.${name}.job: unknown job '${s.job}'; known jobs: ${Object.keys(jobs).join(', ')}`);
+    if (!isJobName(s.job, jobs)) throw new StartRefusedError(`schedules.${name}.job: unknown job '${s.job}'; known jobs: ${known}`);
     for (const d of s.dependents) {
-      if (!jobs[d]) throw new Error(`schedules.${name}.dependents: unknown job '${d}'; known jobs: ${Object.keys(jobs).join(', ')}`);
+      if (!isJobName(d, jobs)) throw new StartRefusedError(`schedules.${name}.dependents: unknown job '${d}'; known jobs: ${known}`);
     }
   }
 }
@@ -72,7 +69,8 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   const connection = opts.connection ?? redisConnection();
   const jobs = opts.jobs ?? JOBS;
   validateJobNames(cfg, jobs);
-  await checkRedisPolicy(connection);
+  await checkRedis(connection, log, { requirePersistence: cfg.runner.requirePersistence });
+  const now = opts.now ?? (() => DateTime.now());
   const ctx = openEtlContext(cfg, log);
   const workerOpts = {
     connection,
@@ -88,23 +86,24 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
 
   const runJob = (def: JobDefinition) => async (job: Job<QueuedJobData>): Promise<QueuedJobResult> => {
     // A run without days chooses them; they are bound to the logger once chosen, never as 'auto' first.
-    const jlog = log.child({ jobId: job.id, job: job.name, attempt: job.attemptsStarted, ...(job.data.days ? { days: job.data.days } : {}) });
-    jlog.info({ days: job.data.days ?? 'auto', triggeredBy: job.data.triggeredBy }, 'job started');
-    const now = job.data.firedAt ? DateTime.fromISO(job.data.firedAt) : undefined;
+    const jlog = log.child({ jobId: job.id, job: job.name, attempt: job.attemptsStarted, ...(job.data.days ? { days: logDays(job.data.days) } : {}) });
+    jlog.info({ days: job.data.days ? logDays(job.data.days) : 'auto', triggeredBy: job.data.triggeredBy }, 'job started');
+    const firedAt = job.data.firedAt ? DateTime.fromISO(job.data.firedAt) : undefined;
     const outcome = await def.run(
       { ...ctx, log: jlog },
       {
         days: job.data.days,
-        triggeredBy: job.data.triggeredBy,
-        reason: job.data.reason,
+        // A dependent's "… after run N" may outgrow the column a caller's text was checked against.
+        triggeredBy: fitColumn(job.data.triggeredBy, TEXT_LIMITS.triggeredBy),
+        reason: job.data.reason === undefined ? undefined : fitColumn(job.data.reason, TEXT_LIMITS.reason),
         resend: job.data.resend,
         queueJobId: job.id,
         // attemptsStarted also counts a start whose worker died (a stalled job put back), unlike attemptsMade.
         attempt: job.attemptsStarted,
-        now,
+        now: firedAt,
         onProgress: (fraction, detail) => {
           if (detail?.days && !job.data.days) {
-            jlog.setBindings({ days: [...detail.days] });
+            jlog.setBindings({ days: logDays(detail.days) });
             jlog.info('days chosen');
           }
           void job.updateProgress(Math.round(fraction * 100)).catch(() => undefined);
@@ -113,7 +112,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     );
     jlog.info({ runId: outcome.runId, summary: outcome.summary }, 'job succeeded');
     if (def.name === 'nightly-summary' && cfg.runner.catchUp && job.data.schedule) {
-      await enqueueCatchUp(ctx, connection, jlog, now).catch((e: Error) => jlog.error({ err: e.message }, 'catch-up failed'));
+      await enqueueCatchUp(ctx, connection, jlog, firedAt).catch((e: Error) => jlog.error({ err: e.message }, 'catch-up failed'));
     }
     return { runId: outcome.runId, days: outcome.days, primaryDays: outcome.primaryDays };
   };
@@ -156,7 +155,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
           const r = await enqueue(cfg, connection, dep, { days, triggeredBy, reason: job.data.reason, resend: job.data.resend });
           started.push(`${dep}:${r.jobId}${r.deduplicated ? ' (already queued)' : ''}`);
         }
-        jlog.info({ days, started }, 'dependents enqueued');
+        jlog.info({ days: logDays(days), started }, 'dependents enqueued');
         return { days, started };
       },
       { ...workerOpts, concurrency: 1 },
@@ -168,7 +167,13 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
       if (!job) return;
       void onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
     });
-    w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
+    w.on('error', (err) => {
+      // A job whose keys are gone (Redis restarted without persistence) cannot be finished in the queue;
+      // what it did is recorded in etl_runs, and the catch-up enqueues what should follow it.
+      const vanished = /^Missing key for job (\S+)\./.exec(err.message);
+      if (vanished) log.warn({ queue: w.name, jobId: vanished[1], err: err.message }, 'job vanished from Redis while it ran; its run is in etl_runs and the catch-up picks up what follows');
+      else log.error({ queue: w.name, err: err.message }, 'worker error');
+    });
   }
 
   async function onFailed(w: Worker, job: Job<QueuedJobData>, err: Error): Promise<void> {
@@ -176,7 +181,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     const state = await job.getState().catch(() => undefined);
     // A flow parent fails only because its child did; the child's alert already says what did not run.
     const final = w.name !== DEPENDENTS_QUEUE && isFinalFailure({ state, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, error: err });
-    log.error({ jobId: job.id, job: job.name, days: job.data.days ?? 'auto', attempt: job.attemptsMade, state, final, err: err.message }, 'job failed');
+    log.error({ jobId: job.id, job: job.name, days: job.data.days ? logDays(job.data.days) : 'auto', attempt: job.attemptsMade, state, final, err: err.message }, 'job failed');
     if (!final) return;
     if (job.id && w.name !== SCHEDULE_QUEUE) {
       await closeAbandonedRuns(ctx, job.id, err.message).catch((e: Error) => log.error({ jobId: job.id, err: e.message }, 'could not close the runs of the failed job'));
@@ -187,7 +192,9 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     );
   }
 
+  let housekeeping: { stop(): Promise<void> } | undefined;
   const closeAll = async () => {
+    await housekeeping?.stop();
     await Promise.all(workers.map((w) => w.close()));
     await ctx.close();
   };
@@ -197,7 +204,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   try {
     if (opts.housekeeping !== false) {
       await syncSchedules(cfg, connection, log);
-      if (cfg.runner.catchUp) await enqueueCatchUp(ctx, connection, log);
+      if (cfg.runner.catchUp) await enqueueCatchUp(ctx, connection, log, now());
     }
   } catch (err) {
     log.error({ err: (err as Error).message }, 'worker start-up failed');
@@ -205,6 +212,16 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     throw err;
   }
   for (const w of workers) void w.run().catch((err: Error) => log.error({ queue: w.name, err: err.message }, 'worker stopped on an error'));
+  if (opts.housekeeping !== false) {
+    const tasks: HousekeepingTask[] = [
+      { name: 'sync schedules', everyMs: cfg.runner.resyncIntervalMs, onReconnect: true, run: async () => void (await syncSchedules(cfg, connection, log)) },
+      ...(cfg.runner.catchUp
+        ? [{ name: 'catch up', everyMs: cfg.runner.catchUpIntervalMs, onReconnect: true, run: async () => void (await enqueueCatchUp(ctx, connection, log, now(), 'never-run')) }]
+        : []),
+      ...(opts.periodic ?? []),
+    ];
+    housekeeping = startHousekeeping(tasks, connection, log);
+  }
   log.info({ queues: workers.map((w) => w.name), concurrency: cfg.runner.concurrency }, 'worker started');
 
   let closing: Promise<void> | undefined;

@@ -39,6 +39,14 @@ describe('configuration', () => {
     expect(fail({ yield: { resultSynonyms: { pass: ['OK'], fail: ['ok'] } } })).toMatch(/both PASS and FAIL/);
   });
 
+  it('the runner\'s housekeeping intervals and caller limits have defaults and bounds, named when wrong', () => {
+    expect(resolveConfig({}, {}).runner).toMatchObject({ resyncIntervalMs: 300_000, catchUpIntervalMs: 900_000, requirePersistence: false, maxRangeDays: 400 });
+    expect(fail({ runner: { resyncIntervalMs: 10 } })).toMatch(/runner\.resyncIntervalMs: Number must be greater than or equal to 1000/);
+    expect(fail({ runner: { catchUpIntervalMs: '15m' } })).toMatch(/runner\.catchUpIntervalMs: expected number, got string/);
+    expect(fail({ runner: { requirePersistence: 'yes' } })).toMatch(/runner\.requirePersistence: expected boolean/);
+    expect(fail({ runner: { maxRangeDays: 0 } })).toMatch(/runner\.maxRangeDays/);
+  });
+
   it('refuses a password in the file; takes URLs and the zone from the environment', () => {
     expect(fail({ source: { url: 'postgres://u:secret@db/x' } })).toMatch(/source\.url: a password in the config file is not allowed/);
     expect(fail({ target: { url: 'postgres://u@db/x?sslmode=require&password=secret' } })).toMatch(/target\.url: a password in the config file is not allowed/);
