@@ -7,6 +7,8 @@ import { Redis } from 'ioredis';
 import { createBackend, configFor, openMigrated, writeTestRecords, type Backend } from '../support/backends.js';
 import { runCli, writeConfigFile } from '../support/worker-process.js';
 
+const COMMANDS = ['migrate', 'generate', 'run', 'rerun', 'runs', 'schedules', 'worker', 'admin', 'demo'] as const;
+
 describe('yieldrun CLI', () => {
   let backend: Backend;
   let file: string;
@@ -29,16 +31,18 @@ describe('yieldrun CLI', () => {
   });
   afterAll(async () => backend?.cleanup());
 
-  it('every command has --help', async () => {
+  // One test per command: each spawns a process, and one long test would hold vitest's reporter.
+  it('lists every command in --help', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['migrate', 'generate', 'run', 'rerun', 'runs', 'schedules', 'worker', 'admin', 'demo']) {
-      expect(top.output).toContain(cmd);
-      const r = await runCli([cmd, '--help']);
-      expect(r.code, cmd).toBe(0);
-      expect(r.output).toMatch(/Usage: yieldrun/);
-    }
-  }, 120_000);
+    for (const cmd of COMMANDS) expect(top.output).toContain(cmd);
+  }, 60_000);
+
+  it.each(COMMANDS)('%s has --help', async (cmd) => {
+    const r = await runCli([cmd, '--help']);
+    expect(r.code, cmd).toBe(0);
+    expect(r.output).toMatch(/Usage: yieldrun/);
+  }, 60_000);
 
   it('runs the nightly summary for a day and prints what it did; the run history shows it', async () => {
     const r = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '2026-11-20', '--reason', 'cli test'], env());
@@ -58,29 +62,18 @@ describe('yieldrun CLI', () => {
     expect(r.output.match(/ 06:30 /g)?.length).toBe(2);
   }, 60_000);
 
-  it('fails with exit code 2 and the key on a bad configuration or argument, 1 on a failed run', async () => {
-    const bad = writeConfigFile({ plant: { timezone: 'Mars/Base' } });
-    const r1 = await runCli(['--config', bad, 'run', 'nightly-summary', '--date', '2026-11-20'], env());
-    expect(r1.code).toBe(2);
-    expect(r1.output).toMatch(/plant\.timezone: expected an IANA time zone/);
-    const r2 = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '2026-11-20', '--from', '2026-11-19'], env());
-    expect(r2.code).toBe(2);
-    expect(r2.output).toContain('either --date or --from/--to');
-    const r3 = await runCli(['--config', file, 'run', 'nightly-summary', '--date', '20-11-2026'], env());
-    expect(r3.code).toBe(2);
-    expect(r3.output).toContain("expected a date YYYY-MM-DD, got '20-11-2026'");
-    const missing = writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } });
-    const r4 = await runCli(['--config', missing, 'run', 'nightly-summary', '--date', '2026-11-20'], env());
-    expect(r4.code).toBe(2);
-    expect(r4.output).toContain("source table 'mes_tests' does not exist (set source.testRecords.table");
-    const r5 = await runCli(['--config', file, 'run', 'no-such-job'], env());
-    expect(r5.code).toBe(2);
-    expect(r5.output).toContain("unknown job 'no-such-job'");
-    const badCron = writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } });
-    const r6 = await runCli(['--config', badCron, 'schedules'], env());
-    expect(r6.code).toBe(2);
-    expect(r6.output).toMatch(/schedules\.nightly\.cron: expected a valid cron pattern/);
-  }, 120_000);
+  it.each([
+    ['a bad configuration names the key', () => [writeConfigFile({ plant: { timezone: 'Mars/Base' } }), 'run', 'nightly-summary', '--date', '2026-11-20'], /plant\.timezone: expected an IANA time zone/],
+    ['--date with --from', () => [file, 'run', 'nightly-summary', '--date', '2026-11-20', '--from', '2026-11-19'], /either --date or --from\/--to/],
+    ['a date not YYYY-MM-DD', () => [file, 'run', 'nightly-summary', '--date', '20-11-2026'], /expected a date YYYY-MM-DD, got '20-11-2026'/],
+    ['a source table that does not exist', () => [writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } }), 'run', 'nightly-summary', '--date', '2026-11-20'], /source table 'mes_tests' does not exist \(set source\.testRecords\.table/],
+    ['an unknown job', () => [file, 'run', 'no-such-job'], /unknown job 'no-such-job'/],
+    ['a bad cron pattern', () => [writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } }), 'schedules'], /schedules\.nightly\.cron: expected a valid cron pattern/],
+  ] as const)('exits 2 with the reason: %s', async (_, args, message) => {
+    const r = await runCli(['--config', ...args()], env());
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(message);
+  }, 60_000);
 
   it('`yieldrun worker` exits non-zero with the error when its start-up fails, instead of hanging', async () => {
     // A target that was never migrated: the catch-up on start cannot read etl_periods.
