@@ -28,8 +28,9 @@ export function isFinalFailure(f: FailureFacts): boolean {
  * A job failed because its worker died (stalled) never reached the code that records its run, so
  * the attempt that died still shows as running in etl_runs; the next attempt would have closed it.
  */
-export async function closeAbandonedRuns(ctx: EtlContext, queueJobId: string, error: string): Promise<number> {
-  return targetTable(ctx, ctx.target, 'etl_runs')
+export async function closeAbandonedRuns(ctx: EtlContext, queueJobId: string, error: string): Promise<void> {
+  // No row count is returned: SQL Server-compatible engines may not report one.
+  await targetTable(ctx, ctx.target, 'etl_runs')
     .where({ queue_job_id: queueJobId, status: 'running' })
     .update({ status: 'interrupted', finished_at: new Date(), error: `the worker running this attempt stopped before it finished; then: ${error}`.slice(0, 4000) });
 }
