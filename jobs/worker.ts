@@ -18,6 +18,8 @@ import { enqueue, enqueueWithDependents } from './enqueue.js';
 import { reportFinalFailure } from './failure-alert.js';
 import { closeAbandonedRuns, isFinalFailure } from './final-failure.js';
 import { enqueueSummaryFailureNotices } from './summary-failure-notice.js';
+import { mailSettings } from '../reports/mail.js';
+import { startOutboxSender, type OutboxSenderHandle } from '../reports/outbox/sender.js';
 
 export interface WorkerHandle {
   workers: Worker[];
@@ -72,8 +74,10 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   const connection = opts.connection ?? redisConnection();
   const jobs = opts.jobs ?? JOBS;
   validateJobNames(cfg, jobs);
+  const mail = mailSettings(cfg);
   await checkRedisPolicy(connection);
   const ctx = openEtlContext(cfg, log);
+  let outbox: OutboxSenderHandle | undefined;
   const workerOpts = {
     connection,
     prefix: cfg.runner.queuePrefix,
@@ -181,7 +185,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     if (job.id && w.name !== SCHEDULE_QUEUE) {
       await closeAbandonedRuns(ctx, job.id, err.message).catch((e: Error) => log.error({ jobId: job.id, err: e.message }, 'could not close the runs of the failed job'));
     }
-    await reportFinalFailure(cfg, ctx, job, err, log).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
+    await reportFinalFailure(cfg, ctx, job, err, log, mail).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
     await enqueueSummaryFailureNotices(cfg, ctx, connection, job, log).catch((e: Error) =>
       log.error({ jobId: job.id, job: job.name, err: e.message }, 'summary-failed notice not enqueued'),
     );
@@ -189,6 +193,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
 
   const closeAll = async () => {
     await Promise.all(workers.map((w) => w.close()));
+    await outbox?.stop();
     await ctx.close();
   };
 
@@ -205,6 +210,8 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     throw err;
   }
   for (const w of workers) void w.run().catch((err: Error) => log.error({ queue: w.name, err: err.message }, 'worker stopped on an error'));
+  // Every email waits in the outbox until it is sent: this sends what a run left (mail.outbox.sendEveryMs).
+  outbox = startOutboxSender(ctx, { mail, log: log.child({ component: 'outbox' }) });
   log.info({ queues: workers.map((w) => w.name), concurrency: cfg.runner.concurrency }, 'worker started');
 
   let closing: Promise<void> | undefined;
