@@ -9,6 +9,10 @@
  *
  * Each message carries a Message-ID chosen before the first attempt, so retries and the delivery
  * record (reports/deliveries.ts) name the same message.
+ *
+ * Reports and failure alerts go through the outbox instead (reports/outbox/): renderMail turns a
+ * message into the bytes it stores, and it sends them itself, one attempt at a time. The mailer
+ * below serves the SPC alerts until they move onto the outbox too.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
