@@ -178,6 +178,29 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
     expect((await deliveriesOf(ctx, 'daily-yield-report', DAY)).map((d) => d.status)).toEqual(['sent']);
   });
 
+  it('a delivery that failed before the outbox existed is claimed again once: two runs at once send one message', async () => {
+    const { ctx, smtp, mail } = await ready();
+    const now = new Date();
+    await targetTable(ctx, ctx.target, 'report_deliveries').insert({
+      report: 'daily-yield-report', period_type: 'day', period_start: DAY, period_label: DAY, kind: 'report', dedupe_key: `daily-yield-report|day|${DAY}|report`,
+      resend: false, status: 'failed', recipients: '{}', subject: 'old', attempts: 1, error: '421 busy', created_at: now, updated_at: now,
+    });
+    // Four retries claim it at once: one holds it, the others are told it is on its way.
+    const rendered = await renderMail(mail, { to: RECIPIENTS.to, subject: 's', text: 't' });
+    const request = { report: 'daily-yield-report', periodType: 'day', periodStart: DAY, periodLabel: DAY, kind: 'report', recipients: { to: RECIPIENTS.to, cc: [], replyTo: [] }, subject: 's', messageId: rendered.messageId, triggeredBy: 'retry' } as const;
+    const claims = await Promise.all([1, 2, 3, 4].map(() => claimDelivery(ctx, request, { mail: rendered, fileStem: 'retry', resendHint: '' })));
+    expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+    expect(claims.filter((c) => !c.claimed).map((c) => !c.claimed && c.why)).toEqual(Array(3).fill(expect.stringMatching(/^(pending|in-progress)$/)));
+    const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'worker-a', mail });
+    expect(smtp.received).toHaveLength(1);
+    expect(r.days[0]!.outcome).toBe('sent');
+    expect((await simpleParser(smtp.received[0]!.raw)).messageId).toBe(rendered.messageId);
+    const rows = await deliveriesOf(ctx, 'daily-yield-report', DAY);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'sent', error: null });
+    expect(rows[0]!.outboxId).not.toBeNull();
+  });
+
   it('a workbook over maxAttachmentMb is not attached; the email says where it is', async () => {
     const { ctx, smtp, mail } = await ready({ reports: { dailyYield: { maxAttachmentMb: 0.001 } } });
     const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail });
