@@ -202,10 +202,15 @@ async function readHeld(ctx: EtlContext, db: Knex | Knex.Transaction, id: number
  */
 export async function claimMessage(ctx: EtlContext, id: number, now: Date, dueBy?: Date): Promise<HeldMessage | undefined> {
   const token = randomUUID();
-  const q = outbox(ctx, ctx.target).where({ id, status: 'pending' }).where('expires_at', '>', now);
-  if (dueBy) q.where('next_attempt_at', '<=', dueBy);
-  await q.update({ status: 'sending', claim_token: token, claimed_by: HOLDER, claimed_at: now, attempts: ctx.target.raw('attempts + 1'), updated_at: now });
+  await claimStatement(ctx, ctx.target, id, token, now, dueBy);
   return readHeld(ctx, ctx.target, id, token);
+}
+
+/** The claim's UPDATE: the token lands only where the message is still claimable; its count is never read. */
+export function claimStatement(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex, id: number, token: string, now: Date, dueBy?: Date) {
+  const q = outbox(ctx, db).where({ id, status: 'pending' }).where('expires_at', '>', now);
+  if (dueBy) q.where('next_attempt_at', '<=', dueBy);
+  return q.update({ status: 'sending', claim_token: token, claimed_by: HOLDER, claimed_at: now, attempts: db.raw('attempts + 1'), updated_at: now });
 }
 
 /** Takes a pending message past its expiry, to expire it; in `db` so the admin alert is queued with it. */

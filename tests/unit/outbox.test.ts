@@ -3,9 +3,11 @@
  * attempts, and its configuration keys.
  */
 import { describe, expect, it } from 'vitest';
+import knexFactory from 'knex';
 import { resolveConfig, ConfigError } from '../../config/load.js';
 import { classifyFailure } from '../../reports/outbox/attempt.js';
 import { retryDelayMs } from '../../reports/outbox/sender.js';
+import { claimStatement } from '../../reports/outbox/outbox.js';
 
 const smtpError = (message: string, props: { code?: string; command?: string; responseCode?: number }) => Object.assign(new Error(message), props);
 
@@ -58,5 +60,16 @@ describe('mail.outbox configuration', () => {
     expect(fail({ expireAfterMs: 'a day' })).toMatch(/mail\.outbox\.expireAfterMs: expected number/);
     expect(fail({ maxRetryDelayMs: -1 })).toMatch(/mail\.outbox\.maxRetryDelayMs/);
     expect(fail({ every: 1 })).toMatch(/mail\.outbox: unknown key\(s\) 'every'/);
+  });
+});
+
+describe('the claim on SQL Server', () => {
+  it('is one parameterised UPDATE guarded by status, expiry and due time, every instant bound as a Date (typed by the driver)', () => {
+    const mssql = knexFactory({ client: 'mssql' });
+    const now = new Date('2026-11-21T05:00:00Z');
+    const { sql, bindings } = claimStatement({ targetSchema: 'dbo' }, mssql, 7, 'tok', now, now).toSQL().toNative();
+    expect(sql).toMatch(/^update \[dbo\]\.\[outbox\] set \[status\] = @p0, \[claim_token\] = @p1, \[claimed_by\] = @p2, \[claimed_at\] = @p3, \[attempts\] = attempts \+ 1, \[updated_at\] = @p4 /);
+    expect(sql).toContain('where [id] = @p5 and [status] = @p6 and [expires_at] > @p7 and [next_attempt_at] <= @p8');
+    expect(bindings).toEqual(['sending', 'tok', expect.any(String), now, now, 7, 'pending', now, now]);
   });
 });
