@@ -257,7 +257,7 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
     log.info({ deliveryId: d.id, outboxId: m.id, status: m.status }, 'delivery already queued: sent from the outbox');
     return { ...recorded(d, outcomeOf(m)), ...fromMessage(m) };
   };
-  const queued = (d: DeliveryRow | undefined): d is DeliveryRow & { outboxId: number } => d?.status === 'pending' && d.outboxId !== null;
+  const queued = (d: DeliveryRow | undefined): d is DeliveryRow & { outboxId: number } => (d?.status === 'pending' || d?.status === 'sending') && d.outboxId !== null;
   if (queued(earlier)) return sendQueued(earlier);
   const done = earlier && !req.resend ? settled[earlier.status] : undefined;
   if (earlier && done) {

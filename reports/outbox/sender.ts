@@ -10,6 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { EtlContext } from '../../etl/context.js';
 import { emlFileName, renderMail, type MailMessage, type MailSettings } from '../mail.js';
@@ -87,16 +88,31 @@ async function composeNotice(ctx: EtlContext, o: SenderOptions, entry: OutboxEnt
   return { dedupeKey: `outbox-${what}|${entry.id}`, kind: `outbox-${what}`, mail, subject, fileStem: `alert-outbox-${what}` };
 }
 
+type Notice = Awaited<ReturnType<typeof composeNotice>>;
+
 /**
  * Changes the message and queues its notice in one transaction, so the notice is queued exactly
  * when the change is made; its dedupe key keeps it to one whoever makes the change.
  */
-async function changeWithNotice(ctx: EtlContext, notice: Awaited<ReturnType<typeof composeNotice>>, change: (trx: import('knex').Knex.Transaction) => Promise<boolean>, now: Date): Promise<boolean> {
+async function changeWithNotice(ctx: EtlContext, notice: Notice, change: (trx: Knex.Transaction) => Promise<boolean>, now: Date): Promise<boolean> {
   return ctx.target.transaction(async (trx) => {
     const made = await change(trx);
     if (made && notice && !(await findMessageByKey(ctx, notice.dedupeKey, trx))) await insertMessage(ctx, trx, notice, now);
     return made;
   });
+}
+
+/** A held message's change, with its notice. */
+function settleWithNotice(ctx: EtlContext, notice: Notice, held: HeldMessage, change: Parameters<typeof settleHeld>[2], now: Date): Promise<boolean> {
+  return changeWithNotice(
+    ctx,
+    notice,
+    async (trx) => {
+      await settleHeld(ctx, held, change, now, trx);
+      return true;
+    },
+    now,
+  );
 }
 
 /** Where an expired message is kept: under mail.outDir/expired, named like every .eml. */
@@ -115,8 +131,12 @@ function keepEml(o: SenderOptions, held: HeldMessage, file: string): string | un
   }
 }
 
-/** One attempt at a held message, its outcome recorded; the message's new status. */
-async function attemptHeld(ctx: EtlContext, held: HeldMessage, o: SenderOptions, noticeUnconfirmed: boolean): Promise<OutboxStatus> {
+/**
+ * One attempt at a held message, its outcome recorded; the message's new status. `notify`: an
+ * unconfirmed or refused message gets its admin notice (the periodic sender; a run that sends its
+ * own message reports the outcome itself, so the admins are not told twice).
+ */
+async function attemptHeld(ctx: EtlContext, held: HeldMessage, o: SenderOptions, notify: boolean): Promise<OutboxStatus> {
   const log = o.log.child({ outboxId: held.id, messageId: held.messageId, kind: held.kind, attempt: held.attempts });
   const a = await attemptDelivery(o.mail, held.mail, held.fileStem ?? 'message');
   const now = clockOf(o)();
@@ -132,16 +152,16 @@ async function attemptHeld(ctx: EtlContext, held: HeldMessage, o: SenderOptions,
       return 'pending';
     }
     case 'unknown': {
-      const notice = noticeUnconfirmed ? await composeNotice(ctx, o, held, 'unconfirmed', a.error) : null;
-      await changeWithNotice(ctx, notice, async (trx) => (await settleHeld(ctx, held, { status: 'unconfirmed', lastError: a.error }, now, trx), true), now);
+      const notice = notify ? await composeNotice(ctx, o, held, 'unconfirmed', a.error) : null;
+      await settleWithNotice(ctx, notice, held, { status: 'unconfirmed', lastError: a.error }, now);
       log.error({ err: a.error, resend: held.resendHint }, 'email outcome unknown: unconfirmed, not sent again by itself');
       return 'unconfirmed';
     }
     case 'refused': {
       const keptFile = keepEml(o, held, keptPath(o, held));
       const why = `refused: ${a.error}`;
-      const notice = await composeNotice(ctx, o, held, 'expired', why, keptFile);
-      await changeWithNotice(ctx, notice, async (trx) => (await settleHeld(ctx, held, { status: 'expired', lastError: why, keptFile }, now, trx), true), now);
+      const notice = notify ? await composeNotice(ctx, o, held, 'expired', why, keptFile) : null;
+      await settleWithNotice(ctx, notice, held, { status: 'expired', lastError: why, keptFile }, now);
       log.error({ err: a.error, keptFile }, 'email refused for good: expired, kept as .eml');
       return 'expired';
     }
@@ -152,13 +172,20 @@ async function attemptHeld(ctx: EtlContext, held: HeldMessage, o: SenderOptions,
  * Sends message `id` now, for the run that queued it: claimed without waiting for its backoff, and
  * tried again mail.retries times with a doubling wait after a failure that cannot have delivered it.
  * Whatever is still pending then is left to the worker's periodic sender. Returns the message as it
- * is then, and whether this call tried to send it (not: another sender holds or held it).
+ * is then, and whether this call tried to send it (not: another sender holds or held it); the
+ * caller tells of a message that ended unconfirmed or expired (a report run fails and says so).
  */
 export async function sendNow(ctx: EtlContext, id: number, o: SenderOptions): Promise<OutboxEntry & { attempted: boolean }> {
   let attempted = false;
   for (let tries = 0; ; tries++) {
     const held = await claimMessage(ctx, id, clockOf(o)());
-    if (!held) break; // sent, held by another sender, unconfirmed or expired: nothing to do here
+    if (!held) {
+      // Sent, unconfirmed or expired: nothing to do. Held by another sender (the periodic one):
+      // its attempt decides, so wait for it, and try again if it failed.
+      const after = await outcomeOfOtherAttempt(ctx, id, o);
+      if (after?.status !== 'pending' || tries >= o.mail.retries) break;
+      continue;
+    }
     attempted = true;
     const status = await attemptHeld(ctx, held, o, false);
     if (status !== 'pending' || tries >= o.mail.retries) break;
@@ -167,6 +194,16 @@ export async function sendNow(ctx: EtlContext, id: number, o: SenderOptions): Pr
   const entry = await findMessage(ctx, id);
   if (!entry) throw new Error(`outbox message ${id} does not exist`);
   return { ...entry, attempted };
+}
+
+/** The message once another sender's attempt is over: at most as long as one attempt may take. */
+async function outcomeOfOtherAttempt(ctx: EtlContext, id: number, o: SenderOptions): Promise<OutboxEntry | undefined> {
+  const until = Date.now() + o.mail.connectionTimeoutMs + o.mail.greetingTimeoutMs + o.mail.socketTimeoutMs;
+  for (;;) {
+    const m = await findMessage(ctx, id);
+    if (m?.status !== 'sending' || Date.now() > until) return m;
+    await sleep(100);
+  }
 }
 
 export interface SendDueResult {
