@@ -167,10 +167,14 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     ),
   );
 
+  // Failure handling (alerts, notices) in flight: a stopping worker lets it finish before closing the database.
+  const handlingFailures = new Set<Promise<void>>();
   for (const w of workers) {
     w.on('failed', (job, err) => {
       if (!job) return;
-      void onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
+      const handling = onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
+      handlingFailures.add(handling);
+      void handling.finally(() => handlingFailures.delete(handling));
     });
     w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
   }
@@ -193,6 +197,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
 
   const closeAll = async () => {
     await Promise.all(workers.map((w) => w.close()));
+    await Promise.all([...handlingFailures]);
     await outbox?.stop();
     await ctx.close();
   };
