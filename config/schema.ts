@@ -286,7 +286,7 @@ export const configSchema = z
         from: mailbox.default('yieldrun <yieldrun@localhost>'),
         /** Without SMTP_URL, messages are written here as .eml files instead of being sent. */
         outDir: z.string().min(1).default('out/mail'),
-        /** Further SMTP attempts after a temporary failure (4xx reply, connection refused or timed out). */
+        /** Further attempts a run makes after a temporary failure (4xx reply, no connection) before it leaves the message to the worker. */
         retries: z.number().int().min(0).max(10).default(3),
         /** First wait before a retry; each further retry waits twice as long. */
         retryDelayMs: z.number().int().min(0).max(600_000).default(2_000),
