@@ -304,10 +304,22 @@ export const configSchema = z
         from: mailbox.default('yieldrun <yieldrun@localhost>'),
         /** Without SMTP_URL, messages are written here as .eml files instead of being sent. */
         outDir: z.string().min(1).default('out/mail'),
-        /** Further SMTP attempts after a temporary failure (4xx reply, connection refused or timed out). */
+        /** Further attempts a run makes after a temporary failure (4xx reply, no connection) before it leaves the message to the worker. */
         retries: z.number().int().min(0).max(10).default(3),
         /** First wait before a retry; each further retry waits twice as long. */
         retryDelayMs: z.number().int().min(0).max(600_000).default(2_000),
+        /** The outbox (reports/outbox/): every email is stored before it is sent, and retried until sent or expired. */
+        outbox: z
+          .object({
+            /** How often a worker sends what is due in the outbox (and expires what is too old). */
+            sendEveryMs: z.number().int().min(100).max(3_600_000).default(60_000),
+            /** A message not sent this long after it was queued expires: one admin alert, its .eml kept on disk. */
+            expireAfterMs: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
+            /** The wait between attempts doubles from retryDelayMs up to this. */
+            maxRetryDelayMs: z.number().int().min(0).max(86_400_000).default(900_000),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

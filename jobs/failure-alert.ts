@@ -10,7 +10,8 @@ import type { EtlContext } from '../etl/context.js';
 import { lastCompleteDay, type PlantClock } from '../etl/periods.js';
 import { dayRuns, type QueuedJobData } from './queues.js';
 import { SCHEDULE_QUEUE, firingTime } from './schedules.js';
-import { sendMail } from '../reports/mail.js';
+import { mailSettings, type MailSettings } from '../reports/mail.js';
+import { queueAndSend } from '../reports/outbox/sender.js';
 
 export type FailedJob = Pick<Job<QueuedJobData>, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade' | 'timestamp' | 'opts'>;
 
@@ -79,11 +80,25 @@ export function composeFailureAlert(cfg: ResolvedConfig, clock: PlantClock, job:
   return { subject: `[yieldrun] ${work.job} failed · ${cfg.plant.name} · ${span}`, text: lines.join('\n') };
 }
 
-export async function reportFinalFailure(cfg: ResolvedConfig, ctx: EtlContext, job: FailedJob, err: Error, log: Logger): Promise<void> {
+/**
+ * Queues the alert in the outbox (one per failed job) and sends it now; when the mail server is
+ * down, the worker's outbox sender delivers it once the server is back.
+ */
+export async function reportFinalFailure(cfg: ResolvedConfig, ctx: EtlContext, job: FailedJob, err: Error, log: Logger, mail: MailSettings = mailSettings(cfg)): Promise<void> {
   const alert = composeFailureAlert(cfg, ctx.clock, job, err);
   const work = failedWork(cfg, ctx.clock, job);
   log.error({ jobId: job.id, job: job.name, days: work.days, dependentsNotRun: work.dependents }, alert.subject);
   if (cfg.alerts.admins.length === 0) return;
-  const sent = await sendMail(cfg, { to: cfg.alerts.admins, subject: alert.subject, text: alert.text, fileStem: `alert-${work.job}` }, log);
-  log.info({ jobId: job.id, job: job.name, messageId: sent.messageId, to: cfg.alerts.admins, file: sent.file }, 'failure alert sent');
+  const m = await queueAndSend(
+    ctx,
+    {
+      dedupeKey: `failure-alert|${job.queueName}/${job.id}|${job.timestamp}`,
+      kind: 'failure-alert',
+      message: { to: cfg.alerts.admins, subject: alert.subject, text: alert.text, fileStem: `alert-${work.job}` },
+    },
+    { mail, log },
+  );
+  const what = { jobId: job.id, job: job.name, outboxId: m.id, messageId: m.messageId, to: cfg.alerts.admins, status: m.status, location: m.location };
+  if (m.status === 'sent') log.info(what, 'failure alert sent');
+  else log.warn({ ...what, err: m.lastError }, `failure alert ${m.status}: the outbox keeps it`);
 }

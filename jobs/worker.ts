@@ -24,6 +24,8 @@ import { startHousekeeping, type HousekeepingTask } from './housekeeping.js';
 import { StartRefusedError } from './start-refused.js';
 import { TEXT_LIMITS, fitColumn } from './caller-input.js';
 import { logDays } from './log.js';
+import { mailSettings } from '../reports/mail.js';
+import { startOutboxSender, type OutboxSenderHandle } from '../reports/outbox/sender.js';
 
 export interface WorkerHandle {
   workers: Worker[];
@@ -69,9 +71,11 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   const connection = opts.connection ?? redisConnection();
   const jobs = opts.jobs ?? JOBS;
   validateJobNames(cfg, jobs);
+  const mail = mailSettings(cfg);
   await checkRedis(connection, log, { requirePersistence: cfg.runner.requirePersistence });
   const now = opts.now ?? (() => DateTime.now());
   const ctx = openEtlContext(cfg, log);
+  let outbox: OutboxSenderHandle | undefined;
   const workerOpts = {
     connection,
     prefix: cfg.runner.queuePrefix,
@@ -162,10 +166,14 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     ),
   );
 
+  // Failure handling (alerts, notices) in flight: a stopping worker lets it finish before closing the database.
+  const handlingFailures = new Set<Promise<void>>();
   for (const w of workers) {
     w.on('failed', (job, err) => {
       if (!job) return;
-      void onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
+      const handling = onFailed(w, job, err).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure handling failed'));
+      handlingFailures.add(handling);
+      void handling.finally(() => handlingFailures.delete(handling));
     });
     w.on('error', (err) => {
       // A job whose keys are gone (Redis restarted without persistence) cannot be finished in the queue;
@@ -186,7 +194,7 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     if (job.id && w.name !== SCHEDULE_QUEUE) {
       await closeAbandonedRuns(ctx, job.id, err.message).catch((e: Error) => log.error({ jobId: job.id, err: e.message }, 'could not close the runs of the failed job'));
     }
-    await reportFinalFailure(cfg, ctx, job, err, log).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
+    await reportFinalFailure(cfg, ctx, job, err, log, mail).catch((e: Error) => log.error({ jobId: job.id, job: job.name, err: e.message }, 'failure alert not sent'));
     await enqueueSummaryFailureNotices(cfg, ctx, connection, job, log).catch((e: Error) =>
       log.error({ jobId: job.id, job: job.name, err: e.message }, 'summary-failed notice not enqueued'),
     );
@@ -196,6 +204,8 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   const closeAll = async () => {
     await housekeeping?.stop();
     await Promise.all(workers.map((w) => w.close()));
+    await Promise.all([...handlingFailures]);
+    await outbox?.stop();
     await ctx.close();
   };
 
@@ -222,6 +232,8 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
     ];
     housekeeping = startHousekeeping(tasks, connection, log);
   }
+  // Every email waits in the outbox until it is sent: this sends what a run left (mail.outbox.sendEveryMs).
+  outbox = startOutboxSender(ctx, { mail, log: log.child({ component: 'outbox' }) });
   log.info({ queues: workers.map((w) => w.name), concurrency: cfg.runner.concurrency }, 'worker started');
 
   let closing: Promise<void> | undefined;

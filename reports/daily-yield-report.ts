@@ -16,8 +16,10 @@ import { writeDailyYieldWorkbook, type DetailSheet } from './daily-yield-workboo
 import { defectTraceSection, spcSection, type ReportSection } from './daily-yield-sections.js';
 import { paretoChartSpec, renderPng, trendChartSpec } from './charts.js';
 import { composeDailyYieldEmail, composeNoDataNotice, composeSummaryFailedNotice, pctText, pointsText, type ComposedEmail } from './daily-yield-email.js';
-import { createMailer, mailSettings, newMessageId, type MailAttachment, type Mailer, type MailSettings } from './mail.js';
-import { claimDelivery, findDelivery, dedupeKey, markFailed, markSent, markSkipped, type DeliveryKind, type DeliveryRequest, type Recipients } from './deliveries.js';
+import { mailSettings, newMessageId, renderMail, type MailAttachment, type MailSettings } from './mail.js';
+import { claimDelivery, findDelivery, dedupeKey, type DeliveryKind, type DeliveryRequest, type DeliveryRow, type Recipients } from './deliveries.js';
+import { sendNow, type SenderOptions } from './outbox/sender.js';
+import type { OutboxEntry } from './outbox/outbox.js';
 
 export const DAILY_YIELD_REPORT = 'daily-yield-report';
 
@@ -34,13 +36,15 @@ export interface DailyYieldReportRequest {
   now?: DateTime;
   /** Default: the configuration's mail keys and SMTP_URL. */
   mail?: MailSettings;
-  /** A mailer the caller keeps open across jobs (a worker); default: one for this run. */
-  mailer?: Mailer;
   /** Called with the share of days done. */
   onProgress?: (fraction: number) => void;
 }
 
-export type DayOutcome = 'sent' | 'already-sent' | 'in-progress' | 'unconfirmed' | 'skipped';
+/**
+ * queued: in the outbox, not sent yet (the mail server did not take it); the worker keeps trying.
+ * unconfirmed / expired: see reports/deliveries.ts.
+ */
+export type DayOutcome = 'sent' | 'already-sent' | 'in-progress' | 'queued' | 'unconfirmed' | 'expired' | 'skipped';
 
 export interface DayReport {
   day: string;
@@ -48,6 +52,12 @@ export interface DayReport {
   outcome: DayOutcome;
   resend: boolean;
   deliveryId: number | null;
+  /** The outbox message, and its last error when it is not sent. */
+  outboxId: number | null;
+  error: string | null;
+  /** Queued: when it expires. Expired: the .eml kept. */
+  expiresAt: Date | null;
+  keptFile: string | null;
   subject: string | null;
   messageId: string | null;
   transport: 'smtp' | 'file' | null;
@@ -172,7 +182,7 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
   };
 }
 
-async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequest, mailer: Mailer, runId: number): Promise<DayReport> {
+async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequest, sender: SenderOptions, runId: number): Promise<DayReport> {
   const cfg = ctx.config.reports.dailyYield;
   const log = ctx.log.child({ job: DAILY_YIELD_REPORT, day, runId });
   const data = await loadDailyYieldData(ctx, day, { targets: cfg.targets, worstStations: cfg.worstStations, worstStationsMinUnits: cfg.worstStationsMinUnits });
@@ -189,6 +199,10 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
     outcome: 'sent',
     resend: false,
     deliveryId: null,
+    outboxId: null,
+    error: null,
+    expiresAt: null,
+    keptFile: null,
     subject: null,
     messageId: null,
     transport: null,
@@ -217,26 +231,42 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
     reason: req.reason ?? null,
   });
 
-  // Cheap check first: a retry of a delivered report need not build the workbook again.
+  // A delivery recorded earlier, as the day's report now stands.
+  const recorded = (d: DeliveryRow, outcome: DayOutcome): DayReport => ({
+    ...base,
+    outcome,
+    deliveryId: d.id,
+    outboxId: d.outboxId,
+    error: d.error,
+    expiresAt: d.expiresAt,
+    keptFile: d.keptFile,
+    subject: d.subject,
+    messageId: d.messageId,
+    transport: d.transport,
+    location: d.location,
+    workbook: d.attachment,
+  });
+  const settled: Partial<Record<DeliveryRow['status'], DayOutcome>> = { sent: 'already-sent', skipped: 'skipped', unconfirmed: 'unconfirmed', expired: 'expired' };
+
+  // Cheap check first: a retry of a delivered report need not build the workbook again, and one
+  // whose message is still in the outbox sends that message (never a second one).
   const key = dedupeKey({ report: DAILY_YIELD_REPORT, periodType: 'day', periodStart: day, kind, summaryRunId });
   const earlier = await findDelivery(ctx, key);
-  if (earlier && !req.resend && (earlier.status === 'sent' || earlier.status === 'skipped' || earlier.status === 'unconfirmed')) {
+  const sendQueued = async (d: DeliveryRow & { outboxId: number }) => {
+    const m = await sendNow(ctx, d.outboxId, sender);
+    log.info({ deliveryId: d.id, outboxId: m.id, status: m.status }, 'delivery already queued: sent from the outbox');
+    return { ...recorded(d, outcomeOf(m)), ...fromMessage(m) };
+  };
+  const queued = (d: DeliveryRow | undefined): d is DeliveryRow & { outboxId: number } => (d?.status === 'pending' || d?.status === 'sending') && d.outboxId !== null;
+  if (queued(earlier)) return sendQueued(earlier);
+  const done = earlier && !req.resend ? settled[earlier.status] : undefined;
+  if (earlier && done) {
     log.info({ deliveryId: earlier.id, status: earlier.status }, 'already delivered; nothing sent');
-    return {
-      ...base,
-      outcome: earlier.status === 'sent' ? 'already-sent' : earlier.status === 'skipped' ? 'skipped' : 'unconfirmed',
-      deliveryId: earlier.id,
-      subject: earlier.subject,
-      messageId: earlier.messageId,
-      transport: earlier.transport,
-      location: earlier.location,
-      workbook: earlier.attachment,
-    };
+    return recorded(earlier, done);
   }
 
   if (kind === 'no-data' && cfg.noData === 'skip' && !req.resend) {
-    const claim = await claimDelivery(ctx, request(`Daily yield ${day} · ${ctx.config.plant.name} · no data (not sent)`, null, null));
-    if (claim.claimed) await markSkipped(ctx, claim.id, 'no summary rows for the day; reports.dailyYield.noData is skip');
+    const claim = await claimDelivery(ctx, request(`Daily yield ${day} · ${ctx.config.plant.name} · no data (not sent)`, null, null), null);
     log.info('no data for the day; nothing sent (noData: skip)');
     return { ...base, outcome: 'skipped', deliveryId: claim.claimed ? claim.id : claim.existing.id };
   }
@@ -252,53 +282,64 @@ async function reportDay(ctx: EtlContext, day: string, req: DailyYieldReportRequ
         };
 
   const messageId = newMessageId(ctx.config.mail.from);
-  const claim = await claimDelivery(ctx, request(built.email.subject, messageId, built.workbook));
+  const fileStem = `${slug(ctx.config.plant.name)}_daily-yield_${day}${kind === 'report' ? '' : `_${kind}`}`;
+  const mail = await renderMail(sender.mail, {
+    to: cfg.to,
+    cc: cfg.cc,
+    replyTo: cfg.replyTo,
+    subject: built.email.subject,
+    text: built.email.text,
+    html: built.email.html,
+    attachments: built.attachments,
+    messageId,
+    fileStem,
+  });
+  const resendHint = `yieldrun run ${DAILY_YIELD_REPORT} --date ${day} --resend`;
+  const claim = await claimDelivery(ctx, request(built.email.subject, messageId, built.workbook), { mail, fileStem, resendHint });
   if (!claim.claimed) {
     const e = claim.existing;
+    if (queued(e)) return sendQueued(e); // another run queued it a moment ago
     log.info({ deliveryId: e.id, why: claim.why }, 'delivery claimed elsewhere or done; nothing sent');
-    const outcome: DayOutcome = claim.why === 'sent' ? 'already-sent' : claim.why;
-    return { ...base, outcome, deliveryId: e.id, subject: e.subject, messageId: e.messageId, transport: e.transport, location: e.location, workbook: e.attachment };
+    const outcome: DayOutcome = claim.why === 'sent' ? 'already-sent' : claim.why === 'pending' ? 'queued' : claim.why;
+    return recorded(e, outcome);
   }
-  let sent: Awaited<ReturnType<Mailer['send']>>;
-  try {
-    sent = await mailer.send({
-      to: cfg.to,
-      cc: cfg.cc,
-      replyTo: cfg.replyTo,
-      subject: built.email.subject,
-      text: built.email.text,
-      html: built.email.html,
-      attachments: built.attachments,
-      messageId,
-      fileStem: `${slug(ctx.config.plant.name)}_daily-yield_${day}${kind === 'report' ? '' : `_${kind}`}`,
-    });
-  } catch (err) {
-    await markFailed(ctx, claim.id, (err as Error).message).catch((e: Error) => log.error({ err: e.message }, 'could not record the failed delivery'));
-    throw err;
-  }
-  const location = sent.file ?? sent.response ?? null;
-  try {
-    await markSent(ctx, claim.id, { messageId: sent.messageId, transport: sent.transport, location, rejected: sent.rejected });
-  } catch (err) {
-    // Not marked failed: that would let a retry send it again. The claim stays open and turns
-    // unconfirmed, which only --resend sends again.
-    throw new Error(
-      `the ${day} report was sent (${sent.messageId}) but recording that in report_deliveries (id ${claim.id}) failed: ${(err as Error).message}; it will not be sent again automatically`,
-    );
-  }
-  log.info({ deliveryId: claim.id, messageId: sent.messageId, transport: sent.transport, resend: claim.resend }, 'report delivered');
+  const m = await sendNow(ctx, claim.outboxId!, sender);
+  log.info({ deliveryId: claim.id, outboxId: m.id, messageId: m.messageId, status: m.status, transport: m.transport, resend: claim.resend }, m.status === 'sent' ? 'report delivered' : `report ${m.status}`);
   return {
     ...base,
-    outcome: 'sent',
+    outcome: outcomeOf(m),
     resend: claim.resend,
     deliveryId: claim.id,
+    ...fromMessage(m),
     subject: built.email.subject,
-    messageId: sent.messageId,
-    transport: sent.transport,
-    location,
     workbook: built.workbook,
     sheetRows: built.sheetRows,
   };
+}
+
+function outcomeOf(m: OutboxEntry & { attempted: boolean }): DayOutcome {
+  if (m.status === 'sent') return m.attempted ? 'sent' : 'already-sent';
+  return m.status === 'pending' ? 'queued' : m.status === 'sending' ? 'in-progress' : m.status;
+}
+
+function fromMessage(m: OutboxEntry) {
+  return { outboxId: m.id, error: m.lastError, expiresAt: m.expiresAt, keptFile: m.keptFile, messageId: m.messageId, transport: m.transport, location: m.location };
+}
+
+/** Why a run that left a day's email not sent (or perhaps sent) is not a success, and what to do. */
+function undelivered(r: DayReport): string | null {
+  const what = r.kind === 'report' ? 'report' : r.kind === 'no-data' ? 'no-data notice' : 'summary-failed notice';
+  const resend = `yieldrun run ${DAILY_YIELD_REPORT} --date ${r.day} --resend`;
+  switch (r.outcome) {
+    case 'queued':
+      return `${r.day}: the ${what} (delivery ${r.deliveryId}, outbox message ${r.outboxId}) is queued but not sent yet: ${r.error ?? 'no attempt yet'}; the worker's outbox sender keeps trying until ${r.expiresAt?.toISOString() ?? 'it expires'} and sends it once the mail server takes it`;
+    case 'unconfirmed':
+      return `${r.day}: delivery ${r.deliveryId} (${r.messageId}) was claimed but never confirmed${r.error ? ` (${r.error})` : ''}; check whether the recipients got it, then: ${resend}`;
+    case 'expired':
+      return `${r.day}: the ${what} (delivery ${r.deliveryId}, ${r.messageId}) expired unsent: ${r.error ?? ''}; kept as ${r.keptFile ?? '(no file)'}; to send it again: ${resend}`;
+    default:
+      return null;
+  }
 }
 
 export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReportRequest): Promise<DailyYieldReportResult> {
@@ -308,7 +349,7 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
     throw new Error('reports.dailyYield.to is empty: list who receives the daily yield report (e.g. to: [quality-team@example.com])');
   }
   const days = req.days?.length ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
-  const mailer = req.mailer ?? createMailer(req.mail ?? mailSettings(ctx.config), ctx.log.child({ component: 'mail' }));
+  const sender: SenderOptions = { mail: req.mail ?? mailSettings(ctx.config), log: ctx.log.child({ component: 'outbox' }) };
   const startedAt = new Date();
   const runId = await startRun(
     ctx,
@@ -318,18 +359,13 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
   const reports: DayReport[] = [];
   try {
     for (const day of days) {
-      reports.push(await reportDay(ctx, day, req, mailer, runId));
+      reports.push(await reportDay(ctx, day, req, sender, runId));
       req.onProgress?.(reports.length / days.length);
     }
-    const unconfirmed = reports.filter((r) => r.outcome === 'unconfirmed');
-    if (unconfirmed.length) {
-      // Not sent again by itself (it may have gone out), but not a success either: someone must look.
-      throw new Error(
-        unconfirmed
-          .map((r) => `${r.day}: delivery ${r.deliveryId} (${r.messageId}) was claimed but never confirmed; check whether the recipients got it, then: yieldrun run daily-yield-report --date ${r.day} --resend`)
-          .join('\n'),
-      );
-    }
+    const problems = reports.map(undelivered).filter((p): p is string => p !== null);
+    // Not sent (yet), or perhaps sent: not a success, so the failure alert tells an admin. A queued
+    // message is still sent by the outbox; an unconfirmed or expired one only on purpose (--resend).
+    if (problems.length) throw new Error(problems.join('\n'));
     const rowsWritten = reports.reduce((s, r) => s + Object.values(r.sheetRows).reduce((a, b) => a + b, 0), 0);
     await finishRun(ctx, ctx.target, runId, startedAt, {
       status: 'succeeded',
@@ -345,8 +381,6 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
   } catch (err) {
     await recordFailure(ctx, runId, startedAt, err);
     throw err;
-  } finally {
-    if (!req.mailer) mailer.close();
   }
   return { runId, days: reports, durationMs: Date.now() - t0 };
 }
@@ -373,6 +407,12 @@ export function describeReport(r: DailyYieldReportResult): string[] {
         break;
       case 'unconfirmed':
         lines.push(`${d.day}: an earlier delivery (${d.deliveryId}, ${d.messageId}) never confirmed; nothing sent automatically. Use --resend to send it again.`);
+        break;
+      case 'queued':
+        lines.push(`${d.day}: ${what} queued in the outbox (message ${d.outboxId}), not sent yet: ${d.error ?? ''}; the worker keeps trying`);
+        break;
+      case 'expired':
+        lines.push(`${d.day}: ${what} expired unsent (delivery ${d.deliveryId}); kept as ${d.keptFile ?? '–'}. Use --resend to send it again.`);
         break;
     }
     if (d.workbook && d.outcome === 'sent') lines.push(`  workbook ${d.workbook}`);

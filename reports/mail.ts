@@ -9,6 +9,10 @@
  *
  * Each message carries a Message-ID chosen before the first attempt, so retries and the delivery
  * record (reports/deliveries.ts) name the same message.
+ *
+ * Reports and failure alerts go through the outbox instead (reports/outbox/): renderMail turns a
+ * message into the bytes it stores, and it sends them itself, one attempt at a time. The mailer
+ * below serves the SPC alerts until they move onto the outbox too.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -85,8 +89,11 @@ export class MailConfigError extends Error {
 
 const DEFAULTS = { retries: 3, retryDelayMs: 2_000, connectionTimeoutMs: 30_000, greetingTimeoutMs: 30_000, socketTimeoutMs: 60_000 };
 
+/** The configuration's keys that sending needs. */
+export type MailConfig = { mail: Pick<Config['mail'], 'from' | 'outDir' | 'retries' | 'retryDelayMs'> };
+
 /** Settings from the configuration's `mail` keys and SMTP_URL. */
-export function mailSettings(config: Pick<Config, 'mail'>, env: NodeJS.ProcessEnv = process.env): MailSettings {
+export function mailSettings(config: MailConfig, env: NodeJS.ProcessEnv = process.env): MailSettings {
   const url = env.SMTP_URL?.trim() || undefined;
   if (url && !/^smtps?:\/\/[^/]+/.test(url)) {
     throw new MailConfigError('environment SMTP_URL: expected smtp://user:password@host:587 or smtps://user:password@host:465');
@@ -120,13 +127,14 @@ export function isTransientMailError(err: unknown): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function fileName(stem: string): string {
+/** A unique .eml file name starting with `stem` (made safe for any file system). */
+export function emlFileName(stem: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const safe = stem.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'message';
   return `${safe}_${stamp}_${randomUUID().slice(0, 8)}.eml`;
 }
 
-function mailOptions(settings: MailSettings, m: MailMessage, messageId: string): nodemailer.SendMailOptions {
+function mailOptions(settings: Pick<MailSettings, 'from'>, m: MailMessage, messageId: string): nodemailer.SendMailOptions {
   return {
     from: m.from ?? settings.from,
     to: [...m.to],
@@ -140,26 +148,47 @@ function mailOptions(settings: MailSettings, m: MailMessage, messageId: string):
   };
 }
 
+/** A message rendered to the byte, as it goes over SMTP or into an .eml file, with its envelope. */
+export interface RenderedMail {
+  raw: Buffer;
+  messageId: string;
+  envelope: { from: string; to: string[] };
+}
+
+const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+
+/**
+ * Renders `m` (attachments read now) into the MIME message that is sent: the outbox stores these
+ * bytes, so every attempt and the .eml kept on expiry are the same message, Date and Message-ID included.
+ */
+export async function renderMail(settings: Pick<MailSettings, 'from'>, m: MailMessage): Promise<RenderedMail> {
+  if (m.to.length === 0) throw new MailConfigError('a message needs at least one recipient');
+  const messageId = m.messageId ?? newMessageId(m.from ?? settings.from);
+  const info = (await composer.sendMail(mailOptions(settings, m, messageId))) as { message: Buffer; envelope: { from: string; to: string[] } };
+  return { raw: info.message, messageId, envelope: { from: info.envelope.from, to: info.envelope.to } };
+}
+
+/** Writes a rendered message as `<dir>/<stem>_<time>_<id>.eml`; returns the file. */
+export function writeEml(dir: string, stem: string, raw: Buffer): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.resolve(dir, emlFileName(stem));
+  writeFileSync(file, raw);
+  return file;
+}
+
 /** A mailer for `settings`: SMTP when smtpUrl is set, else .eml files. Keep it for many messages; close it at the end. */
 export function createMailer(settings: MailSettings, log?: Logger): Mailer {
   if (!settings.smtpUrl) {
-    const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
     return {
       transport: 'file',
       target: settings.outDir,
       async send(m) {
-        if (m.to.length === 0) throw new MailConfigError('a message needs at least one recipient');
-        const messageId = m.messageId ?? newMessageId(m.from ?? settings.from);
-        const info = (await composer.sendMail(mailOptions(settings, m, messageId))) as { message: Buffer; envelope: { to: string[] } };
-        mkdirSync(settings.outDir, { recursive: true });
-        const file = path.join(settings.outDir, fileName(m.fileStem ?? m.subject));
-        writeFileSync(file, info.message);
-        log?.info({ file, messageId }, 'email written as .eml (no SMTP_URL)');
-        return { messageId, transport: 'file', file, accepted: info.envelope.to, rejected: [], attempts: 1 };
+        const r = await renderMail(settings, m);
+        const file = writeEml(settings.outDir, m.fileStem ?? m.subject, r.raw);
+        log?.info({ file, messageId: r.messageId }, 'email written as .eml (no SMTP_URL)');
+        return { messageId: r.messageId, transport: 'file', file, accepted: r.envelope.to, rejected: [], attempts: 1 };
       },
-      close() {
-        composer.close();
-      },
+      close() {},
     };
   }
 
@@ -208,7 +237,7 @@ export function createMailer(settings: MailSettings, log?: Logger): Mailer {
 }
 
 /** Settings, or the configuration to take them from (with SMTP_URL from the environment). */
-export type MailSource = MailSettings | Pick<Config, 'mail'>;
+export type MailSource = MailSettings | MailConfig;
 
 function settingsOf(source: MailSource): MailSettings {
   return 'mail' in source ? mailSettings(source) : source;

@@ -417,6 +417,67 @@ export const MIGRATIONS: Migration[] = [
       for (const ix of indexes) await s().alterTable(TIMESTAMP_INDEXES[ix].table, (t) => addIndex(t, ix));
     },
   },
+  {
+    name: '006_outbox',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      // Every email yieldrun sends is written here first, rendered to the byte (Message-ID
+      // included), and sent by whichever process claims it (reports/outbox/). dedupe_key is unique:
+      // the same message for the same purpose is queued once.
+      await s().createTable('outbox', (t) => {
+        t.increments('id').primary();
+        t.string('dedupe_key', 255).notNullable();
+        /** What the message is: daily-yield-report, failure-alert, outbox-expired, … */
+        t.string('kind', 64).notNullable();
+        /** pending | sending | sent | unconfirmed | expired */
+        t.string('status', 16).notNullable();
+        t.string('message_id', 255).notNullable();
+        t.string('subject', 512);
+        /** The SMTP envelope: sender and every recipient (to and cc), as JSON. */
+        t.text('envelope').notNullable();
+        /** The MIME message exactly as sent; raw_encoding says how it is stored. */
+        t.text('raw').notNullable();
+        /** utf8 (7-bit MIME, as nodemailer writes it) | base64 */
+        t.string('raw_encoding', 8).notNullable();
+        t.string('file_stem', 128);
+        /** The command that sends it again on purpose, for an unconfirmed or expired message. */
+        t.string('resend_hint', 512);
+        t.integer('attempts').notNullable().defaultTo(0);
+        ts(t, 'next_attempt_at').notNullable();
+        ts(t, 'expires_at').notNullable();
+        /** The holder of the current attempt: a claim is read back by its token, never by a row count. */
+        t.string('claimed_by', 128);
+        t.string('claim_token', 64);
+        ts(t, 'claimed_at');
+        t.text('last_error');
+        /** smtp | file */
+        t.string('transport', 8);
+        /** The SMTP server's reply, or the .eml file written. */
+        t.text('location');
+        /** The .eml kept on disk when the message expired. */
+        t.text('kept_file');
+        ts(t, 'created_at').notNullable();
+        ts(t, 'updated_at').notNullable();
+        ts(t, 'sent_at');
+        t.unique(['dedupe_key'], { indexName: 'ux_outbox_key' });
+        t.index(['status', 'next_attempt_at'], 'ix_outbox_due');
+      });
+      // A report delivery now hands its message to the outbox; claim_token replaces the row-count
+      // check of the re-claim of a delivery that failed before the outbox existed.
+      await s().alterTable('report_deliveries', (t) => {
+        t.integer('outbox_id');
+        t.string('claim_token', 64);
+      });
+    },
+    async down(db, schema) {
+      await withSchema(db, schema).alterTable('report_deliveries', (t) => {
+        t.dropColumn('claim_token');
+        t.dropColumn('outbox_id');
+      });
+      await withSchema(db, schema).dropTableIfExists('outbox');
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

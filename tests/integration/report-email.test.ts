@@ -8,11 +8,14 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import ExcelJS from 'exceljs';
-import { readSummary, writeTestRecords } from '../support/backends.js';
+import { readSummary, silentLog, writeTestRecords } from '../support/backends.js';
 import { runNightlySummary } from '../../etl/nightly-summary.js';
 import { targetTable } from '../../etl/context.js';
 import { runDailyYieldReport } from '../../reports/daily-yield-report.js';
 import { claimDelivery, deliveriesOf } from '../../reports/deliveries.js';
+import { renderMail } from '../../reports/mail.js';
+import { claimMessage } from '../../reports/outbox/outbox.js';
+import { sendDue } from '../../reports/outbox/sender.js';
 import { pctText, pointsText } from '../../reports/daily-yield-email.js';
 import { main } from '../../jobs/cli.js';
 import { DAY, RECIPIENTS, setupReport, smtpSettings, startSmtp, summarise, type ReportSetup, type TestSmtp } from './report-fixture.js';
@@ -138,12 +141,12 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
     expect(rows.map((x) => x.status)).toEqual(['sent']);
   });
 
-  it('a server that refuses past the retries: the run fails, the delivery is failed, the next run sends it once', async () => {
+  it('a server that refuses past the retries: the run fails, the message stays queued, the next run sends it once', async () => {
     const { ctx, smtp, mail } = await ready({}, 100);
-    await expect(runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail: { ...mail, retries: 1 } })).rejects.toThrow(/failed after 2 attempt\(s\).*421|421.*busy/s);
+    await expect(runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail: { ...mail, retries: 1 } })).rejects.toThrow(/queued but not sent yet: .*421.*busy/s);
     expect(smtp.received).toHaveLength(0);
     let [d] = await deliveriesOf(ctx, 'daily-yield-report', DAY);
-    expect(d).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(d).toMatchObject({ status: 'pending', attempts: 2 });
     expect(d!.error).toMatch(/busy/);
     const runs = (await targetTable(ctx, ctx.target, 'etl_runs').where({ job: 'daily-yield-report' }).orderBy('id')) as any[];
     expect(runs.map((x) => x.status)).toEqual(['failed']);
@@ -154,7 +157,9 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
       expect(r.days[0]!.outcome).toBe('sent');
       expect(ok.received).toHaveLength(1);
       [d] = await deliveriesOf(ctx, 'daily-yield-report', DAY);
-      expect(d).toMatchObject({ status: 'sent', attempts: 2, error: null });
+      expect(d).toMatchObject({ status: 'sent', attempts: 3, error: null });
+      // The message queued by the first run, byte for byte: one Message-ID for every attempt.
+      expect((await simpleParser(ok.received[0]!.raw)).messageId).toBe(d!.messageId);
       await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail: smtpSettings(ctx, ok) });
       expect(ok.received).toHaveLength(1);
     } finally {
@@ -173,6 +178,29 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
     expect((await deliveriesOf(ctx, 'daily-yield-report', DAY)).map((d) => d.status)).toEqual(['sent']);
   });
 
+  it('a delivery that failed before the outbox existed is claimed again once: two runs at once send one message', async () => {
+    const { ctx, smtp, mail } = await ready();
+    const now = new Date();
+    await targetTable(ctx, ctx.target, 'report_deliveries').insert({
+      report: 'daily-yield-report', period_type: 'day', period_start: DAY, period_label: DAY, kind: 'report', dedupe_key: `daily-yield-report|day|${DAY}|report`,
+      resend: false, status: 'failed', recipients: '{}', subject: 'old', attempts: 1, error: '421 busy', created_at: now, updated_at: now,
+    });
+    // Four retries claim it at once: one holds it, the others are told it is on its way.
+    const rendered = await renderMail(mail, { to: RECIPIENTS.to, subject: 's', text: 't' });
+    const request = { report: 'daily-yield-report', periodType: 'day', periodStart: DAY, periodLabel: DAY, kind: 'report', recipients: { to: RECIPIENTS.to, cc: [], replyTo: [] }, subject: 's', messageId: rendered.messageId, triggeredBy: 'retry' } as const;
+    const claims = await Promise.all([1, 2, 3, 4].map(() => claimDelivery(ctx, request, { mail: rendered, fileStem: 'retry', resendHint: '' })));
+    expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+    expect(claims.filter((c) => !c.claimed).map((c) => !c.claimed && c.why)).toEqual(Array(3).fill(expect.stringMatching(/^(pending|in-progress)$/)));
+    const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'worker-a', mail });
+    expect(smtp.received).toHaveLength(1);
+    expect(r.days[0]!.outcome).toBe('sent');
+    expect((await simpleParser(smtp.received[0]!.raw)).messageId).toBe(rendered.messageId);
+    const rows = await deliveriesOf(ctx, 'daily-yield-report', DAY);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'sent', error: null });
+    expect(rows[0]!.outboxId).not.toBeNull();
+  });
+
   it('a workbook over maxAttachmentMb is not attached; the email says where it is', async () => {
     const { ctx, smtp, mail } = await ready({ reports: { dailyYield: { maxAttachmentMb: 0.001 } } });
     const r = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail });
@@ -186,19 +214,26 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
   it('a claim that never finished (a crash between send and record) is not sent again by itself', async () => {
     const { ctx, smtp, mail } = await ready();
     const longAgo = new Date(Date.now() - 2 * 3600_000);
+    const rendered = await renderMail(mail, { to: RECIPIENTS.to, subject: 's', text: 't', messageId: '<m@x>' });
     const claim = await claimDelivery(
       ctx,
       { report: 'daily-yield-report', periodType: 'day', periodStart: DAY, periodLabel: DAY, kind: 'report', recipients: { to: RECIPIENTS.to, cc: [], replyTo: [] }, subject: 's', messageId: '<m@x>', triggeredBy: 'crashed' },
+      { mail: rendered, fileStem: 'crashed', resendHint: 'yieldrun run daily-yield-report --resend' },
       longAgo,
     );
-    expect(claim.claimed).toBe(true);
+    if (!claim.claimed) throw new Error('not claimed');
+    // The process that claimed the message for sending died two hours ago.
+    expect(await claimMessage(ctx, claim.outboxId!, longAgo)).toBeDefined();
     // Not sent again, and the run fails so that an admin is told (the failure alert) what to check.
     await expect(runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail })).rejects.toThrow(
-      new RegExp(`${DAY}: delivery ${claim.claimed ? claim.id : -1} \\(<m@x>\\) was claimed but never confirmed.*--date ${DAY} --resend`),
+      new RegExp(`${DAY}: delivery ${claim.id} \\(<m@x>\\) was claimed but never confirmed.*--date ${DAY} --resend`),
     );
     expect(smtp.received).toHaveLength(0);
     expect((await targetTable(ctx, ctx.target, 'etl_runs').where({ job: 'daily-yield-report' }).orderBy('id', 'desc').first()).status).toBe('failed');
     expect((await deliveriesOf(ctx, 'daily-yield-report', DAY))[0]!.status).toBe('unconfirmed');
+    // Nor by the worker's outbox sender, which settles the dead claim as unconfirmed.
+    expect(await sendDue(ctx, { mail, log: silentLog })).toMatchObject({ sent: 0, unconfirmed: 1 });
+    expect(smtp.received).toHaveLength(0);
     const again = await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail, resend: true });
     expect(again.days[0]).toMatchObject({ outcome: 'sent', resend: true });
     expect(smtp.received).toHaveLength(1);

@@ -23,7 +23,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { createBackend, configFor, openMigrated, writeTestRecords, type Backend, type BackendName, type TestRecord } from '../support/backends.js';
 import { runNightlySummary } from '../../etl/nightly-summary.js';
@@ -109,18 +109,30 @@ export interface ReceivedMail {
 
 export interface TestSmtp {
   url: string;
+  port: number;
   received: ReceivedMail[];
   /** Connections refused so far. */
   refused: number;
   close(): Promise<void>;
 }
 
-/**
- * A real SMTP server on 127.0.0.1 at a free port. `refuseFirst`: that many connections are refused
- * with 421 (service not available, try later) before it accepts.
- */
-export async function startSmtp(opts: { refuseFirst?: number } = {}): Promise<TestSmtp> {
-  const state: TestSmtp = { url: '', received: [], refused: 0, close: async () => undefined };
+export interface TestSmtpOptions {
+  /** That many connections are refused with 421 (service not available, try later) before it accepts. */
+  refuseFirst?: number;
+  /** The first N messages are received whole, then the connection is destroyed before the reply. */
+  dropAfterData?: number;
+  /** The first N messages are received whole, then no reply ever comes. */
+  hangAfterData?: number;
+  /** Listen on this port (a server coming back where one was down); default: a free one. */
+  port?: number;
+}
+
+/** A real SMTP server on 127.0.0.1. Every message it takes in whole is in `received`, replied to or not. */
+export async function startSmtp(opts: TestSmtpOptions = {}): Promise<TestSmtp> {
+  const state: TestSmtp = { url: '', port: 0, received: [], refused: 0, close: async () => undefined };
+  const sockets = new Set<Socket>();
+  let dropped = 0;
+  let hung = 0;
   const server = new SMTPServer({
     disabledCommands: ['AUTH', 'STARTTLS'],
     authOptional: true,
@@ -142,18 +154,45 @@ export async function startSmtp(opts: { refuseFirst?: number } = {}): Promise<Te
           to: session.envelope.rcptTo.map((a) => a.address),
           raw: Buffer.concat(chunks),
         });
+        if (dropped < (opts.dropAfterData ?? 0)) {
+          dropped++;
+          for (const s of sockets) if (s.remotePort === session.remotePort) s.destroy();
+          return;
+        }
+        if (hung < (opts.hangAfterData ?? 0)) {
+          hung++;
+          return;
+        }
         cb();
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
+  state.port = port;
   state.url = `smtp://127.0.0.1:${port}`;
-  state.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
   return state;
 }
 
+/** A loopback port nobody listens on (a mail server that is down), free for startSmtp({ port }) later. */
+export async function downPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
 /** Mail settings of `ctx` pointed at the test server, with short retry waits. */
-export function smtpSettings(ctx: EtlContext, smtp: TestSmtp): MailSettings {
+export function smtpSettings(ctx: EtlContext, smtp: Pick<TestSmtp, 'url'>): MailSettings {
   return { ...mailSettings(ctx.config, { SMTP_URL: smtp.url }), retryDelayMs: 20, connectionTimeoutMs: 5_000, greetingTimeoutMs: 5_000, socketTimeoutMs: 10_000 };
 }
