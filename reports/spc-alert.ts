@@ -72,7 +72,7 @@ export function ruleText(rule: RuleNumber, s: RuleSettings = DEFAULT_RULE_SETTIN
     case 7:
       return `${s.withinOneSigmaRun} points in a row within 1σ`;
     case 8:
-      return `${s.outsideOneSigmaRun} points in a row beyond 1σ, none within`;
+      return `${s.outsideOneSigmaRun} points in a row beyond 1σ on both sides of CL, none within (mixture)`;
   }
 }
 
