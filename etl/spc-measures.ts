@@ -6,7 +6,7 @@
  */
 import type { Config, SpcMeasureConfig } from '../config/schema.js';
 import type { ChartKind } from './spc/chart-points.js';
-import { applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
+import { ALL_RULES, applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
 import type { SpcSource } from '../sql/spc-query.js';
 
 export type Subgrouping = { kind: 'none' } | { kind: 'size'; size: number } | { kind: 'hour' } | { kind: 'day' };
@@ -30,9 +30,22 @@ export interface MeasureSpec {
   spec: SpecLimitsSpec;
   baseline: BaselineSpec | null;
   rules: RuleSettings;
+  /** Per rule: alarm (opens an event, alerted) or warning (shown, never alerted); spc.md §6. */
+  severity: Readonly<Record<RuleNumber, Severity>>;
   alert: { to: string[]; cc: string[] };
   /** Where it is configured, for messages. */
   configKey: string;
+}
+
+export type Severity = 'alarm' | 'warning';
+
+/** Rules that are alarms unless a measure says otherwise: one point beyond 3σ, a run on one side. */
+export const DEFAULT_ALARM_RULES: readonly RuleNumber[] = [1, 2];
+
+function severities(configured: Readonly<Record<string, Severity>>): Record<RuleNumber, Severity> {
+  const out = {} as Record<RuleNumber, Severity>;
+  for (const r of ALL_RULES) out[r] = configured[String(r)] ?? (DEFAULT_ALARM_RULES.includes(r) ? 'alarm' : 'warning');
+  return out;
 }
 
 /** The key columns of a chart joined into one text: `TX_POWER-02 | TX_POWER`. */
@@ -91,6 +104,7 @@ export function measureSpec(name: string, m: SpcMeasureConfig): MeasureSpec {
     spec: { lsl: m.spec?.lsl ?? null, usl: m.spec?.usl ?? null, target: m.spec?.target ?? null },
     baseline,
     rules: ruleSettings(m),
+    severity: severities(m.severity),
     alert: { to: m.alert.to, cc: m.alert.cc },
     configKey: `spc.measures.${name}`,
   };

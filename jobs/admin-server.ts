@@ -22,6 +22,7 @@ import { SCHEDULE_QUEUE, describeSchedules } from './schedules.js';
 import { enqueueWithDependents } from './enqueue.js';
 import { listRuns } from './run-history.js';
 import { jobState } from './job-state.js';
+import { addSpcRoutes } from './spc-admin-routes.js';
 
 export interface AdminServerOptions {
   port: number;
@@ -120,6 +121,8 @@ export async function startAdminServer(cfg: ResolvedConfig, log: Logger, opts: A
     if (!state) return void res.status(404).json({ error: 'no such job' });
     res.json(state);
   });
+
+  addSpcRoutes(app, ctx);
 
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     log.error({ err: err.message }, 'admin API error');
