@@ -231,10 +231,11 @@ const spcMeasure = z
       .default({}),
     /**
      * Severity per rule (spc.md §6): an alarm opens an out-of-control event and is alerted; a warning
-     * is shown on the chart and the SPC sheet, never alerted. Default: rules 1 and 2 alarm, the others warning.
+     * is shown on the chart and the SPC sheet, never alerted. Default: rules 1 and 2 alarm, the others
+     * warning; `paired`: rule 1 on the MR / R / S chart, a warning by default.
      */
     severity: z
-      .record(z.string().regex(/^[1-8]$/, 'expected a rule number 1 to 8'), z.enum(['alarm', 'warning'], { errorMap: () => ({ message: 'expected alarm or warning' }) }))
+      .record(z.string().regex(/^([1-8]|paired)$/, 'expected a rule number 1 to 8, or paired'), z.enum(['alarm', 'warning'], { errorMap: () => ({ message: 'expected alarm or warning' }) }))
       .default({}),
     /** An email when an out-of-control event opens, a note when it closes. */
     alert: z.object({ to: z.array(emailAddress).default([]), cc: z.array(emailAddress).default([]) }).strict().default({}),
@@ -253,6 +254,7 @@ const spcMeasure = z
       if (m.subgroup !== 'none' && !('by' in m.subgroup && m.subgroup.by === 'day')) issue('subgroup', 'a p-chart has one point per production day: leave subgroup out');
       if (m.rules?.some((r) => r > 4)) issue('rules', 'p-charts use rules 1 to 4 only');
       if (Object.keys(m.severity).some((r) => Number(r) > 4)) issue('severity', 'p-charts use rules 1 to 4 only');
+      if ('paired' in m.severity) issue('severity.paired', 'a p-chart has no paired chart');
     } else {
       if (!m.value) issue('value', 'expected the value column of the measurement');
       if (m.defective) issue('defective', 'defective is for p-charts');

@@ -263,7 +263,7 @@ export function judgedViolations(measure: MeasureSpec, chart: ControlChart): Jud
       const id = `${panel}|${time}|${v.rule}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      out.push({ panel, rule: v.rule, side: v.side, time, firstTime: points[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex, severity: measure.severity[v.rule] });
+      out.push({ panel, rule: v.rule, side: v.side, time, firstTime: points[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex, severity: panel === 'paired' ? measure.pairedSeverity : measure.severity[v.rule] });
     }
   };
   judge('main', chart.main, measure.rules.enabled);

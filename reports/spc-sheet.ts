@@ -329,7 +329,7 @@ function localTime(t: Date, tz: string): string {
 
 /**
  * The daily email's SPC paragraph (pure): the out-of-control events open on the report day, each
- * with its age and acknowledgement, unacknowledged first; and once, the charts that cannot be
+ * with its age and acknowledgement, unacknowledged and newest first; and once, the charts that cannot be
  * judged. It speaks only of charts whose window ends on the day; when the latest SPC run charted
  * another day, it says so instead of passing old findings off as the day's.
  */
@@ -338,7 +338,8 @@ export function spcParagraph(rows: readonly SpcSheetRow[], day: string, timezone
   const current = rows.filter((r) => r.windowTo === day);
   const lines: string[] = [];
   let lead: string;
-  const open = current.filter((r) => r.eventId !== null).sort((a, b) => (a.eventState === b.eventState ? (b.eventAgeDays ?? 0) - (a.eventAgeDays ?? 0) : a.eventState === 'open' ? -1 : 1));
+  // Unacknowledged first, the newest first: that is the news; the sheet lists them all.
+  const open = current.filter((r) => r.eventId !== null).sort((a, b) => (a.eventState === b.eventState ? (a.eventAgeDays ?? 0) - (b.eventAgeDays ?? 0) : a.eventState === 'open' ? -1 : 1));
   if (current.length === 0) {
     const latest = rows.reduce((m, r) => (r.windowTo > m ? r.windowTo : m), '');
     lead = `The SPC charts were last computed for ${latest}, not ${day}: run yieldrun run spc --date ${day}.`;
