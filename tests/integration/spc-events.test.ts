@@ -9,6 +9,7 @@
  * are 100 ± 2.658681. A point on 100 lies on CL and breaks every side run; 101 and 99 are 1.13σ off,
  * so no rule flags the pattern. A drift adds 6 (6.8σ) to every reading of its days.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,9 @@ import { toDate } from '../../etl/spc-store.js';
 import { listEvents } from '../../etl/spc-event-store.js';
 import { dateRange } from '../../etl/periods.js';
 import { main } from '../../jobs/cli.js';
+import { startAdminServer } from '../../jobs/admin-server.js';
+import { redisConnection } from '../../jobs/queues.js';
+import { silentLog } from '../support/backends.js';
 import { startSmtp, smtpSettings, type TestSmtp } from './report-fixture.js';
 
 const TZ = 'Europe/Berlin';
@@ -75,6 +79,8 @@ function spcConfig(b: Backend, outDir: string) {
       },
     },
     mail: { outDir },
+    // Its own queue prefix, for the admin server's queues.
+    runner: { queuePrefix: `yrspc${randomBytes(4).toString('hex')}` },
   };
 }
 
@@ -254,6 +260,42 @@ describe('acknowledgement', () => {
     expect(rerun.measures[0]!.alert.status).toBe('nothing-new');
     expect(s.smtp.received).toHaveLength(2);
     expect((await cli(s, ['spc', 'events', '--open'])).out).toBe('no open SPC events');
+  });
+});
+
+describe('the admin API: events and acknowledgement for a web console', () => {
+  let s: Setup | undefined;
+  afterEach(async () => {
+    await s?.cleanup();
+    s = undefined;
+  });
+
+  it('lists the open events and acknowledges one behind the token; bad codes 400, twice 409', async () => {
+    s = await setup('sqlite', { days: DAYS, drift: DRIFT });
+    await nightly(s, '2026-10-10', '2026-10-12');
+    const server = await startAdminServer(s.ctx.config, silentLog, { port: 0, host: '127.0.0.1', token: 't0k3n', connection: redisConnection(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') });
+    const call = (p: string, body?: unknown, token = 't0k3n') =>
+      fetch(`${server.url}${p}`, { method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body ? JSON.stringify(body) : undefined });
+    try {
+      const listed = await call('/api/spc/events?open=1&measure=gap');
+      expect(listed.status).toBe(200);
+      const [e, ...more] = (await listed.json()) as Record<string, any>[];
+      expect(more).toEqual([]);
+      expect(e).toMatchObject({ measure: 'gap', key: 'G1', state: 'open', openedAt: instant('2026-10-11', 0).toISOString(), acknowledgedBy: null });
+      expect((await call('/api/spc/events?measure=nope')).status).toBe(400);
+      expect((await call(`/api/spc/events/${e!.id}/ack`, { cause: 'MACHINE', action: 'REPAIRED', by: 'carol' }, 'wrong')).status).toBe(401);
+      const bad = await call(`/api/spc/events/${e!.id}/ack`, { cause: 'MACHINE', action: 'PRAYED', by: 'carol' });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toMatch(/unknown action code 'PRAYED'; spc.actions lists: ADJUSTED, REPAIRED/);
+      expect((await call(`/api/spc/events/${e!.id}/ack`, { cause: 'MACHINE', action: 'REPAIRED' })).status).toBe(400);
+      const ok = await call(`/api/spc/events/${e!.id}/ack`, { cause: 'machine', action: 'REPAIRED', by: 'carol', note: 'tension roller replaced' });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ id: e!.id, state: 'acknowledged', acknowledgedBy: 'carol', causeCode: 'MACHINE', actionCode: 'REPAIRED', note: 'tension roller replaced' });
+      expect((await call(`/api/spc/events/${e!.id}/ack`, { cause: 'MACHINE', action: 'REPAIRED', by: 'dave' })).status).toBe(409);
+      expect((await call('/api/spc/events/9999/ack', { cause: 'MACHINE', action: 'REPAIRED', by: 'dave' })).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 });
 
