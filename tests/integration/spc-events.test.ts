@@ -347,11 +347,15 @@ describe('versioned limits: yieldrun spc set-limits MEASURE --from DATE', () => 
     expect(later.filter((v) => v.withdrawn_run_id === null).map((v) => [toDate(v.point_time).getTime(), v.panel, Number(v.rule)])).toEqual([[instant(CHANGE, 0).getTime(), 'paired', 1]]);
     expect(later.filter((v) => v.withdrawn_run_id !== null).every((v) => v.withdrawn_run_id === r.runId)).toBe(true);
     expect(r.measures[0]!.withdrawnViolations).toBe(later.length - 1);
-    // The event of the change: the same one, now just the step, closed eight readings later; its close is told.
+    // The event the change opened (mailed on 10-11): only the MR flag at the step is left, a warning, so
+    // no alarm holds it any more: withdrawn by this run, kept with its history, not mailed again.
     const change = (await events(s.ctx)).find((e) => toDate(e.opened_at).getTime() === instant(CHANGE, 0).getTime())!;
-    expect(change).toMatchObject({ state: 'closed', flagged_points: 1 });
-    expect(toDate(change.closed_at)).toEqual(instant(CHANGE, 8));
-    expect(r.measures[0]!.alert).toMatchObject({ status: 'sent', opened: 0, closed: 1 });
+    expect(change).toMatchObject({ state: 'withdrawn', withdrawn_run_id: r.runId, history: 0 });
+    expect(change.open_alert_run_id).not.toBeNull();
+    expect(r.measures[0]!.events).toMatchObject({ opened: 0, withdrawn: 1 });
+    expect(r.measures[0]!.alert).toMatchObject({ status: 'nothing-new', opened: 0, closed: 0 });
+    // The outlier's event on 10-05 is untouched.
+    expect((await events(s.ctx)).find((e) => toDate(e.opened_at).getTime() === instant('2026-10-05', 4).getTime())).toMatchObject({ state: 'closed', withdrawn_run_id: null });
   });
 
   it('a constant gauge is not judged: "no variation: cannot be judged", once, no flags', async () => {

@@ -175,7 +175,7 @@ describe('the paired chart is judged by rule 1', () => {
     const j = judgeKey(measure(), { key: 'A', input: { chart: 'I-MR', observations: jump.map((value, i) => ({ value, time: hour(i) })) }, values: jump, stored: frozen('I-MR') });
     expect(j.violations).toEqual([
       { panel: 'main', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 16, pointIndex: 3, severity: 'alarm' },
-      { panel: 'paired', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 6, pointIndex: 3, severity: 'alarm' },
+      { panel: 'paired', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 6, pointIndex: 3, severity: 'warning' },
     ]);
   });
 
