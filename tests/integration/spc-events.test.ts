@@ -212,7 +212,7 @@ describe.each(['sqlite', 'postgres'] as const)('out-of-control events on %s', (b
   });
 });
 
-describe('acknowledgement', () => {
+describe.each(['sqlite', 'postgres'] as const)('acknowledgement on %s', (backendName) => {
   let s: Setup | undefined;
   afterEach(async () => {
     await s?.cleanup();
@@ -220,7 +220,7 @@ describe('acknowledgement', () => {
   });
 
   it('an engineer acknowledges the open event; it closes later; who, when, cause and action stay; a rerun changes nothing', async () => {
-    s = await setup('sqlite', { days: DAYS, drift: DRIFT });
+    s = await setup(backendName, { days: DAYS, drift: DRIFT });
     await nightly(s, '2026-10-09', '2026-10-14');
     const open = await cli(s, ['spc', 'events', '--open']);
     const [e] = await listEvents(s.ctx, { open: true });
