@@ -144,6 +144,30 @@ const countInWindow = z
   .strict()
   .refine((w) => w.count <= w.window, { message: 'count cannot exceed window' });
 
+/** Cause and action codes: short upper-case codes (they are typed on the command line), each with its meaning. */
+const codeList = z
+  .record(z.string().regex(/^[A-Z][A-Z0-9_-]{0,31}$/, 'expected a code such as MATERIAL (upper case, digits, _ or -, up to 32)'), z.string().trim().min(1).max(200))
+  .refine((r) => Object.keys(r).length > 0, { message: 'expected at least one code' });
+
+export const DEFAULT_SPC_CAUSES: Record<string, string> = {
+  MATERIAL: 'material: a lot, a supplier, a roll of film',
+  MACHINE: 'machine: wear, a fault, a setting that moved',
+  METHOD: 'method: a changed procedure or recipe',
+  MEASUREMENT: 'measurement: the gauge or its calibration',
+  OPERATOR: 'operator: training, a shift handover',
+  ENVIRONMENT: 'environment: temperature, humidity',
+  UNKNOWN: 'not found',
+};
+
+export const DEFAULT_SPC_ACTIONS: Record<string, string> = {
+  ADJUSTED: 'process adjusted back to target',
+  REPAIRED: 'machine repaired or parts replaced',
+  MATERIAL_CHANGED: 'material lot blocked or changed',
+  RECALIBRATED: 'gauge recalibrated',
+  NEW_LIMITS: 'a planned change: new control limits set (yieldrun spc set-limits)',
+  NONE: 'no action needed',
+};
+
 export const SPC_CHART_TYPES = ['I-MR', 'Xbar-R', 'Xbar-S', 'p'] as const;
 
 const spcMeasure = z
@@ -223,7 +247,15 @@ const spcMeasure = z
       })
       .strict()
       .default({}),
-    /** New violations are emailed once to these. */
+    /**
+     * Severity per rule (spc.md §6): an alarm opens an out-of-control event and is alerted; a warning
+     * is shown on the chart and the SPC sheet, never alerted. Default: rules 1 and 2 alarm, the others
+     * warning; `paired`: rule 1 on the MR / R / S chart, a warning by default.
+     */
+    severity: z
+      .record(z.string().regex(/^([1-8]|paired)$/, 'expected a rule number 1 to 8, or paired'), z.enum(['alarm', 'warning'], { errorMap: () => ({ message: 'expected alarm or warning' }) }))
+      .default({}),
+    /** An email when an out-of-control event opens, a note when it closes. */
     alert: z.object({ to: z.array(emailAddress).default([]), cc: z.array(emailAddress).default([]) }).strict().default({}),
   })
   .strict()
@@ -239,6 +271,8 @@ const spcMeasure = z
       if (m.spec) issue('spec', 'spec limits apply to I-MR and X̄ charts (capability); a p-chart has none');
       if (m.subgroup !== 'none' && !('by' in m.subgroup && m.subgroup.by === 'day')) issue('subgroup', 'a p-chart has one point per production day: leave subgroup out');
       if (m.rules?.some((r) => r > 4)) issue('rules', 'p-charts use rules 1 to 4 only');
+      if (Object.keys(m.severity).some((r) => Number(r) > 4)) issue('severity', 'p-charts use rules 1 to 4 only');
+      if ('paired' in m.severity) issue('severity.paired', 'a p-chart has no paired chart');
     } else {
       if (!m.value) issue('value', 'expected the value column of the measurement');
       if (m.defective) issue('defective', 'defective is for p-charts');
@@ -402,6 +436,12 @@ export const configSchema = z
       .object({
         /** Production days charted, ending with the run's day. */
         windowDays: z.number().int().min(1).max(366).default(30),
+        /** Consecutive points without a violation that close an out-of-control event (spc.md §6). */
+        eventCloseAfter: z.number().int().min(1).max(1000).default(8),
+        /** Assignable-cause codes an engineer picks when acknowledging an event: code → meaning. */
+        causes: codeList.default(DEFAULT_SPC_CAUSES),
+        /** Corrective-action codes, likewise. */
+        actions: codeList.default(DEFAULT_SPC_ACTIONS),
         /** Measure name → measure; one chart per key value. */
         measures: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'expected a measure name such as sep_anode_gap (lower case, digits, _)'), spcMeasure).default({}),
       })

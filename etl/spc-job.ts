@@ -2,9 +2,11 @@
  * The `spc` job (spc.md; DESIGN.md "The flow of one night"): for a production day D, every enabled
  * measure is charted over the window of `spc.windowDays` days ending with D, one chart per key:
  *
- *   read the source (etl/spc-inputs.ts) → limits, chart, Nelson rules, capability (etl/spc-judge.ts)
- *   → one target transaction per measure (etl/spc-store.ts) → alert email for violations nobody
- *   has been told about yet (reports/spc-alert.ts), each violation once
+ *   read the source (etl/spc-inputs.ts) → limits (versioned), chart, Nelson rules, capability
+ *   (etl/spc-judge.ts) → one target transaction per measure (etl/spc-store.ts) with its
+ *   out-of-control events (etl/spc-event-store.ts) → one email per measure for the events that
+ *   opened and those that closed (reports/spc-alert.ts), each told once; history (events that
+ *   opened before the run's own days) is stored and shown, never alerted
  *
  * and the run is recorded in etl_runs with job 'spc'. Several days given: the window ending with the
  * last day is charted, and earlier windows too when the days reach further back than one window.
@@ -13,15 +15,17 @@ import { DateTime } from 'luxon';
 import type { EtlContext } from './context.js';
 import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
 import { finishRun, recordFailure, startRun, type RunTotals } from './run-log.js';
+import type { EventsWritten } from './spc-event-store.js';
 import { checkMeasureSource, readChartInputs, type KeyedInput, type UnchartedRows } from './spc-inputs.js';
 import { judgeKey, storedLimitsApply } from './spc-judge.js';
 import { chartedKey, numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
 import { configuredMeasure, enabledMeasures, type MeasureSpec } from './spc-measures.js';
-import { claimAlerts, deleteFrozenLimits, readFrozenLimits, releaseAlerts, storeMeasure, type StoredLimits, type StoredViolation } from './spc-store.js';
+import { deleteFrozenLimits, readFrozenLimits, readSupersededLimits, storeMeasure, type StoredLimits } from './spc-store.js';
+import { claimEventAlerts, releaseEventAlerts } from './spc-event-store.js';
 import type { ChartInput } from './spc/charts.js';
 import type { ChartKind, LimitsSource } from './spc/chart-points.js';
 import { createMailer, mailSettings, type Mailer, type MailSettings } from '../reports/mail.js';
-import { spcAlertMessage, type AlertViolation } from '../reports/spc-alert.js';
+import { spcAlertMessage } from '../reports/spc-alert.js';
 import type { SpcChartData, SpcChartPoint } from '../reports/spc-chart.js';
 
 export const SPC = 'spc';
@@ -49,8 +53,9 @@ export type AlertStatus = 'sent' | 'nothing-new' | 'no-recipients' | 'failed';
 
 export interface SpcAlertOutcome {
   status: AlertStatus;
-  /** Violations in the email (sent), or not yet alerted (no-recipients, failed). */
-  violations: number;
+  /** Events whose opening the email told, and whose close (sent); or that are waiting (failed). */
+  opened: number;
+  closed: number;
   to: string[];
   subject?: string;
   messageId?: string;
@@ -73,9 +78,14 @@ export interface SpcMeasureOutcome {
   /** The table the chart key is looked up in, if any: rows without a key are untraced there. */
   lookup: string | null;
   points: number;
-  /** Violations found in the window, and those of them not seen by an earlier run. */
+  /** Violations found in the window, those of them not seen by an earlier run, and earlier ones no longer found. */
   violations: number;
   newViolations: number;
+  withdrawnViolations: number;
+  /** Out-of-control events: found now for the first time (and of those, history), open after the run, closed by it, withdrawn. */
+  events: EventsWritten;
+  /** Charts the rules could not judge (σ̂ = 0: no variation). */
+  unjudged: string[];
   /** Keys whose limits this run froze. */
   frozenKeys: string[];
   /** Charts by where their limits come from. */
@@ -124,8 +134,9 @@ interface MeasureRun {
   judged: ChartedKey[];
 }
 
-async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: string; to: string }, runId: number, triggeredBy: string): Promise<MeasureRun> {
+async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: string; to: string }, runId: number, triggeredBy: string, ownFrom: Date): Promise<MeasureRun> {
   const stored = await readFrozenLimits(ctx, m.name);
+  const superseded = await readSupersededLimits(ctx, m.name);
   const b = m.baseline;
   // Keys without usable frozen limits wait while the window is read when a date baseline has ended:
   // its own readings are fetched afterwards, only if some key needs them.
@@ -137,7 +148,7 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
   const uncharted = await readChartInputs(ctx, m, dateRange(window.from, window.to), (k) => {
     rowsRead += k.rows;
     if (datedComplete && !frozenFor(k.key)) waiting.push(k);
-    else judged.push(chartedKey(judgeKey(m, { key: k.key, input: k.input, values: k.values, stored: stored.get(k.key) })));
+    else judged.push(chartedKey(judgeKey(m, { key: k.key, input: k.input, values: k.values, stored: stored.get(k.key), superseded: superseded.get(k.key) })));
   });
   if (waiting.length > 0 && b?.kind === 'dates') {
     const base = await datedBaselineInputs(ctx, m, b.from, b.to);
@@ -158,6 +169,8 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
     window: { firstDay: window.from, lastDay: window.to, from: productionDay(window.from, ctx.clock).from.toJSDate(), to: productionDay(window.to, ctx.clock).to.toJSDate() },
     keys: judged,
     replaceLimits,
+    ownFrom,
+    eventCloseAfter: ctx.config.spc.eventCloseAfter,
   });
   const limits: Record<LimitsSource, number> = { window: 0, baseline: 0, frozen: 0 };
   for (const j of judged) limits[j.limitsSource]++;
@@ -175,25 +188,14 @@ async function chartMeasure(ctx: EtlContext, m: MeasureSpec, window: { from: str
       points: written.points,
       violations: written.violations,
       newViolations: written.newViolations,
+      withdrawnViolations: written.withdrawnViolations,
+      events: written.events,
+      unjudged: judged.filter((j) => j.unjudged !== null).map((j) => j.key),
       frozenKeys: written.frozenKeys,
       limits,
-      alert: { status: 'nothing-new', violations: 0, to: m.alert.to },
+      alert: { status: 'nothing-new', opened: 0, closed: 0, to: m.alert.to },
     },
   };
-}
-
-function alertViolations(claimed: readonly StoredViolation[], judged: readonly ChartedKey[]): AlertViolation[] {
-  const index = new Map<string, { key: ChartedKey; at: Map<number, number> }>();
-  for (const j of judged) index.set(j.key, { key: j, at: new Map(Array.from(j.points.time, (t, i) => [t, i])) });
-  return claimed.map((v) => {
-    const found = index.get(v.key);
-    const i = found?.at.get(v.pointTime.getTime());
-    const p = found?.key.points;
-    const pick = (a: Float64Array | undefined) => (a === undefined || i === undefined ? null : numberAt(a, i));
-    // The limits of the panel the violation is on.
-    const [cl, lcl, ucl] = v.panel === 'paired' ? [p?.pairedCl, p?.pairedLcl, p?.pairedUcl] : [p?.cl, p?.lcl, p?.ucl];
-    return { key: v.key, time: v.pointTime, firstTime: v.firstPointTime, panel: v.panel, rule: v.rule, side: v.side, value: v.value, cl: pick(cl), lcl: pick(lcl), ucl: pick(ucl) };
-  });
 }
 
 function chartData(m: MeasureSpec, j: ChartedKey): SpcChartData {
@@ -224,18 +226,20 @@ function chartData(m: MeasureSpec, j: ChartedKey): SpcChartData {
 }
 
 /**
- * Emails the measure's violations that this run found and nobody was told about yet. They are
- * claimed (alerted_at set) before sending, so two runs at once cannot both send them; a failed send
- * gives them back for the next run.
+ * Emails the measure's events that opened (not history) and the closes of events whose opening was
+ * told, if any. They are claimed before sending, so two runs at once cannot both send them; a
+ * failed send gives them back for the next run.
  */
 async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, runId: number, day: string, mailer: () => Mailer): Promise<SpcAlertOutcome> {
   if (m.alert.to.length === 0) {
-    return { status: run.outcome.newViolations > 0 ? 'no-recipients' : 'nothing-new', violations: run.outcome.newViolations, to: [] };
+    const waiting = run.outcome.events.opened - run.outcome.events.history;
+    return { status: waiting > 0 ? 'no-recipients' : 'nothing-new', opened: waiting, closed: 0, to: [] };
   }
-  const claimed = await claimAlerts(ctx, m.name, runId, new Date());
-  if (claimed.length === 0) return { status: 'nothing-new', violations: 0, to: m.alert.to };
+  const claimed = await claimEventAlerts(ctx, m.name, runId, new Date());
+  const counts = { opened: claimed.opened.length, closed: claimed.closed.length };
+  if (counts.opened + counts.closed === 0) return { status: 'nothing-new', ...counts, to: m.alert.to };
   try {
-    const keys = new Set(claimed.map((v) => v.key));
+    const keys = new Set(claimed.opened.map((e) => e.key));
     const charts = new Map(run.judged.filter((j) => keys.has(j.key)).map((j) => [j.key, chartData(m, j)]));
     const message = await spcAlertMessage(
       {
@@ -245,24 +249,17 @@ async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, ru
         day,
         window: run.outcome.window,
         runId,
-        violations: alertViolations(claimed, run.judged),
+        opened: claimed.opened,
+        closed: claimed.closed,
       },
       charts,
       m.alert,
     );
     const sent = await mailer().send(message);
-    return {
-      status: 'sent',
-      violations: claimed.length,
-      to: m.alert.to,
-      subject: message.subject,
-      messageId: sent.messageId,
-      transport: sent.transport,
-      location: sent.file ?? sent.response,
-    };
+    return { status: 'sent', ...counts, to: m.alert.to, subject: message.subject, messageId: sent.messageId, transport: sent.transport, location: sent.file ?? sent.response };
   } catch (err) {
-    await releaseAlerts(ctx, m.name, runId);
-    return { status: 'failed', violations: claimed.length, to: m.alert.to, error: (err as Error).message };
+    await releaseEventAlerts(ctx, m.name, runId);
+    return { status: 'failed', ...counts, to: m.alert.to, error: (err as Error).message };
   }
 }
 
@@ -272,6 +269,7 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
   for (const m of measures) await checkMeasureSource(ctx.source, m);
   const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
   const windows = chartWindows(days, ctx.config.spc.windowDays);
+  const ownFrom = productionDay(days[0]!, ctx.clock).from.toJSDate();
   const startedAt = new Date();
   const runId = await startRun(ctx, { job: SPC, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);
   const log = ctx.log.child({ job: SPC, runId, from: days[0], to: days[days.length - 1] });
@@ -286,10 +284,10 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
     let done = 0;
     for (const w of windows) {
       for (const m of measures) {
-        const run = await chartMeasure(ctx, m, w, runId, req.triggeredBy);
+        const run = await chartMeasure(ctx, m, w, runId, req.triggeredBy, ownFrom);
         run.outcome.alert = await alertMeasure(ctx, m, run, runId, w.to, mailer);
         const o = run.outcome;
-        log.info({ measure: m.name, window: w, charts: o.charts, points: o.points, violations: o.violations, new: o.newViolations, frozen: o.frozenKeys.length, alert: o.alert.status }, 'measure charted');
+        log.info({ measure: m.name, window: w, charts: o.charts, points: o.points, violations: o.violations, new: o.newViolations, events: o.events, frozen: o.frozenKeys.length, alert: o.alert.status }, 'measure charted');
         if (o.alert.status === 'failed') log.error({ measure: m.name, err: o.alert.error }, 'spc alert not sent; the next run sends it');
         outcomes.push(o);
         // Rows without a key are valid rows no chart can show: counted as valid, reported apart.
@@ -321,6 +319,9 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
       points: o.points,
       violations: o.violations,
       newViolations: o.newViolations,
+      withdrawnViolations: o.withdrawnViolations,
+      events: o.events,
+      unjudged: o.unjudged,
       frozenKeys: o.frozenKeys,
       limits: o.limits,
       alert: o.alert,
@@ -329,7 +330,7 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
   const failed = outcomes.filter((o) => o.alert.status === 'failed');
   if (failed.length > 0) {
     // The charts are stored; the run fails so that the queue retries it, and the retry sends the alert.
-    const error = `SPC alert email not sent for ${failed.map((o) => `${o.measure} (${o.alert.error})`).join('; ')}; its violations stay un-alerted and the next run sends them`;
+    const error = `SPC alert email not sent for ${failed.map((o) => `${o.measure} (${o.alert.error})`).join('; ')}; its events stay un-alerted and the next run sends them`;
     await finishRun(ctx, ctx.target, runId, startedAt, { status: 'failed', error, totals });
     throw new Error(error);
   }
@@ -370,15 +371,19 @@ export function describeSpc(r: SpcResult): string[] {
     const frozen = o.frozenKeys.length ? `, limits frozen now for ${o.frozenKeys.length}` : '';
     const alert =
       o.alert.status === 'sent'
-        ? `alert sent to ${o.alert.to.join(', ')} (${o.alert.violations} violations)`
+        ? `alert sent to ${o.alert.to.join(', ')} (${o.alert.opened} opened, ${o.alert.closed} closed)`
         : o.alert.status === 'failed'
           ? `ALERT NOT SENT: ${o.alert.error}`
           : o.alert.status === 'no-recipients'
             ? 'no alert recipients configured'
             : 'nothing new to alert';
     const uncharted = unchartedText(o.uncharted, o.lookup);
+    const e = o.events;
+    const history = e.history > 0 ? ` (${e.history} history: opened before the run's days, not alerted)` : '';
+    const unjudged = o.unjudged.length > 0 ? `; no variation, cannot be judged: ${o.unjudged.join(', ')}` : '';
     lines.push(
-      `${o.measure} (${o.chart}): ${o.charts} chart(s), ${o.points} points from ${o.rowsRead} rows${uncharted ? ` (${uncharted})` : ''}, ${o.violations} violation(s), ${o.newViolations} new; limits ${limits || '–'}${frozen}; ${alert}`,
+      `${o.measure} (${o.chart}): ${o.charts} chart(s), ${o.points} points from ${o.rowsRead} rows${uncharted ? ` (${uncharted})` : ''}, ${o.violations} violation(s), ${o.newViolations} new` +
+        `${o.withdrawnViolations ? `, ${o.withdrawnViolations} withdrawn` : ''}; events: ${e.opened} new${history}, ${e.open} open, ${e.closed} closed${e.withdrawn ? `, ${e.withdrawn} withdrawn` : ''}${unjudged}; limits ${limits || '–'}${frozen}; ${alert}`,
     );
   }
   lines.push(`took ${(r.durationMs / 1000).toFixed(2)} s`);

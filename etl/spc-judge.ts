@@ -24,7 +24,7 @@ import { capability, type Capability } from './spc/capability.js';
 import type { ChartKind, ChartPoint, ControlChart, Limits, LimitsSource } from './spc/chart-points.js';
 import { baselineLimits, chartLimits, controlChart, subgroupCount, type ChartInput } from './spc/charts.js';
 import { nelsonViolations, pairedChartRules, type RuleNumber, type Side } from './spc/nelson-rules.js';
-import type { BaselineSpec, MeasureSpec } from './spc-measures.js';
+import type { BaselineSpec, MeasureSpec, Severity } from './spc-measures.js';
 
 /** Limits as spc_limits stores them. */
 export interface FrozenLimits {
@@ -37,7 +37,20 @@ export interface FrozenLimits {
   baselineFrom: string | null;
   baselineTo: string | null;
   subgroups: number;
+  /**
+   * The first instant this version judges (ISO), or null: from the beginning. `yieldrun spc
+   * set-limits --from D` starts a version at D; the one before it is kept with D as its end.
+   */
+  validFrom: string | null;
 }
+
+/** A version of limits that a newer one replaced: it judges the points in [validFrom, validTo). */
+export interface SupersededLimits extends FrozenLimits {
+  validTo: string;
+}
+
+/** What a chart whose σ̂ is 0 says instead of flagging every point (spc.md §5). */
+export const NO_VARIATION = 'no variation: cannot be judged';
 
 /** Which chart of the pair a violation is on: the I, X̄ or p chart, or its MR, R or S chart. */
 export type Panel = 'main' | 'paired';
@@ -52,6 +65,8 @@ export interface JudgedViolation {
   /** The plotted statistic of its panel: x, x̄ or p on the main chart, MR, R or S on the paired one. */
   value: number | null;
   pointIndex: number;
+  /** alarm: opens an out-of-control event and is alerted; warning: shown only (the measure's severity of the rule). */
+  severity: Severity;
 }
 
 export interface JudgedKey {
@@ -66,6 +81,8 @@ export interface JudgedKey {
   violations: JudgedViolation[];
   /** Variables charts with readings; null for p-charts. */
   capability: Capability | null;
+  /** Why the rules did not judge the chart (NO_VARIATION), or null when they did. */
+  unjudged: string | null;
 }
 
 export interface JudgeInput {
@@ -75,11 +92,13 @@ export interface JudgeInput {
   values: readonly number[];
   /** Limits stored by an earlier run for this key. */
   stored?: FrozenLimits | undefined;
+  /** Earlier versions of the key's limits, each judging the points of its validity. */
+  superseded?: readonly SupersededLimits[] | undefined;
   /** A date baseline's own subgroups, when it has ended (read separately: it may lie before the window). */
   datedBaseline?: { input: ChartInput; complete: boolean } | undefined;
 }
 
-function pairedCentre(chart: ControlChart): number | null {
+export function pairedCentre(chart: ControlChart): number | null {
   return chart.paired.find((p) => p.cl !== null)?.cl ?? null;
 }
 
@@ -96,7 +115,7 @@ function phasesByBaseline(chart: ControlChart, from: string | null, to: string |
   chart.paired.forEach(mark);
 }
 
-function timesOf(input: ChartInput): string[] {
+export function timesOf(input: ChartInput): string[] {
   switch (input.chart) {
     case 'I-MR':
       return input.observations.map((o) => o.time ?? '');
@@ -130,26 +149,71 @@ function describeFrozen(f: FrozenLimits, setNow: boolean): string {
   return `${setNow ? 'frozen by this run' : 'frozen'}: baseline of ${f.subgroups} subgroups${span}`;
 }
 
-function chooseLimits(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key' | 'violations' | 'capability'> {
+type Chosen = Omit<JudgedKey, 'key' | 'violations' | 'capability' | 'unjudged'>;
+
+function frozenChart(input: ChartInput, l: FrozenLimits): ControlChart {
+  const chart = controlChart(input, { frozen: { cl: l.cl, sigmaWithin: l.sigmaWithin } });
+  phasesByBaseline(chart, l.baselineFrom, l.baselineTo);
+  return chart;
+}
+
+const instant = (iso: string | null) => (iso === null ? -Infinity : Date.parse(iso));
+
+/**
+ * The chart judged by versioned limits: each point by the version valid at its time (the current
+ * one from its validFrom on, superseded ones in their [validFrom, validTo)), points before every
+ * version by the window's own limits. Each version's chart is computed over the whole input, so a
+ * moving range across a version boundary is the same as without versions, and the points are
+ * picked from the chart of their version.
+ */
+function versionedChart(input: ChartInput, current: FrozenLimits, older: readonly SupersededLimits[]): { chart: ControlChart; earlier: number } {
+  const versions: { from: number; to: number; limits: FrozenLimits | null }[] = [
+    ...older.map((v) => ({ from: instant(v.validFrom), to: Date.parse(v.validTo), limits: v as FrozenLimits })),
+    { from: instant(current.validFrom), to: Infinity, limits: current },
+  ];
+  const base = frozenChart(input, current);
+  const charts = new Map<FrozenLimits | null, ControlChart>([[current, base]]);
+  const chartOf = (l: FrozenLimits | null) => {
+    let c = charts.get(l);
+    if (c === undefined) charts.set(l, (c = l === null ? controlChart(input) : frozenChart(input, l)));
+    return c;
+  };
+  let earlier = 0;
+  base.main.forEach((p, i) => {
+    const t = p.time === undefined ? NaN : Date.parse(p.time);
+    const v = versions.find((x) => t >= x.from && t < x.to);
+    if (v?.limits === current) return;
+    earlier++;
+    const c = chartOf(v?.limits ?? null);
+    base.main[i] = c.main[i]!;
+    if (base.paired.length > 0) base.paired[i] = c.paired[i]!;
+  });
+  return { chart: base, earlier };
+}
+
+function chooseLimits(measure: MeasureSpec, j: JudgeInput): Chosen {
   const { input, stored } = j;
   if (stored && storedLimitsApply(stored, input.chart)) {
-    const chart = controlChart(input, { frozen: { cl: stored.cl, sigmaWithin: stored.sigmaWithin } });
-    phasesByBaseline(chart, stored.baselineFrom, stored.baselineTo);
-    return { chart, limitsSource: 'frozen', note: describeFrozen(stored, false), freeze: null };
+    const older = (j.superseded ?? []).filter((v) => storedLimitsApply(v, input.chart));
+    if (stored.validFrom === null && older.length === 0) return { chart: frozenChart(input, stored), limitsSource: 'frozen', note: describeFrozen(stored, false), freeze: null };
+    const { chart, earlier } = versionedChart(input, stored, older);
+    const since = stored.validFrom ? `, valid from ${stored.validFrom.slice(0, 10)}` : '';
+    const before = earlier > 0 ? `; ${earlier} earlier point(s) judged by the limits valid at their time` : '';
+    return { chart, limitsSource: 'frozen', note: `${describeFrozen(stored, false)}${since}${before}`, freeze: null };
   }
   const chosen = chooseUnfrozen(measure, j);
   if (stored?.chart === input.chart) chosen.note = `stored limits have ${degenerate(stored, input.chart)}, not used; ${chosen.note}`;
   return chosen;
 }
 
-function chooseUnfrozen(measure: MeasureSpec, j: JudgeInput): Omit<JudgedKey, 'key' | 'violations' | 'capability'> {
+function chooseUnfrozen(measure: MeasureSpec, j: JudgeInput): Chosen {
   const { input } = j;
   const b = measure.baseline;
   const count = subgroupCount(input);
   const freezeWith = (limits: Limits & { subgroups: number }, from: string | null, to: string | null, kind: BaselineSpec['kind']) => {
     const chart = controlChart(input, { frozen: { cl: limits.cl, sigmaWithin: limits.sigmaWithin } });
     phasesByBaseline(chart, from, to);
-    const freeze: FrozenLimits = { chart: input.chart, cl: limits.cl, sigmaWithin: limits.sigmaWithin, pairedCl: pairedCentre(chart), baselineKind: kind, baselineFrom: from, baselineTo: to, subgroups: limits.subgroups };
+    const freeze: FrozenLimits = { chart: input.chart, cl: limits.cl, sigmaWithin: limits.sigmaWithin, pairedCl: pairedCentre(chart), baselineKind: kind, baselineFrom: from, baselineTo: to, subgroups: limits.subgroups, validFrom: null };
     return { chart, limitsSource: 'frozen' as const, note: describeFrozen(freeze, true), freeze };
   };
   if (b?.kind === 'firstSubgroups') {
@@ -199,7 +263,7 @@ export function judgedViolations(measure: MeasureSpec, chart: ControlChart): Jud
       const id = `${panel}|${time}|${v.rule}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      out.push({ panel, rule: v.rule, side: v.side, time, firstTime: points[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex });
+      out.push({ panel, rule: v.rule, side: v.side, time, firstTime: points[v.firstIndex]!.time ?? time, value: point.value, pointIndex: v.pointIndex, severity: panel === 'paired' ? measure.pairedSeverity : measure.severity[v.rule] });
     }
   };
   judge('main', chart.main, measure.rules.enabled);
@@ -216,7 +280,16 @@ function windowCapability(measure: MeasureSpec, j: JudgeInput): Capability | nul
   return capability(j.values, chartLimits(j.input).sigmaWithin, measure.spec);
 }
 
+/**
+ * A chart whose limits have σ̂ = 0 (a constant gauge, a stuck sensor, p̄ = 0) puts every point on
+ * CL or beyond every line: the rules would only repeat that on each point (rule 7 from the 15th
+ * on), so they are not applied and the chart says once that it cannot be judged.
+ */
 export function judgeKey(measure: MeasureSpec, j: JudgeInput): JudgedKey {
   const chosen = chooseLimits(measure, j);
-  return { key: j.key, ...chosen, violations: judgedViolations(measure, chosen.chart), capability: windowCapability(measure, j) };
+  const capability = windowCapability(measure, j);
+  if (chosen.chart.limits.sigmaWithin === 0) {
+    return { key: j.key, ...chosen, note: `${NO_VARIATION} (σ̂ = 0); ${chosen.note}`, violations: [], capability, unjudged: NO_VARIATION };
+  }
+  return { key: j.key, ...chosen, violations: judgedViolations(measure, chosen.chart), capability, unjudged: null };
 }

@@ -6,7 +6,7 @@
  */
 import type { Config, SpcMeasureConfig } from '../config/schema.js';
 import type { ChartKind } from './spc/chart-points.js';
-import { applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
+import { ALL_RULES, applicableRules, DEFAULT_RULE_SETTINGS, DEFAULT_RULES, type RuleNumber, type RuleSettings } from './spc/nelson-rules.js';
 import type { SpcSource } from '../sql/spc-query.js';
 
 export type Subgrouping = { kind: 'none' } | { kind: 'size'; size: number } | { kind: 'hour' } | { kind: 'day' };
@@ -30,9 +30,30 @@ export interface MeasureSpec {
   spec: SpecLimitsSpec;
   baseline: BaselineSpec | null;
   rules: RuleSettings;
+  /** Per rule: alarm (opens an event, alerted) or warning (shown, never alerted); spc.md §6. */
+  severity: Readonly<Record<RuleNumber, Severity>>;
+  /** Rule 1 on the paired chart (MR, R or S). */
+  pairedSeverity: Severity;
   alert: { to: string[]; cc: string[] };
   /** Where it is configured, for messages. */
   configKey: string;
+}
+
+export type Severity = 'alarm' | 'warning';
+
+/** Rules that are alarms unless a measure says otherwise: one point beyond 3σ, a run on one side. */
+export const DEFAULT_ALARM_RULES: readonly RuleNumber[] = [1, 2];
+/**
+ * Rule 1 on the MR, R or S chart is a warning unless a measure says otherwise: with UCL = 3.267·MR̄
+ * a single moving range is beyond it about once in 110 points of a stable process (several times a
+ * day on an hourly gauge), and a real shift shows on the I or X̄ chart, whose rule 1 is an alarm.
+ */
+export const DEFAULT_PAIRED_SEVERITY: Severity = 'warning';
+
+function severities(configured: Readonly<Record<string, Severity>>): Record<RuleNumber, Severity> {
+  const out = {} as Record<RuleNumber, Severity>;
+  for (const r of ALL_RULES) out[r] = configured[String(r)] ?? (DEFAULT_ALARM_RULES.includes(r) ? 'alarm' : 'warning');
+  return out;
 }
 
 /** The key columns of a chart joined into one text: `TX_POWER-02 | TX_POWER`. */
@@ -91,6 +112,8 @@ export function measureSpec(name: string, m: SpcMeasureConfig): MeasureSpec {
     spec: { lsl: m.spec?.lsl ?? null, usl: m.spec?.usl ?? null, target: m.spec?.target ?? null },
     baseline,
     rules: ruleSettings(m),
+    severity: severities(m.severity),
+    pairedSeverity: m.severity.paired ?? DEFAULT_PAIRED_SEVERITY,
     alert: { to: m.alert.to, cc: m.alert.cc },
     configKey: `spc.measures.${name}`,
   };

@@ -8,27 +8,19 @@
  * plain UPDATEs with bound parameters, no MERGE (DESIGN.md).
  */
 import type { Knex } from 'knex';
+import { num, toDate, toDateOrNull } from './spc-db-values.js';
 import { insertBatched, rowsPerStatement } from '../sql/batch-insert.js';
 import { quoteIdent, quoteTable } from '../sql/dialect.js';
 import { targetTable, type EtlContext } from './context.js';
-import type { FrozenLimits, Panel } from './spc-judge.js';
+import type { FrozenLimits, Panel, SupersededLimits } from './spc-judge.js';
+import { listEvents, storeEvents, type EventsWritten, type StoredEvent } from './spc-event-store.js';
+import type { Severity } from './spc-measures.js';
 import { numberAt, phaseAt, type ChartedKey } from './spc-point-columns.js';
 import type { MeasureSpec } from './spc-measures.js';
 import type { ChartKind, LimitsSource, Phase } from './spc/chart-points.js';
 import type { RuleNumber, Side } from './spc/nelson-rules.js';
 
-/** A timestamp column as the driver returns it (Date; epoch ms on SQLite) as a Date. */
-export function toDate(v: unknown): Date {
-  if (v instanceof Date) return v;
-  if (typeof v === 'number') return new Date(v);
-  if (typeof v === 'string' && /^\d+$/.test(v)) return new Date(Number(v));
-  const d = new Date(String(v));
-  if (Number.isNaN(d.getTime())) throw new Error(`cannot read the timestamp ${String(v)}`);
-  return d;
-}
-
-const toDateOrNull = (v: unknown) => (v === null || v === undefined ? null : toDate(v));
-const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+export { toDate };
 const isoDay = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v).slice(0, 10));
 
 /** How many ids or keys one statement lists (SQL Server allows 2,100 parameters). */
@@ -48,8 +40,37 @@ export async function readFrozenLimits(ctx: EtlContext, measure: string): Promis
   return new Map(rows.map((r) => [String(r.chart_key), limitsOf(r)]));
 }
 
+/** Versions of a measure's limits that newer ones replaced, by chart key, oldest first. */
+export async function readSupersededLimits(ctx: EtlContext, measure: string): Promise<Map<string, SupersededLimits[]>> {
+  const rows = (await targetTable(ctx, ctx.target, 'spc_limits_history').where({ measure }).orderBy('valid_to').select('*')) as Record<string, unknown>[];
+  const out = new Map<string, SupersededLimits[]>();
+  for (const r of rows) out.set(String(r.chart_key), [...(out.get(String(r.chart_key)) ?? []), { ...limitsOf(r), validTo: toDate(r.valid_to).toISOString() }]);
+  return out;
+}
+
+/** An spc_limits row: frozen limits of a key, who set them and when. */
+export function limitsRow(measure: string, key: string, f: FrozenLimits, set: { at: Date; by: string; runId: number }): Record<string, unknown> {
+  return {
+    measure,
+    chart_key: key,
+    chart: f.chart,
+    cl: f.cl,
+    sigma_within: f.sigmaWithin,
+    paired_cl: f.pairedCl,
+    baseline_kind: f.baselineKind,
+    baseline_from: f.baselineFrom ? new Date(f.baselineFrom) : null,
+    baseline_to: f.baselineTo ? new Date(f.baselineTo) : null,
+    subgroups: f.subgroups,
+    valid_from: f.validFrom ? new Date(f.validFrom) : null,
+    set_at: set.at,
+    set_by: set.by,
+    run_id: set.runId,
+  };
+}
+
 function limitsOf(r: Record<string, unknown>): StoredLimits {
   return {
+    validFrom: toDateOrNull(r.valid_from)?.toISOString() ?? null,
     measure: String(r.measure),
     key: String(r.chart_key),
     chart: String(r.chart) as ChartKind,
@@ -77,13 +98,20 @@ export interface MeasureWrite {
   keys: readonly ChartedKey[];
   /** Keys whose stored limits are of another chart type (the config changed): replaced by this run's. */
   replaceLimits: ReadonlySet<string>;
+  /** Start of the run's first own production day: events opened before it are history, not news. */
+  ownFrom: Date;
+  /** spc.eventCloseAfter. */
+  eventCloseAfter: number;
 }
 
 export interface MeasureWritten {
   points: number;
   violations: number;
   newViolations: number;
+  /** Violations of the window that this run no longer finds. */
+  withdrawnViolations: number;
   frozenKeys: string[];
+  events: EventsWritten;
 }
 
 function pointRows(w: MeasureWrite, k: ChartedKey): Record<string, unknown>[] {
@@ -128,7 +156,9 @@ function chartRow(w: MeasureWrite, k: ChartedKey): Record<string, unknown> {
     limits_source: k.limitsSource,
     limits_note: k.note.slice(0, 255),
     cl: k.limits.cl,
-    sigma_within: k.limits.sigmaWithin,
+    // The σ̂ that Cp and Cpk were computed with (the window's own); p-charts: the limits' √(p̄(1 − p̄)).
+    sigma_within: c ? c.sigmaWithin : k.limits.sigmaWithin,
+    unjudged: k.unjudged,
     values_n: c?.n ?? 0,
     mean: c?.mean ?? null,
     sigma_overall: c?.sigmaOverall ?? null,
@@ -182,7 +212,7 @@ export async function storeMeasure(ctx: EtlContext, w: MeasureWrite): Promise<Me
       .where('measure', name)
       .where('point_time', '>=', w.window.from)
       .where('point_time', '<', w.window.to)
-      .select('id', 'chart_key', 'point_time', 'panel', 'rule')) as { id: number | string; chart_key: string; point_time: unknown; panel: string; rule: number | string }[];
+      .select('id', 'chart_key', 'point_time', 'panel', 'rule', 'withdrawn_run_id')) as { id: number | string; chart_key: string; point_time: unknown; panel: string; rule: number | string; withdrawn_run_id: unknown }[];
     const known = new Map(existing.map((r) => [violationId(r.chart_key, toDate(r.point_time).getTime(), r.panel, Number(r.rule)), Number(r.id)]));
     const seen: number[] = [];
     const fresh: Record<string, unknown>[] = [];
@@ -200,18 +230,24 @@ export async function storeMeasure(ctx: EtlContext, w: MeasureWrite): Promise<Me
             side: v.side,
             first_point_time: new Date(v.firstTime),
             point_value: v.value,
+            severity: v.severity,
             first_seen_run_id: w.runId,
             last_seen_run_id: w.runId,
-            alerted_at: null,
-            alert_run_id: null,
           });
         }
       }
     }
     for (let i = 0; i < seen.length; i += CHUNK) {
-      await targetTable(ctx, trx, 'spc_violations').whereIn('id', seen.slice(i, i + CHUNK)).update({ last_seen_run_id: w.runId });
+      await targetTable(ctx, trx, 'spc_violations').whereIn('id', seen.slice(i, i + CHUNK)).update({ last_seen_run_id: w.runId, withdrawn_run_id: null });
+    }
+    // The ones this run no longer finds (new data, new limits) are withdrawn: kept, but not current.
+    const seenIds = new Set(seen);
+    const gone = existing.filter((r) => (r.withdrawn_run_id === null || r.withdrawn_run_id === undefined) && !seenIds.has(Number(r.id))).map((r) => Number(r.id));
+    for (let i = 0; i < gone.length; i += CHUNK) {
+      await targetTable(ctx, trx, 'spc_violations').whereIn('id', gone.slice(i, i + CHUNK)).update({ withdrawn_run_id: w.runId });
     }
     await insert(trx, 'spc_violations', fresh);
+    const events = await storeEvents(ctx, trx, { measure: name, runId: w.runId, window: { from: w.window.from, to: w.window.to }, ownFrom: w.ownFrom, closeAfter: w.eventCloseAfter, keys: w.keys });
 
     await targetTable(ctx, trx, 'spc_charts').where('measure', name).delete();
     await insert(trx, 'spc_charts', w.keys.map((k) => chartRow(w, k)));
@@ -226,25 +262,10 @@ export async function storeMeasure(ctx: EtlContext, w: MeasureWrite): Promise<Me
       trx,
       'spc_limits',
       frozen.map((k) => {
-        const f = k.freeze!;
-        return {
-          measure: name,
-          chart_key: k.key,
-          chart: f.chart,
-          cl: f.cl,
-          sigma_within: f.sigmaWithin,
-          paired_cl: f.pairedCl,
-          baseline_kind: f.baselineKind,
-          baseline_from: f.baselineFrom ? new Date(f.baselineFrom) : null,
-          baseline_to: f.baselineTo ? new Date(f.baselineTo) : null,
-          subgroups: f.subgroups,
-          set_at: w.computedAt,
-          set_by: setBy,
-          run_id: w.runId,
-        };
+        return limitsRow(name, k.key, k.freeze!, { at: w.computedAt, by: setBy, runId: w.runId });
       }),
     );
-    return { points, violations: seen.length + fresh.length, newViolations: fresh.length, frozenKeys: frozen.map((k) => k.key) };
+    return { points, violations: seen.length + fresh.length, newViolations: fresh.length, withdrawnViolations: gone.length, frozenKeys: frozen.map((k) => k.key), events };
   });
 }
 
@@ -261,7 +282,10 @@ export interface StoredViolation {
   value: number | null;
   firstSeenRunId: number;
   lastSeenRunId: number;
-  alertedAt: Date | null;
+  /** alarm or warning, as the measure's configuration said when it was found. */
+  severity: Severity;
+  eventId: number | null;
+  withdrawnRunId: number | null;
 }
 
 function violationOf(r: Record<string, unknown>): StoredViolation {
@@ -277,32 +301,13 @@ function violationOf(r: Record<string, unknown>): StoredViolation {
     value: num(r.point_value),
     firstSeenRunId: Number(r.first_seen_run_id),
     lastSeenRunId: Number(r.last_seen_run_id),
-    alertedAt: toDateOrNull(r.alerted_at),
+    severity: r.severity === 'warning' ? 'warning' : 'alarm',
+    eventId: num(r.event_id),
+    withdrawnRunId: num(r.withdrawn_run_id),
   };
 }
 
-/**
- * Claims the measure's violations that this run found and nobody has alerted yet: a single UPDATE,
- * so two runs at once cannot both claim one. Returns the claimed ones, oldest first.
- */
-export async function claimAlerts(ctx: EtlContext, measure: string, runId: number, at: Date): Promise<StoredViolation[]> {
-  await targetTable(ctx, ctx.target, 'spc_violations')
-    .where({ measure, last_seen_run_id: runId })
-    .whereNull('alerted_at')
-    .update({ alerted_at: at, alert_run_id: runId });
-  const rows = (await targetTable(ctx, ctx.target, 'spc_violations')
-    .where({ measure, alert_run_id: runId })
-    .orderBy([{ column: 'point_time' }, { column: 'chart_key' }, { column: 'panel' }, { column: 'rule' }])
-    .select('*')) as Record<string, unknown>[];
-  return rows.map(violationOf);
-}
-
-/** Gives claimed violations back after a failed send, so the next run alerts them. */
-export async function releaseAlerts(ctx: EtlContext, measure: string, runId: number): Promise<void> {
-  await targetTable(ctx, ctx.target, 'spc_violations').where({ measure, alert_run_id: runId }).update({ alerted_at: null, alert_run_id: null });
-}
-
-/** Deletes frozen limits (all keys of the measure, or one), so the next run sets them from its baseline again. */
+/** Deletes frozen limits (all keys of the measure, or one) with their earlier versions, so the next run sets them from its baseline again. */
 export async function deleteFrozenLimits(ctx: EtlContext, db: Knex | Knex.Transaction, measure: string, key?: string): Promise<StoredLimits[]> {
   const q = () => {
     const b = targetTable(ctx, db, 'spc_limits').where({ measure });
@@ -310,6 +315,9 @@ export async function deleteFrozenLimits(ctx: EtlContext, db: Knex | Knex.Transa
   };
   const rows = ((await q().select('*')) as Record<string, unknown>[]).map(limitsOf);
   if (rows.length > 0) await q().delete();
+  // Earlier versions go too: the next run sets the limits from the baseline and judges every point by them.
+  const history = targetTable(ctx, db, 'spc_limits_history').where({ measure });
+  await (key === undefined ? history : history.where({ chart_key: key })).delete();
   return rows;
 }
 
@@ -338,6 +346,8 @@ export interface StoredChart {
   cpk: number | null;
   pp: number | null;
   ppk: number | null;
+  /** Why the rules did not judge the chart (no variation), or null. */
+  unjudged: string | null;
   runId: number;
   computedAt: Date;
 }
@@ -385,6 +395,7 @@ function chartOf(r: Record<string, unknown>): StoredChart {
     cpk: num(r.cpk),
     pp: num(r.pp),
     ppk: num(r.ppk),
+    unjudged: (r.unjudged as string | null | undefined) ?? null,
     runId: Number(r.run_id),
     computedAt: toDate(r.computed_at),
   };
@@ -417,9 +428,11 @@ export interface StoredSpc {
   charts: StoredChart[];
   /** The last point of each chart (the one at its last_point_time). */
   lastPoints: StoredPoint[];
-  /** The violations the latest run of each chart found (its charted window). */
+  /** The violations the latest run of each chart found (its charted window), withdrawn ones left out. */
   openViolations: StoredViolation[];
   limits: StoredLimits[];
+  /** Out-of-control events still open or acknowledged, and those closed within the charts' windows. */
+  events: StoredEvent[];
 }
 
 /** Reads the SPC state of every measure (or of `measures`) for the report. */
@@ -440,17 +453,20 @@ export async function readStoredSpc(ctx: EtlContext, opts: { measures?: readonly
       .join('spc_charts as c', function () {
         this.on('c.measure', '=', 'v.measure').andOn('c.chart_key', '=', 'v.chart_key').andOn('c.run_id', '=', 'v.last_seen_run_id');
       })
+      .whereNull('v.withdrawn_run_id')
       .select('v.*'),
     'v.measure',
   )) as Record<string, unknown>[]).map(violationOf);
   const limits = ((await only(targetTable(ctx, ctx.target, 'spc_limits').select('*'))) as Record<string, unknown>[]).map(limitsOf);
-  return { charts, lastPoints, openViolations, limits };
+  const earliest = charts.reduce<string | null>((m, c) => (m === null || c.windowFrom < m ? c.windowFrom : m), null);
+  const events = earliest === null ? [] : await listEvents(ctx, { measures: opts.measures ?? [...new Set(charts.map((c) => c.measure))], closedSince: new Date(`${earliest}T00:00:00Z`) });
+  return { charts, lastPoints, openViolations, limits, events };
 }
 
-/** One chart's stored points and violations in [from, to), for drawing it (reports/spc-chart.ts). */
+/** One chart's stored points and current (not withdrawn) violations in [from, to), for drawing it (reports/spc-chart.ts). */
 export async function readStoredSeries(ctx: EtlContext, measure: string, key: string, range?: { from: Date; to: Date }): Promise<{ points: StoredPoint[]; violations: StoredViolation[] }> {
   const ranged = <T extends Knex.QueryBuilder>(q: T, column: string): T => (range ? (q.where(column, '>=', range.from).where(column, '<', range.to) as T) : q);
   const points = ((await ranged(targetTable(ctx, ctx.target, 'spc_points').where({ measure, chart_key: key }), 'point_time').orderBy('point_time').select('*')) as Record<string, unknown>[]).map(pointOf);
-  const violations = ((await ranged(targetTable(ctx, ctx.target, 'spc_violations').where({ measure, chart_key: key }), 'point_time').orderBy('point_time').select('*')) as Record<string, unknown>[]).map(violationOf);
+  const violations = ((await ranged(targetTable(ctx, ctx.target, 'spc_violations').where({ measure, chart_key: key }).whereNull('withdrawn_run_id'), 'point_time').orderBy('point_time').select('*')) as Record<string, unknown>[]).map(violationOf);
   return { points, violations };
 }

@@ -24,6 +24,7 @@ import { jobState } from './job-state.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText, checkJobName } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
 import { logDays } from './log.js';
+import { addSpcRoutes } from './spc-admin-routes.js';
 
 export interface AdminServerOptions {
   port: number;
@@ -162,6 +163,8 @@ export async function startAdminServer(cfg: ResolvedConfig, log: Logger, opts: A
     if (!state) return void res.status(404).json({ error: 'no such job' });
     res.json(state);
   });
+
+  addSpcRoutes(app, ctx);
 
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     // body-parser's refusals (too large, malformed, unsupported charset) are the caller's mistakes, not the server's.

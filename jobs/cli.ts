@@ -27,6 +27,7 @@ import { configuredMeasure } from '../etl/spc-measures.js';
 import { resetSpcLimits } from '../etl/spc-job.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
+import { registerSpcCommands } from './spc-commands.js';
 
 class UsageError extends Error {}
 
@@ -287,7 +288,8 @@ export function buildProgram(): Command {
     });
 
   // SPC administration (README "SPC"): limits frozen from a baseline stay until an engineer resets them.
-  const spcCmd = program.command('spc').description('statistical process control: administer the frozen control limits (the charts are `yieldrun run spc`)');
+  const spcCmd = program.command('spc').description('statistical process control: out-of-control events and their acknowledgement, control limits (the charts are `yieldrun run spc`)');
+  registerSpcCommands(spcCmd, { config, triggeredBy: defaultTriggeredBy, usageError: (m) => new UsageError(m), log });
   spcCmd
     .command('reset-limits')
     .description("delete a measure's frozen control limits (all keys, or one) so the next spc run sets them from its baseline again; recorded in etl_runs")

@@ -91,7 +91,7 @@ export const JOBS: Record<string, JobDefinition> = {
   },
   [SPC]: {
     name: SPC,
-    description: 'control charts, Nelson rules and capability of the spc.measures over the window ending with the day (default: yesterday); emails new violations once',
+    description: 'control charts, Nelson rules and capability of the spc.measures over the window ending with the day (default: yesterday); emails each out-of-control event once when it opens and when it closes',
     async run(ctx, params) {
       const r = await runSpc(ctx, params);
       return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeSpc(r), details: r };

@@ -50,21 +50,21 @@ export async function spcSection(ctx: EtlContext, day: string): Promise<ReportSe
   if (measures.length === 0) return null;
   const stored = await readStoredSpc(ctx, { measures: measures.map((m) => m.name) });
   if (stored.charts.length === 0) return null;
-  const rows = spcSheetRows(stored, { clock: ctx.clock, measures });
+  const rows = spcSheetRows(stored, { clock: ctx.clock, measures, asOf: dayStartInstant(addDays(day, 1), ctx.clock).toJSDate() });
   const charts: { png: Png; title: string }[] = [];
   for (const r of chartsToDraw(rows, ctx.config.reports.dailyYield.spcCharts)) {
-    charts.push({ png: await chartImage(ctx, r), title: `${r.title} · ${r.chartKey} (${r.chart}, ${r.windowFrom} to ${r.windowTo}): rules ${r.rules}` });
+    charts.push({ png: await chartImage(ctx, r), title: `${r.title} · ${r.chartKey} (${r.chart}, ${r.windowFrom} to ${r.windowTo}): ${r.eventId !== null ? `${r.eventState}, event ${r.eventId}, rules ${r.eventRules}` : `${r.warnings} warning(s)`}` });
   }
-  const paragraph = spcParagraph(rows, day);
+  const paragraph = spcParagraph(rows, day, ctx.config.plant.timezone);
   return {
     sheet: {
       name: 'SPC',
       write: (book) => addSpcSheet(book, rows, { timezone: ctx.config.plant.timezone, charts }),
       definitions: SPC_COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning })),
     },
-    // Only a day with something to act on adds to the email; the sheet always has the full picture.
+    // Only a day with an open out-of-control event adds to the email; the sheet always has the full picture.
     email: paragraph && paragraph.flagged > 0 ? paragraph : null,
-    stats: { spcCharts: rows.length, spcChartsFlaggedOnDay: paragraph?.flagged ?? 0, spcChartImages: charts.length },
+    stats: { spcCharts: rows.length, spcOpenEvents: paragraph?.flagged ?? 0, spcChartImages: charts.length },
   };
 }
 

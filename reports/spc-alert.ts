@@ -1,31 +1,19 @@
 /**
- * The SPC alert email (spc.md §5): the new rule violations of one measure, found by one run, as a
- * plain-text and an HTML body, with the control chart of each affected key inline (Content-ID).
- * Composition is pure; the job (etl/spc-job.ts) claims the violations, sends through
- * reports/mail.ts and records alerted_at, so each violation is alerted once.
+ * The SPC alert email (spc.md §6): per measure and run, the out-of-control events that opened, with
+ * the control chart of each inline (Content-ID), and a short note for each event that closed. No
+ * email while an event stays open. Composition is pure; the job (etl/spc-job.ts) claims the events
+ * (etl/spc-event-store.ts), sends through reports/mail.ts, and gives the claims back if the send
+ * fails, so each opening and each close is told once.
  */
 import { DateTime } from 'luxon';
 import type { ChartKind } from '../etl/spc/chart-points.js';
 import type { Panel } from '../etl/spc-judge.js';
-import type { RuleNumber, RuleSettings, Side } from '../etl/spc/nelson-rules.js';
+import type { StoredEvent } from '../etl/spc-event-store.js';
+import type { RuleCount } from '../etl/spc-events.js';
+import type { RuleNumber, RuleSettings } from '../etl/spc/nelson-rules.js';
 import { DEFAULT_RULE_SETTINGS } from '../etl/spc/nelson-rules.js';
 import type { MailAttachment, MailMessage } from './mail.js';
 import { PAIRED_STATISTIC, renderSpcChart, type SpcChartData } from './spc-chart.js';
-
-export interface AlertViolation {
-  key: string;
-  /** The flagged point and the first point of its pattern. */
-  time: Date;
-  firstTime: Date;
-  /** The chart it is on: main (I, X̄, p) or paired (MR, R, S); value and limits are that panel's. */
-  panel: Panel;
-  rule: RuleNumber;
-  side: Side | null;
-  value: number | null;
-  cl: number | null;
-  lcl: number | null;
-  ucl: number | null;
-}
 
 export interface SpcAlertInput {
   plant: string;
@@ -35,8 +23,10 @@ export interface SpcAlertInput {
   day: string;
   window: { from: string; to: string };
   runId: number;
-  /** New violations, in time order. */
-  violations: readonly AlertViolation[];
+  /** Events whose opening this email tells, oldest first. */
+  opened: readonly StoredEvent[];
+  /** Events that closed since their opening was told: a short note each. */
+  closed: readonly StoredEvent[];
   /** Inline charts by key: Content-ID and display size. */
   charts?: readonly { key: string; cid: string; width: number; height: number }[];
 }
@@ -47,12 +37,10 @@ export interface ComposedAlert {
   html: string;
 }
 
-/** Violations listed per key (its latest); all are counted in the summary and kept in spc_violations. */
-export const MAX_LISTED_PER_KEY = 10;
-/** Keys listed in detail; the summary table counts every key. */
-export const MAX_KEYS_LISTED = 10;
-/** Charts inlined in one email: the keys with the most new violations. */
+/** Charts inlined in one email: those of the first events opened. */
 export const MAX_CHARTS = 4;
+/** Keys named in a subject. */
+const SUBJECT_KEYS = 3;
 
 /** What a rule says, with the run lengths the measure uses (spc.md §3). */
 export function ruleText(rule: RuleNumber, s: RuleSettings = DEFAULT_RULE_SETTINGS): string {
@@ -72,7 +60,7 @@ export function ruleText(rule: RuleNumber, s: RuleSettings = DEFAULT_RULE_SETTIN
     case 7:
       return `${s.withinOneSigmaRun} points in a row within 1σ`;
     case 8:
-      return `${s.outsideOneSigmaRun} points in a row beyond 1σ, none within`;
+      return `${s.outsideOneSigmaRun} points in a row beyond 1σ on both sides of CL, none within (mixture)`;
   }
 }
 
@@ -81,7 +69,7 @@ const CHART_NAME: Record<ChartKind, string> = { 'I-MR': 'I-MR', 'Xbar-R': 'X̄-R
 const pairedName = (chart: ChartKind) => PAIRED_STATISTIC[chart] ?? 'paired';
 
 /** The rule as listed: its number, with the paired chart's statistic when it is on that chart. */
-function ruleLabel(v: Pick<AlertViolation, 'panel' | 'rule'>, chart: ChartKind): string {
+export function ruleLabel(v: { panel: Panel; rule: RuleNumber }, chart: ChartKind): string {
   return v.panel === 'paired' ? `${v.rule} (${pairedName(chart)})` : String(v.rule);
 }
 
@@ -100,114 +88,88 @@ function valueText(v: number | null, chart: ChartKind): string {
   return v.toPrecision(5);
 }
 
-/** Keys with their violations (in time order), the key with the most new violations first. */
-function byKey(violations: readonly AlertViolation[]): [string, AlertViolation[]][] {
-  const m = new Map<string, AlertViolation[]>();
-  for (const v of violations) m.set(v.key, [...(m.get(v.key) ?? []), v]);
-  for (const vs of m.values()) vs.sort((a, b) => a.time.getTime() - b.time.getTime() || a.rule - b.rule);
-  return [...m].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
+/** Rules with their point counts, the main chart's first: "1 ×12, 5 ×3, 1 (MR) ×2". */
+export function eventRuleCounts(rules: readonly RuleCount[], chart: ChartKind): string {
+  return rules.map((r) => `${ruleLabel(r, chart)} ×${r.points}`).join(', ');
 }
 
-/** Counts per rule, the main chart's first: "1 ×12, 5 ×3, 1 (MR) ×2". */
-function ruleCounts(vs: readonly AlertViolation[], chart: ChartKind): string {
-  const counts = new Map<string, { order: number; n: number }>();
-  for (const v of vs) {
-    const label = ruleLabel(v, chart);
-    const c = counts.get(label) ?? { order: (v.panel === 'paired' ? 10 : 0) + v.rule, n: 0 };
-    c.n++;
-    counts.set(label, c);
+/** Who acknowledged an event, with cause and action; or that nobody has. */
+export function acknowledgementText(e: Pick<StoredEvent, 'acknowledgedBy' | 'acknowledgedAt' | 'causeCode' | 'actionCode' | 'note'>, tz: string): string {
+  if (!e.acknowledgedAt) return 'not acknowledged';
+  return `acknowledged by ${e.acknowledgedBy} ${localTime(e.acknowledgedAt, tz)} (cause ${e.causeCode}, action ${e.actionCode}${e.note ? `: ${e.note}` : ''})`;
+}
+
+function extremeText(e: StoredEvent, chart: ChartKind, unit: string): string {
+  if (e.extremeValue === null) return '';
+  return `farthest from CL: ${valueText(e.extremeValue, chart)}${chart === 'p' ? '' : unit}${e.side ? ` ${e.side}` : ''} CL ${valueText(e.extremeCl, chart)}`;
+}
+
+function listKeys(events: readonly StoredEvent[], what: (e: StoredEvent) => string): string {
+  const shown = events.slice(0, SUBJECT_KEYS).map(what).join(', ');
+  return shown + (events.length > SUBJECT_KEYS ? ` and ${events.length - SUBJECT_KEYS} more` : '');
+}
+
+export function spcAlertSubject(input: Pick<SpcAlertInput, 'plant' | 'measure' | 'opened' | 'closed' | 'timezone'>): string {
+  const m = input.measure;
+  if (input.opened.length > 0) {
+    return `SPC alert · ${input.plant} · ${m.title}: ${listKeys(input.opened, (e) => `${e.key} out of control since ${localTime(e.openedAt, input.timezone)}`)}`;
   }
-  return [...counts].sort((a, b) => a[1].order - b[1].order).map(([label, c]) => `${label} ×${c.n}`).join(', ');
+  return `SPC · ${input.plant} · ${m.title}: back in control on ${listKeys(input.closed, (e) => e.key)} (event${input.closed.length === 1 ? '' : 's'} closed)`;
 }
 
-export function spcAlertSubject(input: SpcAlertInput): string {
-  const keys = byKey(input.violations).map(([k]) => k);
-  const shown = keys.slice(0, 3).join(', ') + (keys.length > 3 ? ` and ${keys.length - 3} more` : '');
-  const n = input.violations.length;
-  return `SPC alert · ${input.plant} · ${input.measure.title}: ${n} new violation${n === 1 ? '' : 's'} on ${shown}`;
-}
-
+/**
+ * The email of one measure and run: each event that opened (its rules, flagged points, the value
+ * farthest from CL, its chart inline) and a short note for each event that closed.
+ */
 export function composeSpcAlert(input: SpcAlertInput): ComposedAlert {
   const m = input.measure;
   const tz = input.timezone;
-  const groups = byKey(input.violations);
-  const detailed = groups.slice(0, MAX_KEYS_LISTED);
   const unit = m.unit ? ` ${m.unit}` : '';
-  const latest = (vs: readonly AlertViolation[]) => vs.slice(-MAX_LISTED_PER_KEY);
-  const statistic = (v: AlertViolation) => (v.panel === 'paired' ? `${pairedName(m.chart)} chart: ` : '');
-  const line = (v: AlertViolation) =>
-    `${localTime(v.time, tz)}  rule ${ruleLabel(v, m.chart)}: ${statistic(v)}${ruleText(v.rule, m.rules)}${v.side ? `, ${v.side} CL` : ''}; ` +
-    `${v.panel === 'paired' ? pairedName(m.chart) : 'value'} ${valueText(v.value, m.chart)}${m.chart === 'p' ? '' : unit} (CL ${valueText(v.cl, m.chart)}, LCL ${valueText(v.lcl, m.chart)}, UCL ${valueText(v.ucl, m.chart)})` +
-    (v.firstTime.getTime() !== v.time.getTime() ? `; pattern from ${localTime(v.firstTime, tz)}` : '');
+  const openLines = (e: StoredEvent) => [
+    `${e.key}: out of control since ${localTime(e.openedAt, tz)} (event ${e.id}, ${e.closedAt ? `closed ${localTime(e.closedAt, tz)}` : e.state})`,
+    `  rules: ${e.rules.map((r) => `${ruleLabel(r, m.chart)} ×${r.points} (${r.panel === 'paired' ? `${pairedName(m.chart)} chart: ` : ''}${ruleText(r.rule, m.rules)})`).join('; ')}`,
+    `  ${e.flaggedPoints} flagged point(s), the latest ${localTime(e.lastFlaggedAt, tz)}; ${extremeText(e, m.chart, unit)}`,
+    ...(e.closedAt || e.acknowledgedAt ? [] : [`  acknowledge: yieldrun spc ack ${e.id} --cause CODE --action CODE --by NAME [--note TEXT]`]),
+  ];
+  const closeLine = (e: StoredEvent) =>
+    `${e.key}: event ${e.id} closed ${localTime(e.closedAt!, tz)}, out of control from ${localTime(e.openedAt, tz)} to ${localTime(e.lastFlaggedAt, tz)}, ${e.flaggedPoints} flagged point(s) (rules ${eventRuleCounts(e.rules, m.chart)}); ${acknowledgementText(e, tz)}`;
   const intro =
-    `${input.violations.length} new rule violation(s) on ${groups.length} chart(s) of ${m.title} (${m.name}, ${CHART_NAME[m.chart]} chart, one chart per key), ` +
-    `found by SPC run ${input.runId} for production day ${input.day} (window ${input.window.from} to ${input.window.to}, times in ${tz}).`;
-  const footer = "Each violation is alerted once; the charts and all violations are in spc_points and spc_violations, and in the daily report's SPC sheet.";
-  const summaryLine = ([key, vs]: [string, AlertViolation[]]) =>
-    `${key}: ${vs.length} new (rules ${ruleCounts(vs, m.chart)}), ${localTime(vs[0]!.time, tz)} to ${localTime(vs[vs.length - 1]!.time, tz)}`;
-  const notListed = groups.length - detailed.length;
-
+    (input.opened.length > 0 ? `${input.opened.length} chart(s) of ${m.title} went out of control` : `${input.closed.length} out-of-control event(s) of ${m.title} closed`) +
+    ` (${m.name}, ${CHART_NAME[m.chart]} chart, one chart per key), found by SPC run ${input.runId} for production day ${input.day} (window ${input.window.from} to ${input.window.to}, times in ${tz}).`;
+  const footer =
+    'Each event is told once when it opens and once when it closes; while it stays open the daily report lists it with its age. Events: yieldrun spc events; the points and flags are in spc_points, spc_violations and spc_events.';
+  const closedHead = input.opened.length > 0 && input.closed.length > 0 ? ['Closed:'] : [];
   const text = [
     `SPC alert · ${input.plant}`,
     '',
     intro,
     '',
-    ...groups.map((g) => `  ${summaryLine(g)}`),
-    '',
-    ...detailed.flatMap(([key, vs]) => [
-      `${key}${vs.length > MAX_LISTED_PER_KEY ? ` (the latest ${MAX_LISTED_PER_KEY} of ${vs.length})` : ''}:`,
-      ...latest(vs).map((v) => `  ${line(v)}`),
-      '',
-    ]),
-    ...(notListed > 0 ? [`The violations of ${notListed} more key(s) are counted above, not listed.`, ''] : []),
+    ...input.opened.flatMap((e) => [...openLines(e), '']),
+    ...(input.closed.length > 0 ? [...closedHead, ...input.closed.map((e) => `  ${closeLine(e)}`), ''] : []),
     footer,
     '',
   ].join('\n');
 
   const FONT = 'font-family:Arial,Helvetica,sans-serif;';
-  const TD = `${FONT}font-size:13px;padding:3px 8px;border-bottom:1px solid #e5e5e5;`;
-  const TH = `${FONT}font-size:12px;padding:3px 8px;background:#dce6f1;color:#1f3864;text-align:left;`;
-  const NUM = 'text-align:right;white-space:nowrap;';
-  const table = (head: readonly string[], numeric: readonly number[], rows: readonly string[][]) =>
-    `<table cellspacing="0" cellpadding="0" style="border-collapse:collapse;">` +
-    `<tr>${head.map((h, i) => `<th style="${TH}${numeric.includes(i) ? 'text-align:right;' : ''}">${escapeHtml(h)}</th>`).join('')}</tr>` +
-    rows.map((r) => `<tr>${r.map((c, i) => `<td style="${TD}${numeric.includes(i) ? NUM : ''}">${c}</td>`).join('')}</tr>`).join('') +
-    '</table>';
-  const summary = table(
-    ['Key', 'New violations', 'Rules (count)', 'First', 'Last'],
-    [1],
-    groups.map(([key, vs]) => [escapeHtml(key), String(vs.length), escapeHtml(ruleCounts(vs, m.chart)), localTime(vs[0]!.time, tz), localTime(vs[vs.length - 1]!.time, tz)]),
-  );
+  const P = `${FONT}font-size:13px;color:#333;margin:0 0 6px;`;
   const charts = new Map((input.charts ?? []).map((c) => [c.key, c]));
-  const sections = detailed
-    .map(([key, vs]) => {
-      const c = charts.get(key);
-      const img = c ? `<p><img src="cid:${c.cid}" width="${c.width}" height="${c.height}" alt="control chart ${escapeHtml(key)}" style="display:block;border:0;max-width:100%;height:auto;"></p>` : '';
-      const shown = latest(vs);
-      const rows = shown.map((v) => [
-        localTime(v.time, tz),
-        ruleLabel(v, m.chart),
-        `${escapeHtml(statistic(v))}${escapeHtml(ruleText(v.rule, m.rules))}${v.side ? `, ${v.side} CL` : ''}`,
-        valueText(v.value, m.chart),
-        valueText(v.cl, m.chart),
-        valueText(v.lcl, m.chart),
-        valueText(v.ucl, m.chart),
-      ]);
-      const title = `${escapeHtml(key)}: ${vs.length} new${vs.length > shown.length ? `, the latest ${shown.length} listed` : ''}`;
-      return (
-        `<h3 style="${FONT}font-size:15px;color:#1f3864;margin:18px 0 6px;">${title}</h3>` +
-        table(['Time', 'Rule', 'Pattern', `Value${m.chart === 'p' ? '' : unit}`, 'CL', 'LCL', 'UCL'], [1, 3, 4, 5, 6], rows) +
-        img
-      );
+  const sections = input.opened
+    .map((e) => {
+      const [head, ...rest] = openLines(e);
+      const c = charts.get(e.key);
+      const img = c ? `<p><img src="cid:${c.cid}" width="${c.width}" height="${c.height}" alt="control chart ${escapeHtml(e.key)}" style="display:block;border:0;max-width:100%;height:auto;"></p>` : '';
+      return `<h3 style="${FONT}font-size:15px;color:#9c0006;margin:18px 0 6px;">${escapeHtml(head!)}</h3>` + rest.map((l) => `<p style="${P}">${escapeHtml(l.trim())}</p>`).join('') + img;
     })
     .join('');
+  const closes = input.closed.length
+    ? `<h3 style="${FONT}font-size:15px;color:#1f3864;margin:18px 0 6px;">Closed</h3><ul>${input.closed.map((e) => `<li style="${P}">${escapeHtml(closeLine(e))}</li>`).join('')}</ul>`
+    : '';
   const html =
     `<!DOCTYPE html><html><body style="margin:0;padding:16px;background:#ffffff;">` +
     `<h2 style="${FONT}font-size:18px;margin:0 0 8px;">SPC alert · ${escapeHtml(input.plant)} · ${escapeHtml(m.title)}</h2>` +
-    `<p style="${FONT}font-size:13px;color:#333;">${escapeHtml(intro)}</p>` +
-    summary +
+    `<p style="${P}">${escapeHtml(intro)}</p>` +
     sections +
-    (notListed > 0 ? `<p style="${FONT}font-size:13px;">The violations of ${notListed} more key(s) are counted above, not listed.</p>` : '') +
+    closes +
     `<p style="${FONT}font-size:12px;color:#666;">${escapeHtml(footer)}</p></body></html>`;
   return { subject: spcAlertSubject(input), text, html };
 }
@@ -217,21 +179,16 @@ export function chartCid(measure: string, key: string, index: number): string {
   return `spc-${measure}-${index}-${key.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40)}@yieldrun`;
 }
 
-/**
- * The message for `recipients`, with the charts of up to MAX_CHARTS keys (those with the most new
- * violations) rendered and attached inline.
- */
+/** The message for `recipients`, with the charts of the first MAX_CHARTS opened events rendered and attached inline. */
 export async function spcAlertMessage(
   input: Omit<SpcAlertInput, 'charts'>,
   chartData: ReadonlyMap<string, SpcChartData>,
   recipients: { to: readonly string[]; cc: readonly string[] },
 ): Promise<MailMessage> {
-  const ranked = byKey(input.violations)
-    .slice(0, MAX_CHARTS)
-    .map(([k]) => k);
+  const keys = [...new Set(input.opened.map((e) => e.key))].slice(0, MAX_CHARTS);
   const charts: NonNullable<SpcAlertInput['charts']>[number][] = [];
   const attachments: MailAttachment[] = [];
-  for (const [i, key] of ranked.entries()) {
+  for (const [i, key] of keys.entries()) {
     const data = chartData.get(key);
     if (!data) continue;
     const png = await renderSpcChart(data, { timezone: input.timezone });

@@ -1,7 +1,7 @@
 /**
  * The SPC sheet of a report workbook: one row per measure × chart key as the latest spc run left
- * it (etl/spc-store.ts readStoredSpc): the last point and its limits, capability, the violations in
- * the charted window, and where the limits come from.
+ * it (etl/spc-store.ts readStoredSpc): the last point and its limits, capability, the chart's open
+ * out-of-control event with its age and acknowledgement, and where the limits come from.
  *
  * `spcSheetRows` shapes the stored tables into rows (pure); `addSpcSheet` writes them into the
  * daily workbook (a streaming writer) as typed cells in an Excel Table with a frozen header, with
@@ -13,7 +13,7 @@ import { dayStartInstant, type PlantClock } from '../etl/periods.js';
 import type { ChartKind, LimitsSource, Phase } from '../etl/spc/chart-points.js';
 import type { StoredSpc } from '../etl/spc-store.js';
 import { escapeHtml } from './daily-yield-email.js';
-import { PAIRED_STATISTIC } from './spc-chart.js';
+import { eventRuleCounts } from './spc-alert.js';
 import { addPicture, columnLetter, writeTable, type SheetPicture, type StreamBook } from './xlsx-stream-parts.js';
 
 export interface SpcSheetRow {
@@ -43,15 +43,30 @@ export interface SpcSheetRow {
   cpk: number | null;
   pp: number | null;
   ppk: number | null;
-  /** Violations in the charted window (found by the chart's latest run). */
-  openViolations: number;
-  /** Of those, the ones that run found first. */
-  newViolations: number;
-  /** Of those, the ones on the window's last production day. */
-  lastDayViolations: number;
-  /** Counts per rule: "1 ×3, 5 ×1". */
-  rules: string;
-  lastViolationTime: Date | null;
+  /**
+   * The chart's out-of-control state: its open event (open or acknowledged), 'in control', or
+   * "no variation: cannot be judged" (σ̂ = 0).
+   */
+  eventState: string;
+  eventId: number | null;
+  outOfControlSince: Date | null;
+  /** Days since the open event's first flagged point, as of the report. */
+  eventAgeDays: number | null;
+  /** The open event's rules with their point counts: "1 ×3, 2 ×12, 1 (MR) ×1". */
+  eventRules: string;
+  eventPoints: number | null;
+  /** The open event's flagged statistic farthest from CL. */
+  eventExtreme: number | null;
+  /** yes: the event opened before the days of the run that found it; it was not alerted. */
+  eventHistory: string | null;
+  acknowledgedBy: string | null;
+  acknowledgedAt: Date | null;
+  cause: string | null;
+  action: string | null;
+  /** Events of the chart that closed within the window. */
+  closedEvents: number;
+  /** Warning-severity flags in the window: shown here and on the chart, never alerted. */
+  warnings: number;
   limitsSource: LimitsSource;
   limitsNote: string | null;
   limitsSetAt: Date | null;
@@ -61,27 +76,27 @@ export interface SpcSheetRow {
 }
 
 export interface SpcSheetOptions {
-  /** Production days, for "violations on the last day". */
+  /** Production days. */
   clock: PlantClock;
+  /** The instant event ages are counted to (default: when each chart was computed). */
+  asOf?: Date;
   /** Measures in the order to show them, with their titles and units (the configuration); others follow by name. */
   measures?: readonly { name: string; title: string; unit: string | null }[];
 }
+
+const DAY_MS = 86_400_000;
 
 /** One row per measure × key, measures in configuration order, keys sorted. */
 export function spcSheetRows(stored: StoredSpc, opts: SpcSheetOptions): SpcSheetRow[] {
   const id = (measure: string, key: string) => `${measure}\u0000${key}`;
   const lastPoints = new Map(stored.lastPoints.map((p) => [id(p.measure, p.key), p]));
   const limits = new Map(stored.limits.map((l) => [id(l.measure, l.key), l]));
-  const violations = new Map<string, StoredSpc['openViolations']>();
-  for (const v of stored.openViolations) violations.set(id(v.measure, v.key), [...(violations.get(id(v.measure, v.key)) ?? []), v]);
+  const warnings = new Map<string, number>();
+  for (const v of stored.openViolations) if (v.severity === 'warning') warnings.set(id(v.measure, v.key), (warnings.get(id(v.measure, v.key)) ?? 0) + 1);
+  const events = new Map<string, StoredSpc['events']>();
+  for (const e of stored.events) events.set(id(e.measure, e.key), [...(events.get(id(e.measure, e.key)) ?? []), e]);
   const order = new Map((opts.measures ?? []).map((m, i) => [m.name, i]));
   const info = new Map((opts.measures ?? []).map((m) => [m.name, m]));
-  const lastDayStart = new Map<string, number>();
-  const lastDayFrom = (day: string) => {
-    let ms = lastDayStart.get(day);
-    if (ms === undefined) lastDayStart.set(day, (ms = dayStartInstant(day, opts.clock).toMillis()));
-    return ms;
-  };
   const charts = [...stored.charts].sort((a, b) => {
     const oa = order.get(a.measure) ?? Number.MAX_SAFE_INTEGER;
     const ob = order.get(b.measure) ?? Number.MAX_SAFE_INTEGER;
@@ -92,17 +107,10 @@ export function spcSheetRows(stored: StoredSpc, opts: SpcSheetOptions): SpcSheet
   return charts.map((c) => {
     const p = lastPoints.get(id(c.measure, c.key));
     const l = limits.get(id(c.measure, c.key));
-    const vs = violations.get(id(c.measure, c.key)) ?? [];
-    // A rule broken on the paired chart (MR, R or S) is named with it: "1 (MR)".
-    const ruleCounts = new Map<string, { rule: number; paired: boolean; n: number }>();
-    for (const v of vs) {
-      const ruleId = `${v.rule}${v.panel}`;
-      const count = ruleCounts.get(ruleId) ?? { rule: v.rule, paired: v.panel === 'paired', n: 0 };
-      count.n += 1;
-      ruleCounts.set(ruleId, count);
-    }
-    const dayFrom = lastDayFrom(c.windowTo);
-    const last = vs.reduce<Date | null>((t, v) => (t === null || v.pointTime > t ? v.pointTime : t), null);
+    const es = events.get(id(c.measure, c.key)) ?? [];
+    const open = es.filter((e) => e.closedAt === null).sort((a, b) => b.openedAt.getTime() - a.openedAt.getTime())[0];
+    const windowStart = dayStartInstant(c.windowFrom, opts.clock).toMillis();
+    const asOf = (opts.asOf ?? c.computedAt).getTime();
     const variables = c.chart !== 'p';
     return {
       measure: c.measure,
@@ -130,14 +138,20 @@ export function spcSheetRows(stored: StoredSpc, opts: SpcSheetOptions): SpcSheet
       cpk: c.cpk,
       pp: c.pp,
       ppk: c.ppk,
-      openViolations: vs.length,
-      newViolations: vs.filter((v) => v.firstSeenRunId === c.runId).length,
-      lastDayViolations: vs.filter((v) => v.pointTime.getTime() >= dayFrom).length,
-      rules: [...ruleCounts.values()]
-        .sort((a, b) => a.rule - b.rule || Number(a.paired) - Number(b.paired))
-        .map((r) => `${r.rule}${r.paired ? ` (${PAIRED_STATISTIC[c.chart] ?? 'paired'})` : ''} ×${r.n}`)
-        .join(', '),
-      lastViolationTime: last,
+      eventState: open ? open.state : c.unjudged ?? 'in control',
+      eventId: open?.id ?? null,
+      outOfControlSince: open?.openedAt ?? null,
+      eventAgeDays: open ? Math.max(0, Math.round(((asOf - open.openedAt.getTime()) / DAY_MS) * 10) / 10) : null,
+      eventRules: open ? eventRuleCounts(open.rules, c.chart) : '',
+      eventPoints: open?.flaggedPoints ?? null,
+      eventExtreme: open?.extremeValue ?? null,
+      eventHistory: open ? (open.history ? 'yes' : 'no') : null,
+      acknowledgedBy: open?.acknowledgedBy ?? null,
+      acknowledgedAt: open?.acknowledgedAt ?? null,
+      cause: open?.causeCode ?? null,
+      action: open?.actionCode ?? null,
+      closedEvents: es.filter((e) => e.closedAt !== null && e.closedAt.getTime() >= windowStart).length,
+      warnings: warnings.get(id(c.measure, c.key)) ?? 0,
       limitsSource: c.limitsSource,
       limitsNote: c.limitsNote,
       limitsSetAt: l?.setAt ?? null,
@@ -198,11 +212,20 @@ export const SPC_COLUMNS: readonly SpcColumn[] = [
   col('cpk', 'Cpk', 'index', 10, `min(USL − μ, μ − LSL) / 3σ within; one-sided specs give that side. Red below ${CAPABILITY_TARGET}.`),
   col('pp', 'Pp', 'index', 10, '(USL − LSL) / 6σ overall.'),
   col('ppk', 'Ppk', 'index', 10, `min(USL − μ, μ − LSL) / 3σ overall. Red below ${CAPABILITY_TARGET}.`),
-  col('openViolations', 'Violations (window)', 'count', 11, 'Nelson rule violations on the chart in the charted window (red when any).'),
-  col('newViolations', 'New violations', 'count', 11, 'Of those, the ones the latest run found first (they are alerted by email once).'),
-  col('lastDayViolations', 'Violations (last day)', 'count', 11, 'Of those, the ones on the window\'s last production day.'),
-  col('rules', 'Rules broken', 'text', 16, 'Rule numbers with their counts in the window: 1 beyond 3σ; 2 a run on one side of CL; 3 a trend; 4 alternating; 5 2 of 3 beyond 2σ; 6 4 of 5 beyond 1σ; 7 15 within 1σ; 8 8 beyond 1σ.'),
-  col('lastViolationTime', 'Last violation', 'datetime', 17, 'Time of the latest flagged point, plant time.'),
+  col('eventState', 'Out of control', 'text', 16, 'open: an out-of-control event nobody has acknowledged (red); acknowledged: an engineer recorded its cause and action; in control: no open event; no variation: cannot be judged (σ̂ = 0, the rules are not applied).'),
+  col('eventId', 'Event', 'id', 8, 'The open event (spc_events.id): yieldrun spc ack EVENT --cause CODE --action CODE --by NAME.'),
+  col('outOfControlSince', 'Since', 'datetime', 17, 'The event\'s first flagged point (an alarm rule), plant time.'),
+  col('eventAgeDays', 'Age (days)', 'index', 9, 'Days the event has been open, as of the report.'),
+  col('eventRules', 'Event rules', 'text', 16, 'Rules its points broke, with the points per rule: 1 beyond 3σ; 2 a run on one side of CL; 3 a trend; 4 alternating; 5 2 of 3 beyond 2σ; 6 4 of 5 beyond 1σ; 7 15 within 1σ; 8 8 beyond 1σ on both sides (mixture). "(MR)", "(R)", "(S)": on the paired chart.'),
+  col('eventPoints', 'Flagged points', 'count', 9, 'Points of the event flagged by any rule.'),
+  col('eventExtreme', 'Extreme', 'value', 11, 'The flagged value farthest from CL.'),
+  col('eventHistory', 'History', 'text', 9, 'yes: the event opened before the days of the run that found it (a first run, a backfill, a limit reset): listed, never alerted.'),
+  col('acknowledgedBy', 'Acknowledged by', 'text', 16, 'Who acknowledged the event.'),
+  col('acknowledgedAt', 'Acknowledged at', 'datetime', 17, 'When, plant time.'),
+  col('cause', 'Cause', 'text', 14, 'Assignable-cause code (spc.causes).'),
+  col('action', 'Action', 'text', 14, 'Corrective-action code (spc.actions).'),
+  col('closedEvents', 'Closed events (window)', 'count', 10, 'Events of the chart that closed in the charted window (spc.eventCloseAfter points without a violation).'),
+  col('warnings', 'Warnings (window)', 'count', 10, 'Flags of warning-severity rules in the window: shown here and on the chart, never alerted.'),
   col('limitsSource', 'Limits from', 'text', 11, 'frozen: a baseline stored in spc_limits (Phase II); baseline: an incomplete first-N baseline, not frozen yet; window: the charted window itself (no baseline).'),
   col('limitsNote', 'Limits note', 'text', 40, 'Where the limits come from, in words.'),
   col('limitsSetAt', 'Limits set at', 'datetime', 17, 'When the frozen limits were set (yieldrun spc reset-limits deletes them).'),
@@ -266,8 +289,8 @@ export function addSpcSheet(book: StreamBook, rows: readonly SpcSheetRow[], opts
     const l = letter(key);
     ws.addConditionalFormatting({ ref: `${l}2:${l}${last}`, rules: [{ type: 'expression', priority: ++priority, formulae: [`AND(ISNUMBER(${l}2),${l}2<${CAPABILITY_TARGET})`], style: red }] });
   }
-  const v = letter('openViolations');
-  ws.addConditionalFormatting({ ref: `${v}2:${v}${last}`, rules: [{ type: 'expression', priority: ++priority, formulae: [`${v}2>0`], style: red }] });
+  const v = letter('eventState');
+  ws.addConditionalFormatting({ ref: `${v}2:${v}${last}`, rules: [{ type: 'expression', priority: ++priority, formulae: [`${v}2="open"`], style: red }] });
   // Rows are 20 px high by default; anchors count rows from 0.
   let at = last + 1;
   for (const [i, chart] of (opts.charts ?? []).entries()) {
@@ -280,54 +303,66 @@ export function addSpcSheet(book: StreamBook, rows: readonly SpcSheetRow[], opts
   return ws;
 }
 
-/** The charts to draw on the SPC sheet: those with violations, most on the window's last day first, then most new, then most. */
+/** The charts to draw on the SPC sheet: those out of control, unacknowledged first, then the oldest; then those with warnings. */
 export function chartsToDraw(rows: readonly SpcSheetRow[], n: number): SpcSheetRow[] {
+  const rank = (r: SpcSheetRow) => (r.eventState === 'open' ? 0 : r.eventState === 'acknowledged' ? 1 : 2);
   return rows
-    .filter((r) => r.openViolations > 0)
-    .sort((a, b) => b.lastDayViolations - a.lastDayViolations || b.newViolations - a.newViolations || b.openViolations - a.openViolations)
+    .filter((r) => r.eventId !== null || r.warnings > 0)
+    .sort((a, b) => rank(a) - rank(b) || (b.eventAgeDays ?? 0) - (a.eventAgeDays ?? 0) || b.warnings - a.warnings)
     .slice(0, n);
 }
 
 export interface SpcParagraph {
   text: string;
   html: string;
-  /** Charts with violations on the report day. */
+  /** Out-of-control events open (acknowledged or not) on the report day. */
   flagged: number;
 }
 
 const P_STYLE = 'font-family:Arial,Helvetica,sans-serif;font-size:13px;margin:0 0 6px 0;';
-/** The most charts the paragraph names; the SPC sheet lists them all. */
+/** The most events the paragraph names; the SPC sheet lists them all. */
 export const MAX_CHARTS_NAMED = 8;
 
+function localTime(t: Date, tz: string): string {
+  return DateTime.fromJSDate(t).setZone(tz).toFormat('yyyy-LL-dd HH:mm');
+}
+
 /**
- * The daily email's SPC paragraph (pure): how many charts have rule violations on the report day,
- * which ones and by which rules. It speaks only of charts whose window ends on the day; when the
- * latest SPC run charted another day, it says so instead of passing old findings off as the day's.
+ * The daily email's SPC paragraph (pure): the out-of-control events open on the report day, each
+ * with its age and acknowledgement, unacknowledged and newest first; and once, the charts that cannot be
+ * judged. It speaks only of charts whose window ends on the day; when the latest SPC run charted
+ * another day, it says so instead of passing old findings off as the day's.
  */
-export function spcParagraph(rows: readonly SpcSheetRow[], day: string): SpcParagraph | null {
+export function spcParagraph(rows: readonly SpcSheetRow[], day: string, timezone = 'UTC'): SpcParagraph | null {
   if (rows.length === 0) return null;
   const current = rows.filter((r) => r.windowTo === day);
   const lines: string[] = [];
   let lead: string;
-  const flagged = current.filter((r) => r.lastDayViolations > 0).sort((a, b) => b.lastDayViolations - a.lastDayViolations);
+  // Unacknowledged first, the newest first: that is the news; the sheet lists them all.
+  const open = current.filter((r) => r.eventId !== null).sort((a, b) => (a.eventState === b.eventState ? (a.eventAgeDays ?? 0) - (b.eventAgeDays ?? 0) : a.eventState === 'open' ? -1 : 1));
   if (current.length === 0) {
     const latest = rows.reduce((m, r) => (r.windowTo > m ? r.windowTo : m), '');
     lead = `The SPC charts were last computed for ${latest}, not ${day}: run yieldrun run spc --date ${day}.`;
   } else {
     lead =
-      flagged.length === 0
-        ? `No control chart has a rule violation on ${day} (${current.length} charts).`
-        : `${flagged.length} of ${current.length} control charts have rule violations on ${day}:`;
-    for (const r of flagged.slice(0, MAX_CHARTS_NAMED)) {
-      const cpk = r.cpk === null ? '' : `, Cpk ${r.cpk.toFixed(2)}`;
-      lines.push(`${r.title} ${r.chartKey}: ${r.lastDayViolations} on the day (rules in the window: ${r.rules})${cpk}`);
+      open.length === 0
+        ? `No control chart is out of control on ${day} (${current.length} charts).`
+        : `${open.length} of ${current.length} control charts are out of control on ${day}:`;
+    for (const r of open.slice(0, MAX_CHARTS_NAMED)) {
+      const ack =
+        r.acknowledgedBy !== null
+          ? `acknowledged by ${r.acknowledgedBy}${r.acknowledgedAt ? ` ${localTime(r.acknowledgedAt, timezone)}` : ''} (cause ${r.cause}, action ${r.action})`
+          : `not acknowledged: yieldrun spc ack ${r.eventId} --cause CODE --action CODE --by NAME`;
+      lines.push(`${r.title} ${r.chartKey}: out of control since ${localTime(r.outOfControlSince!, timezone)} (${r.eventAgeDays} days, event ${r.eventId}, rules ${r.eventRules}); ${ack}`);
     }
-    if (flagged.length > MAX_CHARTS_NAMED) lines.push(`and ${flagged.length - MAX_CHARTS_NAMED} more: see the SPC sheet.`);
+    if (open.length > MAX_CHARTS_NAMED) lines.push(`and ${open.length - MAX_CHARTS_NAMED} more: see the SPC sheet.`);
+    const unjudged = current.filter((r) => r.eventId === null && r.eventState !== 'in control');
+    if (unjudged.length > 0) lines.push(`${unjudged[0]!.eventState}: ${unjudged.map((r) => `${r.title} ${r.chartKey}`).join(', ')}`);
   }
   const text = ['SPC (control charts)', lead, ...lines.map((l) => `  - ${l}`)].join('\n');
   const html =
     `<h3 style="${P_STYLE}font-size:15px;color:#1f3864;">SPC (control charts)</h3>` +
     `<p style="${P_STYLE}">${escapeHtml(lead)}</p>` +
     (lines.length ? `<ul style="${P_STYLE}padding-left:20px;">${lines.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>` : '');
-  return { text, html, flagged: flagged.length };
+  return { text, html, flagged: open.length };
 }

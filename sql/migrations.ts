@@ -69,6 +69,31 @@ function runColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
   ts(t, 'computed_at').notNullable();
 }
 
+/**
+ * The columns of spc_limits (004_spc) for its earlier versions in spc_limits_history (007). 004 lists
+ * them itself, as it was released.
+ */
+function limitColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
+  t.string('measure', 64).notNullable();
+  t.string('chart_key', 255).notNullable();
+  t.string('chart', 8).notNullable();
+  /** x̄, x̿ or p̄ of the baseline. */
+  t.double('cl');
+  /** σ̂ within of the baseline; for a p-chart √(p̄(1 − p̄)). */
+  t.double('sigma_within');
+  /** CL of the MR / R / S chart at the baseline's subgroup size. */
+  t.double('paired_cl');
+  /** firstSubgroups | dates */
+  t.string('baseline_kind', 16).notNullable();
+  /** Start times of the first and the last baseline subgroup. */
+  ts(t, 'baseline_from');
+  ts(t, 'baseline_to');
+  t.integer('subgroups').notNullable();
+  ts(t, 'set_at').notNullable();
+  t.string('set_by', 255).notNullable();
+  t.integer('run_id').notNullable();
+}
+
 const withSchema = (db: Knex, schema: string | undefined) => (schema ? db.schema.withSchema(schema) : db.schema);
 
 /**
@@ -476,6 +501,92 @@ export const MIGRATIONS: Migration[] = [
         t.dropColumn('outbox_id');
       });
       await withSchema(db, schema).dropTableIfExists('outbox');
+    },
+  },
+  {
+    name: '007_spc_events',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      // Out-of-control events (spc.md §6): what an engineer acts on, one per chart and episode.
+      await s().createTable('spc_events', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('measure', 64).notNullable();
+        t.string('chart_key', 255).notNullable();
+        t.string('chart', 8).notNullable();
+        /** open | acknowledged | closed | withdrawn (a later run no longer finds its points flagged). */
+        t.string('state', 16).notNullable();
+        /** The first flagged point, the latest one, and the point that closed it (spc.eventCloseAfter clean points on). */
+        ts(t, 'opened_at').notNullable();
+        ts(t, 'last_flagged_at').notNullable();
+        ts(t, 'closed_at');
+        t.integer('flagged_points').notNullable();
+        /** The flagged statistic farthest from CL, its CL, and on which side. */
+        t.double('extreme_value');
+        t.double('extreme_cl');
+        t.string('side', 8);
+        /** 1: opened before the days of the run that found it (history): never alerted. */
+        t.integer('history').notNullable();
+        t.integer('first_seen_run_id').notNullable();
+        t.integer('last_seen_run_id').notNullable();
+        t.integer('withdrawn_run_id');
+        /** The run whose email told of the opening, and of the close. */
+        t.integer('open_alert_run_id');
+        ts(t, 'open_alerted_at');
+        t.integer('close_alert_run_id');
+        ts(t, 'close_alerted_at');
+        /** Acknowledgement: who, when, the assignable cause and the corrective action (spc.causes, spc.actions). */
+        ts(t, 'acknowledged_at');
+        t.string('acknowledged_by', 128);
+        t.string('cause_code', 32);
+        t.string('action_code', 32);
+        t.string('ack_note', 1000);
+        t.index(['measure', 'chart_key', 'opened_at'], 'ix_spc_events_chart');
+        t.index(['state'], 'ix_spc_events_state');
+      });
+      // The rules an event's points broke, with how many points each.
+      await s().createTable('spc_event_rules', (t) => {
+        t.bigInteger('event_id').notNullable();
+        t.string('panel', 8).notNullable();
+        t.integer('rule').notNullable();
+        t.integer('points').notNullable();
+        t.primary(['event_id', 'panel', 'rule'], 'pk_spc_event_rules');
+      });
+      await s().alterTable('spc_violations', (t) => {
+        /** alarm | warning: the measure's severity of the rule when it was found. */
+        t.string('severity', 8).notNullable().defaultTo('alarm');
+        /** The event the flagged point belongs to (NULL: a warning outside any event). */
+        t.bigInteger('event_id');
+        /** The run that no longer found it (new data, new limits): it is history, not current. */
+        t.integer('withdrawn_run_id');
+      });
+      await s().alterTable('spc_limits', (t) => {
+        /** The first instant these limits judge; NULL: from the beginning. */
+        ts(t, 'valid_from');
+      });
+      await s().alterTable('spc_charts', (t) => {
+        /** Why the rules did not judge the chart ("no variation: cannot be judged"), or NULL. */
+        t.string('unjudged', 64);
+      });
+      // Limits that newer ones replaced (yieldrun spc set-limits --from D): they judge [valid_from, valid_to).
+      await s().createTable('spc_limits_history', (t) => {
+        limitColumns(t, ts);
+        ts(t, 'valid_from');
+        ts(t, 'valid_to').notNullable();
+        ts(t, 'superseded_at').notNullable();
+        t.string('superseded_by', 255).notNullable();
+        t.primary(['measure', 'chart_key', 'valid_to'], 'pk_spc_limits_history');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['spc_limits_history', 'spc_event_rules', 'spc_events']) await withSchema(db, schema).dropTableIfExists(t);
+      await withSchema(db, schema).alterTable('spc_charts', (t) => t.dropColumn('unjudged'));
+      await withSchema(db, schema).alterTable('spc_limits', (t) => t.dropColumn('valid_from'));
+      await withSchema(db, schema).alterTable('spc_violations', (t) => {
+        t.dropColumn('withdrawn_run_id');
+        t.dropColumn('event_id');
+        t.dropColumn('severity');
+      });
     },
   },
 ];

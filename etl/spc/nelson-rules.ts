@@ -72,7 +72,7 @@ export interface RuleSettings {
   beyondOneSigma: CountInWindow;
   /** Rule 7: points in a row within 1σ, either side. */
   withinOneSigmaRun: number;
-  /** Rule 8: points in a row beyond 1σ, none within 1σ, either side. */
+  /** Rule 8: points in a row beyond 1σ, none within 1σ, with points on both sides of CL (the mixture test). */
   outsideOneSigmaRun: number;
 }
 
@@ -260,7 +260,31 @@ const fourOfFive: Check = (points, s) => countInWindow(6, 1, points, s.beyondOne
 
 const stratification: Check = (points, s) => runs(7, points, s.withinOneSigmaRun, withinOneSigma);
 
-const mixture: Check = (points, s) => runs(8, points, s.outsideOneSigmaRun, (p) => beyond(p, 1) !== null);
+/**
+ * Rule 8, Nelson's mixture test: the window of `outsideOneSigmaRun` points ending here is all beyond
+ * 1σ and holds points on both sides of CL. A run beyond 1σ on one side only is a shift, which rules 2
+ * and 6 already flag; flagging it here too would count the same points twice.
+ */
+const mixture: Check = (points, s) => {
+  const found: Violation[] = [];
+  const length = s.outsideOneSigmaRun;
+  let run = 0;
+  let lastAbove = -1;
+  let lastBelow = -1;
+  for (let i = 0; i < points.length; i++) {
+    const side = beyond(points[i]!, 1);
+    if (side === null) {
+      run = 0;
+      continue;
+    }
+    run++;
+    if (side === 'above') lastAbove = i;
+    else lastBelow = i;
+    const first = i - length + 1;
+    if (run >= length && lastAbove >= first && lastBelow >= first) found.push({ rule: 8, pointIndex: i, firstIndex: first, side: null });
+  }
+  return found;
+};
 
 const CHECKS: Record<RuleNumber, Check> = {
   1: beyondThreeSigma,

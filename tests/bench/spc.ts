@@ -8,7 +8,8 @@
  * rules). The
  * storage variant runs the whole job (runSpc: read the readings from SQLite, judge, store the
  * points and violations, freeze limits) over 100 machines × 10,000 readings, against a plain read
- * of the same rows with a mean / SD per machine.
+ * of the same rows with a mean / SD per machine. The demo case charts the demo data once over its
+ * window and night by night for a month, and counts the alert emails and events per measure.
  *
  * Every measurement runs in a fresh process (its peak RSS is its own), after one warm-up, as the
  * median of SPC_BENCH_REPEATS (3) runs. Results: a table on stdout and out/bench/spc.{json,md}.
@@ -71,13 +72,21 @@ interface Sample {
   maxRssMb: number;
   points: number;
   violations: number;
+  /** The demo case: per measure, what a month of SPC runs mailed and found. */
+  demo?: DemoAlerts;
 }
 
-type CaseName = `${'spc' | 'limits' | 'meansd'}:${Kind}` | 'job' | 'read-meansd';
+type CaseName = `${'spc' | 'limits' | 'meansd'}:${Kind}` | 'job' | 'read-meansd' | 'demo-alerts';
+
+/** Per run mode (one first run over the window, or every night) and measure. */
+type DemoAlerts = Record<'first' | 'nightly', Record<string, { emails: number; opened: number; history: number; newViolations: number }>>;
+
+const DEMO_ROWS = Number(process.env.SPC_BENCH_DEMO_ROWS ?? 30_000);
 
 /** One measurement, in this (fresh) process. Series are generated before the clock starts. */
 async function runCase(name: CaseName): Promise<Omit<Sample, 'maxRssMb'>> {
   if (name === 'job' || name === 'read-meansd') return runStorageCase(name);
+  if (name === 'demo-alerts') return runDemoCase();
   const [what, kind] = name.split(':') as ['spc' | 'limits' | 'meansd', Kind];
   const inputs = Array.from({ length: CHARTS }, (_, k) => series(kind, k));
   const spec = { lsl: 6, usl: 14 };
@@ -183,6 +192,51 @@ async function runStorageCase(name: 'job' | 'read-meansd'): Promise<Omit<Sample,
   }
 }
 
+/**
+ * The demo data (data/generate.ts, the shipped config/default.yaml) charted two ways: one first run
+ * for 2026-11-10 over its 30-day window, and night by night from 10-19 (the first day after the
+ * gap's baseline) to 11-10. Per measure: alert emails sent, events whose opening was news, events
+ * found as history, and violations first seen. Emails go to .eml files (no SMTP_URL).
+ */
+async function runDemoCase(): Promise<Omit<Sample, 'maxRssMb'>> {
+  const { readFileSync } = await import('node:fs');
+  const { parse } = await import('yaml');
+  const { defaultConfigPath } = await import('../../config/load.js');
+  const { generate } = await import('../../data/generate.js');
+  const { dateRange } = await import('../../etl/periods.js');
+  const t0 = performance.now();
+  const out = {} as DemoAlerts;
+  let points = 0;
+  for (const mode of ['first', 'nightly'] as const) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-spc-demo-bench-'));
+    const raw = parse(readFileSync(defaultConfigPath(), 'utf8')) as Record<string, any>;
+    raw.mail = { ...raw.mail, outDir: path.join(dir, 'mail') };
+    const cfg = resolveConfig(raw, { SOURCE_DATABASE_URL: `sqlite:${path.join(dir, 'demo.sqlite')}` }, 'default.yaml');
+    const ctx = openEtlContext(cfg, pino({ level: 'silent' }));
+    try {
+      await generate(ctx.source, { rows: DEMO_ROWS, seed: 42, start: FIRST_DAY, days: 30, timezone: cfg.plant.timezone, dayStart: cfg.plant.dayStart, timestamps: cfg.source.timestamps, mapping: cfg.source });
+      await migrate(ctx.target, ctx.targetSchema);
+      const stats: DemoAlerts['first'] = {};
+      for (const day of mode === 'first' ? [LAST_DAY] : dateRange('2026-10-19', LAST_DAY)) {
+        const r = await runSpc(ctx, { days: [day], triggeredBy: 'bench' });
+        for (const m of r.measures) {
+          const st = (stats[m.measure] ??= { emails: 0, opened: 0, history: 0, newViolations: 0 });
+          if (m.alert.status === 'sent') st.emails++;
+          st.opened += m.events.opened - m.events.history;
+          st.history += m.events.history;
+          st.newViolations += m.newViolations;
+          points += m.points;
+        }
+      }
+      out[mode] = stats;
+    } finally {
+      await ctx.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { ms: performance.now() - t0, points, violations: 0, demo: out };
+}
+
 function measure(name: CaseName): Sample {
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--case', name], {
     encoding: 'utf8',
@@ -215,15 +269,19 @@ const CASES: { group: string; case: CaseName; what: string; baseline?: true }[] 
     { group: k, case: `spc:${k}` as CaseName, what: `chart + paired chart, Nelson rules ${k === 'p' ? '1–4' : '1–8'}${k === 'p' ? '' : ', capability'}` },
   ]),
   { group: 'job (SQLite)', case: 'read-meansd', what: 'baseline: read the readings ordered, mean and SD per machine', baseline: true },
-  { group: 'job (SQLite)', case: 'job', what: 'runSpc: read, judge, store points + violations, freeze limits' },
+  { group: 'job (SQLite)', case: 'job', what: 'runSpc: read, judge, store points + violations + events, freeze limits' },
 ];
+
+/** SPC_BENCH_CASES=job,read-meansd measures a part; demo-alerts is measured once (SPC_BENCH_DEMO=0 leaves it out). */
+const ONLY = process.env.SPC_BENCH_CASES ? new Set(process.env.SPC_BENCH_CASES.split(',').map((c) => c.trim())) : null;
 
 async function main(): Promise<void> {
   await ensureReadings();
   const rows: Row[] = [];
-  for (const group of [...new Set(CASES.map((c) => c.group))]) {
+  const cases = CASES.filter((c) => !ONLY || ONLY.has(c.case));
+  for (const group of [...new Set(cases.map((c) => c.group))]) {
     let baseline = NaN;
-    for (const c of CASES.filter((x) => x.group === group)) {
+    for (const c of cases.filter((x) => x.group === group)) {
       measure(c.case); // warm-up: file cache, JIT-independent start-up
       const samples = Array.from({ length: REPEATS }, () => measure(c.case));
       const seconds = median(samples.map((s) => s.ms)) / 1000;
@@ -243,10 +301,15 @@ async function main(): Promise<void> {
       console.log(`${group.padEnd(13)} ${c.case.padEnd(14)} ${seconds.toFixed(3)} s, ${row.usPerPoint.toFixed(2)} µs/point, peak RSS ${row.peakRssMb.toFixed(0)} MB, ${row.vsBaseline.toFixed(1)} × baseline`);
     }
   }
+  let demo: DemoAlerts | undefined;
+  if (process.env.SPC_BENCH_DEMO !== '0') {
+    demo = measure('demo-alerts').demo;
+    console.log(`demo alerts (${DEMO_ROWS.toLocaleString('en')} test records): ${JSON.stringify(demo)}`);
+  }
   const outDir = path.join(root, 'out', 'bench');
   mkdirSync(outDir, { recursive: true });
   const meta = { charts: CHARTS, pointsPerChart: POINTS, subgroupSize: SUBGROUP, repeats: REPEATS, node: process.version, cpus: os.cpus().length, at: new Date().toISOString() };
-  writeFileSync(path.join(outDir, 'spc.json'), JSON.stringify({ ...meta, results: rows }, null, 2));
+  writeFileSync(path.join(outDir, 'spc.json'), JSON.stringify({ ...meta, results: rows, demo }, null, 2));
   const md = [
     `SPC on ${CHARTS} charts × ${POINTS.toLocaleString('en')} points (X̄-S: subgroups of ${SUBGROUP}); median of ${REPEATS} runs, each in a fresh process; ${os.cpus().length} CPUs, Node ${process.version}.`,
     '',
@@ -256,6 +319,20 @@ async function main(): Promise<void> {
       (r) =>
         `| ${r.group} | ${r.what} | ${r.points.toLocaleString('en')} | ${r.seconds.toFixed(3)} | ${r.usPerPoint.toFixed(2)} | ${r.peakRssMb.toFixed(0)} MB | ${r.vsBaseline.toFixed(1)} × | ${r.violations.toLocaleString('en')} |`,
     ),
+    ...(demo
+      ? [
+          '',
+          `The demo (${DEMO_ROWS.toLocaleString('en')} test records, config/default.yaml): alert emails, events alerted as news, events found as history, violations first seen.`,
+          '',
+          '| measure | first run over 30 days: emails / news / history / violations | nightly 10-19 … 11-10: emails / news / history / violations |',
+          '|---|---:|---:|',
+          ...Object.keys(demo.nightly).map((m) => {
+            const f = demo!.first[m]!;
+            const n = demo!.nightly[m]!;
+            return `| ${m} | ${f.emails} / ${f.opened} / ${f.history} / ${f.newViolations.toLocaleString('en')} | ${n.emails} / ${n.opened} / ${n.history} / ${n.newViolations.toLocaleString('en')} |`;
+          }),
+        ]
+      : []),
   ].join('\n');
   writeFileSync(path.join(outDir, 'spc.md'), `${md}\n`);
   console.log(`\n${md}\n\nwritten to out/bench/spc.{json,md}`);

@@ -6,6 +6,7 @@
  *   defects rise from 10-22 and 10-31. The gap chart flags the drift before the defects rise (and
  *   before the gap leaves spec), and the infusion-defect p-chart flags the rise on its day.
  * - TX_POWER-02's fail rate jumps on 10-27: rule 1 on the fail-rate p-chart.
+ * Run night by night, the gap's alert mail tells each drift once, on its first day (spc.md §6).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,14 +18,18 @@ import { defaultConfigPath, resolveConfig } from '../../config/load.js';
 import { openEtlContext, targetTable, type EtlContext } from '../../etl/context.js';
 import { migrate } from '../../sql/migrations.js';
 import { generate, type GenerateManifest } from '../../data/generate.js';
-import { dayStartInstant } from '../../etl/periods.js';
+import { addDays, dateRange, dayStartInstant } from '../../etl/periods.js';
+import { simpleParser } from 'mailparser';
+import { acknowledgeEvent, listEvents } from '../../etl/spc-event-store.js';
 import { runSpc, type SpcResult } from '../../etl/spc-job.js';
 import { toDate } from '../../etl/spc-store.js';
+import { DateTime } from 'luxon';
 
 const START = '2026-10-12';
 const DAYS = 30;
 const LAST = '2026-11-10';
 const LSL = 0.8;
+const GAP_FROM = '2026-10-19';
 
 let dir: string;
 let ctx: EtlContext;
@@ -48,7 +53,10 @@ beforeAll(async () => {
     mapping: cfg.source,
   });
   await migrate(ctx.target, ctx.targetSchema);
-  result = await runSpc(ctx, { days: [LAST], triggeredBy: 'test' });
+  // The gap charted night by night, as the schedule does, from the first day after its baseline
+  // (120 readings, 5 days) has a window of its own; then every measure for the last day.
+  for (const day of dateRange(GAP_FROM, addDays(LAST, -1))) await runSpc(ctx, { days: [day], triggeredBy: 'schedule', measures: ['sep_anode_gap'] });
+  result = await runSpc(ctx, { days: [LAST], triggeredBy: 'schedule' });
 }, 300_000);
 
 afterAll(async () => {
@@ -144,12 +152,44 @@ describe('SPC on the demo data', () => {
     expect(violations.find((v) => v.ms === day.ms)).toMatchObject({ rule: 1, side: 'above' });
   });
 
-  it('emails the new violations of the measures with recipients once each, as .eml without SMTP_URL', async () => {
-    const files = readdirSync(path.join(dir, 'mail')).sort();
-    expect(files.map((f) => f.split('_2026-11-10_')[0])).toEqual(['spc-alert_fail_rate', 'spc-alert_infusion_defect_rate', 'spc-alert_sep_anode_gap']);
-    const gap = result.measures.find((m) => m.measure === 'sep_anode_gap')!;
-    expect(gap.alert).toMatchObject({ status: 'sent', transport: 'file', violations: gap.newViolations });
-    expect(gap.alert.subject).toMatch(/^SPC alert · Demo Plant · Separator–anode gap: \d+ new violations on WND03, WND07/);
-    expect(result.measures.find((m) => m.measure === 'test_duration')!.alert.status).toBe('no-recipients');
+  it('mails once that WND03 went out of control on 2026-10-21 and WND07 on 2026-10-30; acknowledged, nothing more about them is mailed', async () => {
+    const mailDir = path.join(dir, 'mail');
+    const mails = async () =>
+      Promise.all(
+        readdirSync(mailDir)
+          .sort()
+          .map(async (f) => ({ file: f, mail: await simpleParser(readFileSync(path.join(mailDir, f))) })),
+      );
+    const gapMails = (await mails()).filter((m) => m.file.startsWith('spc-alert_sep_anode_gap_'));
+    const telling = (winder: string) => gapMails.filter((m) => m.mail.subject!.includes(`${winder} out of control since`));
+    // One mail each, on the day the drift starts; nothing about them while the drifts go on (to 11-10).
+    expect(telling('WND03').map((m) => m.file.slice(0, 'spc-alert_sep_anode_gap_2026-10-21'.length))).toEqual(['spc-alert_sep_anode_gap_2026-10-21']);
+    expect(telling('WND03')[0]!.mail.subject).toMatch(/WND03 out of control since 2026-10-21 \d\d:\d\d/);
+    expect(telling('WND07').map((m) => m.file.slice(0, 'spc-alert_sep_anode_gap_2026-10-30'.length))).toEqual(['spc-alert_sep_anode_gap_2026-10-30']);
+    expect(telling('WND07')[0]!.mail.subject).toMatch(/WND07 out of control since 2026-10-30 \d\d:\d\d/);
+    expect(gapMails.filter((m) => /WND0[37]/.test(m.mail.text ?? '')).map((m) => m.file.slice(24, 34))).toEqual(['2026-10-21', '2026-10-30']);
+    // The first flagged readings of the drifts open the events: the same points the charts flag below LSL's side first.
+    const open = await listEvents(ctx, { open: true, measures: ['sep_anode_gap'] });
+    const drifts = ['WND03', 'WND07'].map((w) => open.find((e) => e.key === w)!);
+    expect(drifts.map((e) => [e.key, DateTime.fromJSDate(e.openedAt).setZone(ctx.config.plant.timezone).toISODate(), e.side, e.history])).toEqual([
+      ['WND03', '2026-10-21', 'below', false],
+      ['WND07', '2026-10-30', 'below', false],
+    ]);
+    expect(drifts.every((e) => e.rules.some((r) => r.panel === 'main' && r.rule === 1) && e.extremeValue! < LSL)).toBe(true);
+
+    // An engineer acknowledges each, with a cause and an action.
+    for (const e of drifts) await acknowledgeEvent(ctx, { id: e.id, cause: 'MATERIAL', action: 'MATERIAL_CHANGED', by: 'alice', note: `separator film changed on ${e.key}` });
+    expect((await listEvents(ctx, { open: true, measures: ['sep_anode_gap'] })).filter((e) => drifts.some((d) => d.id === e.id)).map((e) => [e.state, e.acknowledgedBy])).toEqual([
+      ['acknowledged', 'alice'],
+      ['acknowledged', 'alice'],
+    ]);
+    // The morning run again (a rerun) and the next night (no new readings): nothing is mailed.
+    const before = readdirSync(mailDir).length;
+    const again = await runSpc(ctx, { days: [LAST], triggeredBy: 'test' });
+    const next = await runSpc(ctx, { days: [addDays(LAST, 1)], triggeredBy: 'schedule', measures: ['sep_anode_gap'] });
+    expect(readdirSync(mailDir)).toHaveLength(before);
+    expect([...again.measures, ...next.measures].map((m) => m.alert.status).filter((st) => st === 'sent')).toEqual([]);
+    const still = await listEvents(ctx, { open: true, measures: ['sep_anode_gap'] });
+    expect(drifts.map((d) => still.find((e) => e.id === d.id)?.state)).toEqual(['acknowledged', 'acknowledged']);
   });
 });

@@ -2,8 +2,8 @@
  * The spc job on real databases (SQLite and PostgreSQL) over small seeded data whose answers the
  * maths modules compute independently: the stored points, limits, violations and capability equal
  * the maths' on the same readings; a rerun replaces rather than adds; frozen limits judge later
- * data (Phase II) until `yieldrun spc reset-limits` re-baselines; each violation is emailed once,
- * through a real SMTP server on loopback and through .eml files.
+ * data (Phase II) until `yieldrun spc reset-limits` re-baselines; each out-of-control event is
+ * emailed once, through a real SMTP server on loopback and through .eml files.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -324,7 +324,7 @@ describe.each(['sqlite', 'postgres'] as const)('spc job on %s', (backendName) =>
     const sheet = spcSheetRows(await readStoredSpc(ctx), { clock: ctx.clock, measures: enabledMeasures(ctx.config) });
     expect(sheet.map((r) => `${r.measure}/${r.chartKey}`)).toEqual(['gap/M1', 'gap/M2', 'tension/M1', 'tension/M2', 'defects/W1', 'defects/W2']);
     const m1 = sheet[0]!;
-    expect(m1).toMatchObject({ title: 'Gap', unit: 'mm', chart: 'I-MR', points: written.length, limitsSource: 'frozen', lastPhase: 'II', openViolations: stored.length, newViolations: 0, runId: r2.runId });
+    expect(m1).toMatchObject({ title: 'Gap', unit: 'mm', chart: 'I-MR', points: written.length, limitsSource: 'frozen', lastPhase: 'II', runId: r2.runId });
     expect(m1.lastValue).toBeCloseTo(written[written.length - 1]!.insp_val, 12);
     expect(m1.cpk).toBeCloseTo(cap.cpk!, 12);
     expect(m1.limitsSetBy).toBe(`run ${r1.runId} (test)`);
@@ -365,8 +365,11 @@ describe('frozen limits (Phase II) and reset-limits', () => {
     // The shift shows at once: a run on one side (rule 2) and points beyond 2σ / 1σ (rules 5, 6), all above.
     expect([...new Set(fresh.map((v) => v.rule))]).toEqual(expect.arrayContaining([2, 5, 6]));
     expect(fresh.every((v) => v.side === 'above' || v.side === null)).toBe(true);
-    // The alert holds the new violations of every key (M2's few chance ones too).
-    expect(r2.measures[0]!.alert).toMatchObject({ status: 'sent', violations: (await rows(ctx, 'spc_violations', { measure: 'gap', first_seen_run_id: r2.runId })).length });
+    // One event on M1 for the shift, opened on 10-11: before the run's own day (10-13), so history, stored and never alerted.
+    const m1Events = await rows(ctx, 'spc_events', { measure: 'gap', chart_key: 'M1', first_seen_run_id: r2.runId });
+    expect(m1Events).toHaveLength(1);
+    expect(m1Events[0]).toMatchObject({ state: 'open', history: 1, open_alert_run_id: null });
+    expect(toDate(m1Events[0]!.opened_at).getTime()).toBeGreaterThanOrEqual(localInstant(at(addDays(DAY, 1), 0)));
 
     // An engineer resets M1's limits (the shift was a planned process change), through the CLI.
     const file = path.join(out, 'config.yaml');
@@ -502,7 +505,7 @@ describe('source rows: a fixed order, and what is not charted is counted', () =>
   });
 });
 
-describe('alerts: each new violation is emailed once', () => {
+describe('alerts: each event is told once', () => {
   let s: Setup | undefined;
   let smtp: Awaited<ReturnType<typeof startSmtp>> | undefined;
   afterEach(async () => {
@@ -512,65 +515,75 @@ describe('alerts: each new violation is emailed once', () => {
     s = undefined;
   });
 
-  it('through a real SMTP server: two runs over the same data send one message, with the chart inline', async () => {
+  // The outlier on M1 at 10-09 10:05 (rule 1 on the I and the MR chart) opens an event on 10-09; the
+  // eight hourly readings after it close it the same day. Runs for 10-08 (everything before is
+  // history) and then 10-09 the way the nightly schedule runs them.
+  const OUTLIER_DAY = '2026-10-09';
+
+  it('through a real SMTP server: the opening is mailed once, with the chart inline; a rerun sends nothing', async () => {
     s = await setup('sqlite');
     const { ctx } = s;
     smtp = await startSmtp();
     const mail = smtpSettings(ctx, smtp.url);
-    const r1 = await runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail });
-    const r2 = await runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail });
-    expect(smtp.received).toHaveLength(1);
-    expect(r1.measures.find((m) => m.measure === 'gap')!.alert).toMatchObject({ status: 'sent', transport: 'smtp', to: [QE] });
-    // The measures without recipients record their violations but send nothing.
-    expect(r1.measures.find((m) => m.measure === 'defects')!.alert.status).toBe('no-recipients');
-    expect(r2.measures.find((m) => m.measure === 'gap')!.alert.status).toBe('nothing-new');
+    await runSpc(ctx, { days: ['2026-10-08'], triggeredBy: 'test', mail, measures: ['gap'] });
+    const before = smtp.received.length;
+    const r1 = await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail, measures: ['gap'] });
+    const r2 = await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail, measures: ['gap'] });
+    expect(smtp.received).toHaveLength(before + 1);
+    expect(r1.measures[0]!.alert).toMatchObject({ status: 'sent', transport: 'smtp', to: [QE] });
+    expect(r2.measures[0]!.alert.status).toBe('nothing-new');
 
-    const m = await simpleParser(smtp.received[0]!, { keepCidLinks: true });
-    const violations = await rows(ctx, 'spc_violations', { measure: 'gap' });
-    expect(m.subject).toBe(`SPC alert · Plant · Gap: ${violations.length} new violations on ${r1.measures[0]!.alert.subject!.split(' on ')[1]}`);
-    expect(m.subject).toMatch(/M1/);
+    const m = await simpleParser(smtp.received[before]!, { keepCidLinks: true });
+    expect(m.subject).toContain('SPC alert · Plant · Gap: ');
+    expect(m.subject).toContain('M1 out of control since 2026-10-09 10:05');
     expect(m.to && !Array.isArray(m.to) ? m.to.value.map((v) => v.address) : []).toEqual([QE]);
     expect(m.messageId).toBe(r1.measures[0]!.alert.messageId);
-    // The outlier, in plant time, with its rule and limits; and its moving range, on the MR chart.
-    expect(m.text).toMatch(/2026-10-09 10:05 {2}rule 1: one point beyond 3σ, above CL; value 1\.2000 mm/);
-    expect(m.text).toMatch(/2026-10-09 10:05 {2}rule 1 \(MR\): MR chart: one point beyond 3σ, above CL; MR 0\.\d{4,5} mm \(CL 0\.\d+, LCL 0\.0000, UCL 0\.\d+\)/);
-    expect(violations.some((v) => v.panel === 'paired')).toBe(true);
+    // The event: opened by the outlier, on both panels; closed by the eighth clean reading after the last flag (the MR of the step back at 11:05): 19:05.
+    expect(m.text).toMatch(/M1: out of control since 2026-10-09 10:05 \(event \d+, closed 2026-10-09 19:05\)/);
+    expect(m.text).toMatch(/rules: 1 ×1 \(one point beyond 3σ\); 1 \(MR\) ×2 \(MR chart: one point beyond 3σ\)/);
+    expect(m.text).toMatch(/farthest from CL: 1\.2000 mm above CL/);
     const images = m.attachments.filter((a) => a.contentType === 'image/png');
     expect(images.length).toBeGreaterThanOrEqual(1);
     for (const img of images) {
-      expect(img.cid).toBeTruthy();
       expect(m.html).toContain(`cid:${img.cid}`);
       expect(img.content.subarray(1, 4).toString()).toBe('PNG');
     }
-    // Every violation of the measure was alerted by run 1, and stays so.
-    expect(violations.every((v) => v.alert_run_id === r1.runId && v.alerted_at !== null)).toBe(true);
+    const [event] = await rows(ctx, 'spc_events', { measure: 'gap', chart_key: 'M1', open_alert_run_id: r1.runId });
+    expect(event).toMatchObject({ state: 'closed', history: 0, flagged_points: 2, close_alert_run_id: r1.runId, last_seen_run_id: r2.runId });
   });
 
-  it('a refused message leaves the violations un-alerted and fails the run; the next run sends them', async () => {
+  it('a refused message leaves the events un-alerted and fails the run; the next run sends them', async () => {
     s = await setup('sqlite');
     const { ctx } = s;
+    await runSpc(ctx, { days: ['2026-10-08'], triggeredBy: 'test', mail: mailSettings(ctx.config, {}), measures: ['gap'] });
     smtp = await startSmtp({ refuse: true });
-    await expect(runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail: smtpSettings(ctx, smtp.url), measures: ['gap'] })).rejects.toThrow(/SPC alert email not sent for gap/);
-    expect((await rows(ctx, 'spc_violations', { measure: 'gap' })).every((v) => v.alerted_at === null && v.alert_run_id === null)).toBe(true);
-    const [failed] = await rows(ctx, 'etl_runs', { job: 'spc' });
-    expect(failed).toMatchObject({ status: 'failed' });
-    expect(failed!.error).toMatch(/next run sends them/);
+    await expect(runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail: smtpSettings(ctx, smtp.url), measures: ['gap'] })).rejects.toThrow(/SPC alert email not sent for gap/);
+    const failed = (await rows(ctx, 'etl_runs', { job: 'spc' })).find((r) => r.status === 'failed')!;
+    expect(failed.error).toMatch(/next run sends them/);
+    // Nothing stays claimed by the failed run; the openings it found wait for the next one.
+    const events = await rows(ctx, 'spc_events', { measure: 'gap' });
+    expect(events.some((e) => e.open_alert_run_id === failed.id || e.close_alert_run_id === failed.id)).toBe(false);
+    const waiting = events.filter((e) => e.first_seen_run_id === failed.id && e.history === 0);
+    expect(waiting.length).toBeGreaterThan(0);
+    expect(waiting.every((e) => e.open_alert_run_id === null)).toBe(true);
     await smtp.close();
 
     smtp = await startSmtp();
-    const r = await runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail: smtpSettings(ctx, smtp.url), measures: ['gap'] });
+    const r = await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail: smtpSettings(ctx, smtp.url), measures: ['gap'] });
     expect(smtp.received).toHaveLength(1);
-    expect(r.measures[0]!.alert.violations).toBe((await rows(ctx, 'spc_violations', { measure: 'gap' })).length);
+    expect(r.measures[0]!.alert.opened).toBe(waiting.length);
   });
 
   it('without SMTP_URL: one .eml file for two runs', async () => {
     s = await setup('sqlite');
     const { ctx, out } = s;
     const mail = mailSettings(ctx.config, {});
-    await runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail });
-    await runSpc(ctx, { days: [DAY], triggeredBy: 'test', mail });
-    const files = readdirSync(out).filter((f) => f.endsWith('.eml'));
+    await runSpc(ctx, { days: ['2026-10-08'], triggeredBy: 'test', mail, measures: ['gap'] });
+    const earlier = readdirSync(out).filter((f) => f.endsWith('.eml')).length;
+    await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail });
+    await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail });
+    const files = readdirSync(out).filter((f) => f.endsWith('.eml') && f.startsWith('spc-alert_gap_2026-10-09_'));
     expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^spc-alert_gap_2026-10-10_/);
+    expect(readdirSync(out).filter((f) => f.endsWith('.eml'))).toHaveLength(earlier + 1);
   });
 });

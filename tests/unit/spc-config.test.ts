@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, resolveConfig, defaultConfigPath, ConfigError } from '../../config/load.js';
 import { enabledMeasures, measureSpec } from '../../etl/spc-measures.js';
 import { applicableRules } from '../../etl/spc/nelson-rules.js';
+import { DEFAULT_SPC_ACTIONS, DEFAULT_SPC_CAUSES } from '../../config/schema.js';
 
 const gap = {
   chart: 'I-MR',
@@ -54,7 +55,7 @@ describe('spc configuration', () => {
   });
 
   it('no spc key: no measures; run lengths and rules default to Nelson', () => {
-    expect(resolveConfig({}, {}).spc).toEqual({ windowDays: 30, measures: {} });
+    expect(resolveConfig({}, {}).spc).toEqual({ windowDays: 30, eventCloseAfter: 8, causes: DEFAULT_SPC_CAUSES, actions: DEFAULT_SPC_ACTIONS, measures: {} });
     const m = measureSpec('gap', resolveConfig({ spc: { measures: { gap } } }, {}).spc.measures.gap!);
     expect(m.rules).toEqual({
       enabled: [1, 2, 3, 5, 6],
@@ -70,6 +71,18 @@ describe('spc configuration', () => {
     expect(m.alert).toEqual({ to: [], cc: [] });
     const we = measureSpec('gap', resolveConfig({ spc: { measures: { gap: { ...gap, rules: [1, 2], runLengths: { sameSide: 8 } } } } }, {}).spc.measures.gap!);
     expect(we.rules).toMatchObject({ enabled: [1, 2], sameSideRun: 8 });
+  });
+
+  it('rule severities: rules 1 and 2 alarm, the others warning, unless a measure says otherwise; codes are checked', () => {
+    const raw = { chart: 'I-MR', source: { table: 'g' }, time: 't', key: 'k', value: 'v' };
+    const plain = measureSpec('m', resolveConfig({ spc: { measures: { m: raw } } }, {}).spc.measures.m!);
+    expect(plain.severity).toEqual({ 1: 'alarm', 2: 'alarm', 3: 'warning', 4: 'warning', 5: 'warning', 6: 'warning', 7: 'warning', 8: 'warning' });
+    const own = measureSpec('m', resolveConfig({ spc: { measures: { m: { ...raw, severity: { 5: 'alarm', 2: 'warning' } } } } }, {}).spc.measures.m!);
+    expect([own.severity[1], own.severity[2], own.severity[5]]).toEqual(['alarm', 'warning', 'alarm']);
+    expect(() => resolveConfig({ spc: { measures: { m: { ...raw, severity: { 9: 'alarm' } } } } }, {})).toThrow(/spc\.measures\.m\.severity.*rule number 1 to 8/s);
+    expect(() => resolveConfig({ spc: { measures: { m: { ...raw, severity: { 1: 'loud' } } } } }, {})).toThrow(/expected alarm or warning/);
+    expect(() => resolveConfig({ spc: { causes: { 'bad code': 'x' } } }, {})).toThrow(/spc\.causes.*expected a code such as MATERIAL/s);
+    expect(resolveConfig({ spc: { causes: { FILM: 'separator film lot' } } }, {}).spc.causes).toEqual({ FILM: 'separator film lot' });
   });
 
   it('a bad identifier names the key; values never reach the SQL text', () => {

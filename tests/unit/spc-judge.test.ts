@@ -48,7 +48,7 @@ describe('limits: frozen, baseline or window', () => {
   });
 
   it('stored limits judge everything; points inside their baseline stay Phase I', () => {
-    const stored: FrozenLimits = { chart: 'I-MR', cl: 11.5, sigmaWithin: 1, pairedCl: 1.128, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(2), subgroups: 3 };
+    const stored: FrozenLimits = { chart: 'I-MR', cl: 11.5, sigmaWithin: 1, pairedCl: 1.128, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(2), subgroups: 3, validFrom: null };
     const j = judgeKey(measure({ baseline: { firstSubgroups: 3 } }), { key: 'A', input, values, stored });
     expect(j).toMatchObject({ limitsSource: 'frozen', freeze: null });
     expect(j.chart.limits).toEqual({ cl: 11.5, sigmaWithin: 1 });
@@ -56,8 +56,42 @@ describe('limits: frozen, baseline or window', () => {
     expect(j.chart.main[0]).toMatchObject({ cl: 11.5, ucl: 14.5, lcl: 8.5 });
   });
 
+  it('versioned limits: each point is judged by the version valid at its time, the MR across the boundary unchanged', () => {
+    // The old version (CL 11.5, σ̂ 1) judged until hour 6; the new one (CL 20, σ̂ 2) from hour 6 on.
+    const old = { chart: 'I-MR' as const, cl: 11.5, sigmaWithin: 1, pairedCl: 1.128, baselineKind: 'firstSubgroups' as const, baselineFrom: hour(0), baselineTo: hour(2), subgroups: 3, validFrom: null, validTo: hour(6) };
+    const current: FrozenLimits = { chart: 'I-MR', cl: 20, sigmaWithin: 2, pairedCl: 2.256, baselineKind: 'firstSubgroups', baselineFrom: hour(6), baselineTo: hour(8), subgroups: 3, validFrom: hour(6) };
+    const j = judgeKey(measure(), { key: 'A', input, values, stored: current, superseded: [old] });
+    expect(j.chart.main.map((p) => p.cl)).toEqual([...Array(6).fill(11.5), ...Array(7).fill(20)]);
+    expect(j.chart.main[5]).toMatchObject({ ucl: 14.5, lcl: 8.5, phase: 'II' });
+    expect(j.chart.main[6]).toMatchObject({ ucl: 26, lcl: 14, phase: 'I' });
+    // MR at hour 6 is |11 − 12| = 1 as without versions; its UCL the new version's (d2 + 3·d3) × 2.
+    expect(j.chart.paired[6]!.value).toBe(1);
+    expect(j.chart.paired[6]!.ucl).toBeCloseTo(2 * (1.128379 + 3 * 0.852502), 4);
+    // Under CL 20, σ 2 the points 11, 13, 10, 12, 11, 13 from hour 6 are 3.5σ to 5σ below, and 30 is 5σ above: rule 1.
+    // Before hour 6 (CL 11.5, σ 1) nothing is beyond 3σ.
+    expect(j.violations.filter((v) => v.rule === 1 && v.panel === 'main').map((v) => v.pointIndex)).toEqual([6, 7, 8, 9, 10, 11, 12]);
+    expect(j.note).toMatch(/valid from 2026-10-01; 6 earlier point\(s\) judged by the limits valid at their time/);
+    // Without a superseded version, points before the current one are judged by the window's limits.
+    const alone = judgeKey(measure(), { key: 'A', input, values, stored: current });
+    expect(alone.chart.main[0]!.cl).toBeCloseTo(chartLimits(input).cl!, 12);
+  });
+
+  it('σ̂ = 0 (a constant gauge): not judged by the rules, said once', () => {
+    const flat = Array(20).fill(1.0);
+    const j = judgeKey(measure(), { key: 'A', input: { chart: 'I-MR', observations: flat.map((value, i) => ({ value, time: hour(i) })) }, values: flat });
+    expect(j.violations).toEqual([]);
+    expect(j.unjudged).toBe('no variation: cannot be judged');
+    expect(j.note).toMatch(/^no variation: cannot be judged \(σ̂ = 0\); no baseline/);
+    expect(j.capability).toMatchObject({ sigmaWithin: 0, cp: null, cpk: null });
+  });
+
+  it('a violation carries the severity of its rule', () => {
+    const j = judgeKey(measure({ severity: { 1: 'warning' } }), { key: 'A', input, values, stored: { chart: 'I-MR', cl: 11.5, sigmaWithin: 1, pairedCl: 1.128, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 3, validFrom: null } });
+    expect(j.violations.find((v) => v.rule === 1 && v.panel === 'main')).toMatchObject({ pointIndex: 12, severity: 'warning' });
+  });
+
   it('stored limits of another chart type (the config changed) are not used', () => {
-    const stored: FrozenLimits = { chart: 'p', cl: 0.1, sigmaWithin: 0.3, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 7 };
+    const stored: FrozenLimits = { chart: 'p', cl: 0.1, sigmaWithin: 0.3, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 7, validFrom: null };
     const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values, stored });
     expect(j.freeze).not.toBeNull();
     expect(j.chart.limits.cl).toBeCloseTo(baselineLimits(input, 8).cl!, 12);
@@ -123,25 +157,25 @@ describe('degenerate baselines (σ̂ = 0) are not frozen', () => {
   });
 
   it('limits stored with σ̂ = 0 are passed over and replaced by a baseline that varies', () => {
-    const stored: FrozenLimits = { chart: 'I-MR', cl: 5, sigmaWithin: 0, pairedCl: 0, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(3), subgroups: 4 };
+    const stored: FrozenLimits = { chart: 'I-MR', cl: 5, sigmaWithin: 0, pairedCl: 0, baselineKind: 'firstSubgroups', baselineFrom: hour(0), baselineTo: hour(3), subgroups: 4, validFrom: null };
     expect(storedLimitsApply(stored, 'I-MR')).toBe(false);
     expect(storedLimitsApply({ ...stored, sigmaWithin: 1 }, 'I-MR')).toBe(true);
     const j = judgeKey(measure({ baseline: { firstSubgroups: 8 } }), { key: 'A', input, values, stored });
-    expect(j.freeze).toMatchObject({ subgroups: 8 });
+    expect(j.freeze).toMatchObject({ subgroups: 8, validFrom: null });
     expect(j.note).toMatch(/^stored limits have σ̂ = 0 \(no variation\), not used; frozen by this run: baseline of 8 subgroups/);
   });
 });
 
 describe('the paired chart is judged by rule 1', () => {
-  const frozen = (chart: FrozenLimits['chart']): FrozenLimits => ({ chart, cl: 10, sigmaWithin: 1, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 2 });
+  const frozen = (chart: FrozenLimits['chart']): FrozenLimits => ({ chart, cl: 10, sigmaWithin: 1, pairedCl: null, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 2, validFrom: null });
 
   it('I-MR: a jump breaks rule 1 on both charts, stored apart by panel with each chart’s statistic', () => {
     // CL 10, σ̂ 1: the I chart's UCL is 13; the MR chart's UCL is (d2 + 3·d3)·σ̂ = 1.128 + 3 × 0.853 = 3.687.
     const jump = [10, 10, 10, 16];
     const j = judgeKey(measure(), { key: 'A', input: { chart: 'I-MR', observations: jump.map((value, i) => ({ value, time: hour(i) })) }, values: jump, stored: frozen('I-MR') });
     expect(j.violations).toEqual([
-      { panel: 'main', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 16, pointIndex: 3 },
-      { panel: 'paired', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 6, pointIndex: 3 },
+      { panel: 'main', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 16, pointIndex: 3, severity: 'alarm' },
+      { panel: 'paired', rule: 1, side: 'above', time: hour(3), firstTime: hour(3), value: 6, pointIndex: 3, severity: 'warning' },
     ]);
   });
 

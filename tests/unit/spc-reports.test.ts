@@ -7,9 +7,10 @@ import { controlChart } from '../../etl/spc/charts.js';
 import { DEFAULT_RULE_SETTINGS } from '../../etl/spc/nelson-rules.js';
 import type { StoredSpc } from '../../etl/spc-store.js';
 import { chartPointsOf, renderSpcChart, spcChartSpec, type SpcChartData } from '../../reports/spc-chart.js';
-import { composeSpcAlert, MAX_LISTED_PER_KEY, ruleText, spcAlertMessage, type AlertViolation } from '../../reports/spc-alert.js';
+import { composeSpcAlert, ruleText, spcAlertMessage } from '../../reports/spc-alert.js';
+import type { StoredEvent } from '../../etl/spc-event-store.js';
 import { writeAndReadBack } from '../support/xlsx.js';
-import { addSpcSheet, SPC_COLUMNS, spcSheetRows } from '../../reports/spc-sheet.js';
+import { addSpcSheet, SPC_COLUMNS, spcParagraph, spcSheetRows } from '../../reports/spc-sheet.js';
 
 const TZ = 'Europe/Berlin';
 const hour = (i: number) => new Date(Date.UTC(2026, 9, 21, 4 + i));
@@ -110,8 +111,38 @@ describe('control chart: the paired panel (MR, R, S)', () => {
   });
 });
 
-function violation(key: string, i: number, rule: 1 | 2 | 5 = 1): AlertViolation {
-  return { key, time: hour(i), firstTime: hour(Math.max(0, i - 2)), panel: 'main', rule, side: 'below', value: 0.7123456, cl: 1.001, lcl: 0.91, ucl: 1.09 };
+function event(id: number, key: string, over: Partial<StoredEvent> = {}): StoredEvent {
+  return {
+    id,
+    measure: 'sep_anode_gap',
+    key,
+    chart: 'I-MR',
+    state: 'open',
+    openedAt: hour(2),
+    lastFlaggedAt: hour(9),
+    closedAt: null,
+    flaggedPoints: 7,
+    extremeValue: 0.7123456,
+    extremeCl: 1.001,
+    side: 'below',
+    history: false,
+    firstSeenRunId: 7,
+    lastSeenRunId: 7,
+    withdrawnRunId: null,
+    openAlertRunId: 7,
+    closeAlertRunId: null,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    causeCode: null,
+    actionCode: null,
+    note: null,
+    rules: [
+      { panel: 'main', rule: 1, points: 3 },
+      { panel: 'main', rule: 2, points: 5 },
+      { panel: 'paired', rule: 1, points: 1 },
+    ],
+    ...over,
+  };
 }
 
 describe('alert email', () => {
@@ -124,31 +155,32 @@ describe('alert email', () => {
     runId: 7,
   };
 
-  it('summarises per key, lists the latest violations with their limits, in plant time; escapes HTML', () => {
-    const violations = [...Array.from({ length: 12 }, (_, i) => violation('WND03', i, i % 2 ? 5 : 1)), violation('<WND07>', 3, 2)];
-    const a = composeSpcAlert({ ...input, violations, charts: [{ key: 'WND03', cid: 'c1@yieldrun', width: 635, height: 412 }] });
-    expect(a.subject).toBe('SPC alert · Demo <Plant> · Separator–anode gap: 13 new violations on WND03, <WND07>');
-    expect(a.text).toContain('WND03: 12 new (rules 1 ×6, 5 ×6), 2026-10-21 06:00 to 2026-10-21 17:00');
-    expect(a.text).toContain(`WND03 (the latest ${MAX_LISTED_PER_KEY} of 12):`);
-    expect(a.text).toContain('2026-10-21 17:00  rule 5: 2 of 3 points beyond 2σ, same side, below CL; value 0.71235 mm (CL 1.0010, LCL 0.91000, UCL 1.0900); pattern from 2026-10-21 15:00');
-    expect(a.text).not.toContain('2026-10-21 06:00  rule 1'); // older than the latest ten
+  it('tells each opened event once: since when, its rules with counts, the value farthest from CL, how to acknowledge; escapes HTML', () => {
+    const a = composeSpcAlert({ ...input, opened: [event(5, 'WND03'), event(6, '<WND07>', { openedAt: hour(5) })], closed: [], charts: [{ key: 'WND03', cid: 'c1@yieldrun', width: 635, height: 412 }] });
+    // 2026-10-21 06:00Z is 08:00 in Berlin.
+    expect(a.subject).toBe('SPC alert · Demo <Plant> · Separator–anode gap: WND03 out of control since 2026-10-21 08:00, <WND07> out of control since 2026-10-21 11:00');
+    expect(a.text).toContain('WND03: out of control since 2026-10-21 08:00 (event 5, open)');
+    expect(a.text).toContain('  rules: 1 ×3 (one point beyond 3σ); 2 ×5 (9 points in a row on one side of CL); 1 (MR) ×1 (MR chart: one point beyond 3σ)');
+    expect(a.text).toContain('  7 flagged point(s), the latest 2026-10-21 15:00; farthest from CL: 0.71235 mm below CL 1.0010');
+    expect(a.text).toContain('  acknowledge: yieldrun spc ack 5 --cause CODE --action CODE --by NAME [--note TEXT]');
     expect(a.html).toContain('<img src="cid:c1@yieldrun" width="635" height="412"');
     expect(a.html).toContain('&lt;WND07&gt;');
     expect(a.html).not.toContain('<WND07>');
     expect(ruleText(2, { ...DEFAULT_RULE_SETTINGS, sameSideRun: 8 })).toBe('8 points in a row on one side of CL');
   });
 
-  it('a violation of the paired chart names its statistic and gives that chart’s limits', () => {
-    const mr: AlertViolation = { key: 'WND03', time: hour(9), firstTime: hour(9), panel: 'paired', rule: 1, side: 'above', value: 0.28, cl: 0.0338, lcl: 0, ucl: 0.1105 };
-    const a = composeSpcAlert({ ...input, violations: [violation('WND03', 9), mr] });
-    expect(a.text).toContain('WND03: 2 new (rules 1 ×1, 1 (MR) ×1)');
-    expect(a.text).toContain('2026-10-21 15:00  rule 1 (MR): MR chart: one point beyond 3σ, above CL; MR 0.28000 mm (CL 0.033800, LCL 0.0000, UCL 0.11050)');
-    expect(a.html).toContain('<td style="font-family:Arial,Helvetica,sans-serif;font-size:13px;padding:3px 8px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap;">1 (MR)</td>');
+  it('a closed event is a short note with its acknowledgement, or that it closed unacknowledged', () => {
+    const acked = event(5, 'WND03', { state: 'closed', closedAt: hour(17), acknowledgedAt: hour(10), acknowledgedBy: 'alice', causeCode: 'MATERIAL', actionCode: 'ADJUSTED' });
+    const a = composeSpcAlert({ ...input, opened: [], closed: [acked, event(6, 'WND07', { state: 'closed', closedAt: hour(18) })] });
+    expect(a.subject).toBe('SPC · Demo <Plant> · Separator–anode gap: back in control on WND03, WND07 (events closed)');
+    expect(a.text).toContain('WND03: event 5 closed 2026-10-21 23:00, out of control from 2026-10-21 08:00 to 2026-10-21 15:00, 7 flagged point(s) (rules 1 ×3, 2 ×5, 1 (MR) ×1); acknowledged by alice 2026-10-21 16:00 (cause MATERIAL, action ADJUSTED)');
+    expect(a.text).toContain('WND07: event 6 closed 2026-10-22 00:00');
+    expect(a.text).toMatch(/WND07: .*; not acknowledged/);
   });
 
-  it('the message carries the charts of the keys with most violations as inline PNGs', async () => {
+  it('the message carries the opened events’ charts as inline PNGs', async () => {
     const chart = gapChart();
-    const msg = await spcAlertMessage({ ...input, violations: [violation('WND03', 8), violation('WND03', 9)] }, new Map([['WND03', chart]]), { to: ['qe@example.com'], cc: [] });
+    const msg = await spcAlertMessage({ ...input, opened: [event(5, 'WND03')], closed: [] }, new Map([['WND03', chart]]), { to: ['qe@example.com'], cc: [] });
     expect(msg.to).toEqual(['qe@example.com']);
     expect(msg.attachments).toHaveLength(1);
     const att = msg.attachments![0]!;
@@ -159,7 +191,7 @@ describe('alert email', () => {
 });
 
 function stored(): StoredSpc {
-  const base = { windowFrom: '2026-09-22', windowTo: '2026-10-21', points: 720, limitsNote: 'frozen: baseline of 120 subgroups', valuesN: 720, mean: 0.95, sigmaOverall: 0.1, lsl: 0.8, usl: 1.2, target: 1, cp: 1.1, pp: 0.6, runId: 9, computedAt: new Date('2026-10-22T05:00:00Z') };
+  const base = { windowFrom: '2026-09-22', windowTo: '2026-10-21', points: 720, limitsNote: 'frozen: baseline of 120 subgroups', valuesN: 720, mean: 0.95, sigmaOverall: 0.1, lsl: 0.8, usl: 1.2, target: 1, cp: 1.1, pp: 0.6, runId: 9, computedAt: new Date('2026-10-22T05:00:00Z'), unjudged: null as string | null };
   return {
     charts: [
       { ...base, measure: 'fail_rate', key: 'TX_POWER-02', chart: 'p', lastPointTime: hour(0), limitsSource: 'window', cl: 0.03, sigmaWithin: 0.17, valuesN: 0, mean: null, sigmaOverall: null, lsl: null, usl: null, target: null, cp: null, cpk: null, pp: null, ppk: null },
@@ -168,14 +200,19 @@ function stored(): StoredSpc {
     ],
     lastPoints: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', time: hour(23), n: 1, value: 0.74, cl: 1.0, ucl: 1.09, lcl: 0.91, sigma: 0.03, pairedValue: 0.01, pairedCl: 0.034, pairedUcl: 0.11, pairedLcl: 0, phase: 'II', limitsSource: 'frozen', runId: 9 }],
     openViolations: [
-      { id: 1, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-20T10:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-20T10:00:00Z'), value: 0.85, firstSeenRunId: 8, lastSeenRunId: 9, alertedAt: new Date() },
+      { id: 1, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-20T10:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-20T10:00:00Z'), value: 0.85, firstSeenRunId: 8, lastSeenRunId: 9, severity: 'alarm', eventId: 5, withdrawnRunId: null },
       // 2026-10-21 06:00 plant time is 04:00Z: on the window's last production day.
-      { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
-      { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      { id: 2, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 1, side: 'below', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, severity: 'alarm', eventId: 5, withdrawnRunId: null },
+      { id: 3, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'main', rule: 5, side: 'below', firstPointTime: new Date('2026-10-21T03:00:00Z'), value: 0.75, firstSeenRunId: 9, lastSeenRunId: 9, severity: 'warning', eventId: 5, withdrawnRunId: null },
       // The moving range into that point, beyond the MR chart's UCL.
-      { id: 4, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'paired', rule: 1, side: 'above', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.2, firstSeenRunId: 9, lastSeenRunId: 9, alertedAt: null },
+      { id: 4, measure: 'sep_anode_gap', key: 'WND03', pointTime: new Date('2026-10-21T04:00:00Z'), panel: 'paired', rule: 1, side: 'above', firstPointTime: new Date('2026-10-21T04:00:00Z'), value: 0.2, firstSeenRunId: 9, lastSeenRunId: 9, severity: 'alarm', eventId: 5, withdrawnRunId: null },
     ],
-    limits: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', cl: 1.0, sigmaWithin: 0.03, pairedCl: 0.034, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 120, setAt: new Date('2026-10-17T05:00:00Z'), setBy: 'run 3 (cli:alice@host)', runId: 3 }],
+    limits: [{ measure: 'sep_anode_gap', key: 'WND03', chart: 'I-MR', cl: 1.0, sigmaWithin: 0.03, pairedCl: 0.034, baselineKind: 'firstSubgroups', baselineFrom: null, baselineTo: null, subgroups: 120, validFrom: null, setAt: new Date('2026-10-17T05:00:00Z'), setBy: 'run 3 (cli:alice@host)', runId: 3 }],
+    events: [
+      // Open since 2026-10-20 10:00Z, acknowledged; and an older one on WND07 that closed in the window.
+      event(5, 'WND03', { openedAt: new Date('2026-10-20T10:00:00Z'), state: 'acknowledged', acknowledgedAt: new Date('2026-10-21T07:00:00Z'), acknowledgedBy: 'alice', causeCode: 'MATERIAL', actionCode: 'ADJUSTED' }),
+      event(4, 'WND07', { openedAt: new Date('2026-10-01T10:00:00Z'), state: 'closed', closedAt: new Date('2026-10-02T10:00:00Z') }),
+    ],
   };
 }
 
@@ -185,7 +222,7 @@ const measures = [
 ];
 
 describe('SPC sheet', () => {
-  it('one row per measure × key in configuration order, with the last point, capability and violation counts', () => {
+  it('one row per measure × key in configuration order, with the last point, capability and the open event with its age and acknowledgement', () => {
     const rows = spcSheetRows(stored(), { clock: { timezone: TZ, dayStart: '06:00' }, measures });
     expect(rows.map((r) => `${r.measure}/${r.chartKey}`)).toEqual(['sep_anode_gap/WND03', 'sep_anode_gap/WND07', 'fail_rate/TX_POWER-02']);
     expect(rows[0]).toMatchObject({
@@ -198,15 +235,24 @@ describe('SPC sheet', () => {
       lastPhase: 'II',
       cpk: 0.9,
       ppk: 0.5,
-      openViolations: 4,
-      newViolations: 3,
-      lastDayViolations: 3,
-      rules: '1 ×2, 1 (MR) ×1, 5 ×1',
-      lastViolationTime: new Date('2026-10-21T04:00:00Z'),
+      eventState: 'acknowledged',
+      eventId: 5,
+      outOfControlSince: new Date('2026-10-20T10:00:00Z'),
+      // To the run at 2026-10-22 05:00Z: 43 hours.
+      eventAgeDays: 1.8,
+      eventRules: '1 ×3, 2 ×5, 1 (MR) ×1',
+      eventPoints: 7,
+      eventHistory: 'no',
+      acknowledgedBy: 'alice',
+      cause: 'MATERIAL',
+      action: 'ADJUSTED',
+      closedEvents: 0,
+      warnings: 1,
       limitsSource: 'frozen',
       limitsSetBy: 'run 3 (cli:alice@host)',
     });
-    expect(rows[1]).toMatchObject({ openViolations: 0, rules: '', lastValue: null, cl: 1.0, limitsSetAt: null });
+    // WND07's event closed on 10-02, after the window began (09-22): counted, not open.
+    expect(rows[1]).toMatchObject({ eventState: 'in control', eventId: null, closedEvents: 1, eventRules: '', lastValue: null, cl: 1.0, limitsSetAt: null });
     expect(rows[2]).toMatchObject({ chart: 'p', n: null, sigmaWithin: null, limitsSource: 'window' });
   });
 
@@ -223,12 +269,31 @@ describe('SPC sheet', () => {
     expect(cell('chartKey').value).toBe('WND03');
     expect(cell('lastValue').value).toBe(0.74);
     expect(cell('cpk').numFmt).toBe('0.00');
-    expect(cell('openViolations').value).toBe(4);
-    // Plant wall-clock time: 2026-10-21 04:00Z is 06:00 in Berlin.
-    expect(cell('lastViolationTime').value).toEqual(new Date('2026-10-21T06:00:00Z'));
+    expect(cell('eventState').value).toBe('acknowledged');
+    // Plant wall-clock time: 2026-10-20 10:00Z is 12:00 in Berlin.
+    expect(cell('outOfControlSince').value).toEqual(new Date('2026-10-20T12:00:00Z'));
     expect(cell('windowTo').value).toEqual(new Date('2026-10-21T00:00:00Z'));
     const tables = (ws as any).getTables?.() ?? Object.values((ws as any).tables ?? {});
     expect(tables.length).toBe(1);
     expect(back.getWorksheet('SPC (empty)')!.getCell(2, 1).value).toMatch(/No SPC charts stored yet/);
+  });
+});
+
+describe('the daily email SPC paragraph', () => {
+  it('names the open events with their age and acknowledgement, and once the charts that cannot be judged', () => {
+    const data = stored();
+    data.charts[0]!.unjudged = 'no variation: cannot be judged';
+    data.events.push(event(8, 'WND07', { openedAt: new Date('2026-10-21T04:00:00Z') }));
+    const rows = spcSheetRows(data, { clock: { timezone: TZ, dayStart: '06:00' }, measures, asOf: new Date('2026-10-22T04:00:00Z') });
+    const p = spcParagraph(rows, '2026-10-21', TZ)!;
+    expect(p.flagged).toBe(2);
+    expect(p.text.split('\n')).toEqual([
+      'SPC (control charts)',
+      '2 of 3 control charts are out of control on 2026-10-21:',
+      // Unacknowledged first.
+      '  - Separator–anode gap WND07: out of control since 2026-10-21 06:00 (1 days, event 8, rules 1 ×3, 2 ×5, 1 (MR) ×1); not acknowledged: yieldrun spc ack 8 --cause CODE --action CODE --by NAME',
+      '  - Separator–anode gap WND03: out of control since 2026-10-20 12:00 (1.8 days, event 5, rules 1 ×3, 2 ×5, 1 (MR) ×1); acknowledged by alice 2026-10-21 09:00 (cause MATERIAL, action ADJUSTED)',
+      '  - no variation: cannot be judged: Fail rate TX_POWER-02',
+    ]);
   });
 });

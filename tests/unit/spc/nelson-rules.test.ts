@@ -214,7 +214,7 @@ describe('rule 7: fifteen points in a row within 1σ', () => {
   });
 });
 
-describe('rule 8: eight points in a row beyond 1σ, either side', () => {
+describe('rule 8: the mixture test, eight points in a row beyond 1σ with points on both sides', () => {
   it('fires at the eighth, whichever side each point is on', () => {
     const values = [1.5, -1.5, 2, -3, 1.1, -1.1, 4, -2];
     expect(only(8, z(values))).toEqual([{ rule: 8, pointIndex: 7, firstIndex: 0, side: null }]);
@@ -226,8 +226,24 @@ describe('rule 8: eight points in a row beyond 1σ, either side', () => {
     expect(only(8, z([1.5, -1.5, 2, -3, 1.1, -1.1, 4]))).toEqual([]);
   });
 
+  it('fires on an alternating mixture and not on a one-sided run (rules 2 and 6 flag that one)', () => {
+    // Points alternating ±1.5σ, as two streams mixed on one chart: flagged from the eighth on.
+    const mixture = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 1.5 : -1.5));
+    expect(flagged(only(8, z(mixture)))).toEqual([7, 8, 9]);
+    // Ten points all 1.5σ above CL: beyond 1σ, none within, but one side only.
+    expect(only(8, z(repeat(1.5, 10)))).toEqual([]);
+    expect(only(8, z(repeat(-2.5, 10)))).toEqual([]);
+  });
+
+  it('the window must hold both sides: seven above then one below fires once, at the eighth', () => {
+    const values = [...repeat(2, 7), -2, 2, 2, 2, 2, 2, 2, 2, 2];
+    // The windows ending at 7..14 hold the point below (index 7); the one ending at 15 does not.
+    expect(flagged(only(8, z(values)))).toEqual([7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+
   it('configurable length', () => {
-    expect(flagged(only(8, z(repeat(-2, 5)), { outsideOneSigmaRun: 5 }))).toEqual([4]);
+    expect(flagged(only(8, z([-2, 2, -2, 2, -2, -2]), { outsideOneSigmaRun: 5 }))).toEqual([4, 5]);
+    expect(flagged(only(8, z(repeat(-2, 5)), { outsideOneSigmaRun: 5 }))).toEqual([]);
   });
 });
 
@@ -241,7 +257,7 @@ describe('the first point stored with a violation: the first point of the window
       { rule: 4, pointIndex: 14, firstIndex: 1, side: null },
     ]);
     expect(only(7, z(repeat(0.5, 16)))[1]).toEqual({ rule: 7, pointIndex: 15, firstIndex: 1, side: null });
-    expect(only(8, z([0, ...repeat(-1.5, 9)]))).toEqual([
+    expect(only(8, z([0, -1.5, 1.5, -1.5, 1.5, -1.5, 1.5, -1.5, 1.5, -1.5]))).toEqual([
       { rule: 8, pointIndex: 8, firstIndex: 1, side: null },
       { rule: 8, pointIndex: 9, firstIndex: 2, side: null },
     ]);
