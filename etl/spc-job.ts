@@ -24,7 +24,8 @@ import { deleteFrozenLimits, readFrozenLimits, readSupersededLimits, storeMeasur
 import { claimEventAlerts, releaseEventAlerts } from './spc-event-store.js';
 import type { ChartInput } from './spc/charts.js';
 import type { ChartKind, LimitsSource } from './spc/chart-points.js';
-import { createMailer, mailSettings, type Mailer, type MailSettings } from '../reports/mail.js';
+import { mailSettings, type MailSettings } from '../reports/mail.js';
+import { queueAndSend, type SenderOptions } from '../reports/outbox/sender.js';
 import { spcAlertMessage } from '../reports/spc-alert.js';
 import type { SpcChartData, SpcChartPoint } from '../reports/spc-chart.js';
 
@@ -44,12 +45,11 @@ export interface SpcRequest {
   measures?: readonly string[];
   /** Default: the configuration's mail keys and SMTP_URL. */
   mail?: MailSettings;
-  /** A mailer the caller keeps open across jobs (a worker); default: one for this run, if it alerts. */
-  mailer?: Mailer;
   onProgress?: (fraction: number) => void;
 }
 
-export type AlertStatus = 'sent' | 'nothing-new' | 'no-recipients' | 'failed';
+/** queued: in the outbox, which the worker sends once the mail server answers. */
+export type AlertStatus = 'sent' | 'queued' | 'nothing-new' | 'no-recipients' | 'failed';
 
 export interface SpcAlertOutcome {
   status: AlertStatus;
@@ -230,7 +230,7 @@ function chartData(m: MeasureSpec, j: ChartedKey): SpcChartData {
  * told, if any. They are claimed before sending, so two runs at once cannot both send them; a
  * failed send gives them back for the next run.
  */
-async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, runId: number, day: string, mailer: () => Mailer): Promise<SpcAlertOutcome> {
+async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, runId: number, day: string, sender: SenderOptions): Promise<SpcAlertOutcome> {
   if (m.alert.to.length === 0) {
     const waiting = run.outcome.events.opened - run.outcome.events.history;
     return { status: waiting > 0 ? 'no-recipients' : 'nothing-new', opened: waiting, closed: 0, to: [] };
@@ -255,8 +255,17 @@ async function alertMeasure(ctx: EtlContext, m: MeasureSpec, run: MeasureRun, ru
       charts,
       m.alert,
     );
-    const sent = await mailer().send(message);
-    return { status: 'sent', ...counts, to: m.alert.to, subject: message.subject, messageId: sent.messageId, transport: sent.transport, location: sent.file ?? sent.response };
+    // Through the outbox (reports/outbox/), like every email: stored before it is sent, retried by
+    // the worker while the mail server is down, never sent again after an unknown outcome.
+    const entry = await queueAndSend(ctx, { dedupeKey: `spc-alert|${m.name}|run ${runId}`, kind: 'spc-alert', message }, sender);
+    const told = { ...counts, to: m.alert.to, subject: message.subject, messageId: entry.messageId };
+    if (entry.status === 'sent') return { status: 'sent', ...told, transport: entry.transport ?? undefined, location: entry.location ?? undefined };
+    // Queued: the worker's outbox sender delivers it once the server answers; the events stay told.
+    if (entry.status === 'pending' || entry.status === 'sending') return { status: 'queued', ...told, error: entry.lastError ?? undefined };
+    // The server refused it for good, or it may have arrived: the outbox kept it and told the admins.
+    if (entry.status === 'unconfirmed') return { status: 'failed', ...told, error: `the message may not have been delivered: ${entry.lastError ?? 'unknown outcome'}` };
+    await releaseEventAlerts(ctx, m.name, runId);
+    return { status: 'failed', ...told, error: entry.lastError ?? 'the message expired unsent' };
   } catch (err) {
     await releaseEventAlerts(ctx, m.name, runId);
     return { status: 'failed', ...counts, to: m.alert.to, error: (err as Error).message };
@@ -275,8 +284,7 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
   const log = ctx.log.child({ job: SPC, runId, from: days[0], to: days[days.length - 1] });
   log.info({ measures: measures.map((m) => m.name), windows }, 'spc started');
 
-  let ownMailer: Mailer | undefined;
-  const mailer = () => req.mailer ?? (ownMailer ??= createMailer(req.mail ?? mailSettings(ctx.config), log));
+  const sender: SenderOptions = { mail: req.mail ?? mailSettings(ctx.config), log };
   const outcomes: SpcMeasureOutcome[] = [];
   const totals: RunTotals = { rows_read: 0, rows_valid: 0, rows_rejected: 0, duplicates_dropped: 0, rows_written: 0, stats: {} };
   try {
@@ -285,7 +293,7 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
     for (const w of windows) {
       for (const m of measures) {
         const run = await chartMeasure(ctx, m, w, runId, req.triggeredBy, ownFrom);
-        run.outcome.alert = await alertMeasure(ctx, m, run, runId, w.to, mailer);
+        run.outcome.alert = await alertMeasure(ctx, m, run, runId, w.to, sender);
         const o = run.outcome;
         log.info({ measure: m.name, window: w, charts: o.charts, points: o.points, violations: o.violations, new: o.newViolations, events: o.events, frozen: o.frozenKeys.length, alert: o.alert.status }, 'measure charted');
         if (o.alert.status === 'failed') log.error({ measure: m.name, err: o.alert.error }, 'spc alert not sent; the next run sends it');
@@ -302,8 +310,6 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
     log.error({ err: (err as Error).message }, 'spc failed');
     await recordFailure(ctx, runId, startedAt, err, totals);
     throw err;
-  } finally {
-    ownMailer?.close();
   }
 
   totals.stats = {

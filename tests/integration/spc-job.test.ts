@@ -29,6 +29,8 @@ import { writeAndReadBack } from '../support/xlsx.js';
 import { addSpcSheet, spcSheetRows } from '../../reports/spc-sheet.js';
 import { enabledMeasures } from '../../etl/spc-measures.js';
 import { main } from '../../jobs/cli.js';
+import { sendDue } from '../../reports/outbox/sender.js';
+import { downPort, smtpSettings as fixtureSmtpSettings, startSmtp as startFixtureSmtp } from './report-fixture.js';
 
 const TZ = 'Europe/Berlin';
 const FIRST = '2026-10-01';
@@ -550,6 +552,35 @@ describe('alerts: each event is told once', () => {
     }
     const [event] = await rows(ctx, 'spc_events', { measure: 'gap', chart_key: 'M1', open_alert_run_id: r1.runId });
     expect(event).toMatchObject({ state: 'closed', history: 0, flagged_points: 2, close_alert_run_id: r1.runId, last_seen_run_id: r2.runId });
+  });
+
+  it('with the mail server down, the alert waits in the outbox and the worker sends it once when it is back; a rerun sends nothing', async () => {
+    s = await setup('sqlite');
+    const { ctx } = s;
+    await runSpc(ctx, { days: ['2026-10-08'], triggeredBy: 'test', mail: mailSettings(ctx.config, {}), measures: ['gap'] });
+    const port = await downPort();
+    const down = { ...fixtureSmtpSettings(ctx, { url: `smtp://127.0.0.1:${port}` }), retries: 1 };
+    const r1 = await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail: down, measures: ['gap'] });
+    expect(r1.measures[0]!.alert).toMatchObject({ status: 'queued' });
+    expect(r1.measures[0]!.alert.opened).toBeGreaterThan(0);
+    const [queued] = await rows(ctx, 'outbox', { kind: 'spc-alert', status: 'pending' });
+    expect(queued).toBeDefined();
+
+    const back = await startFixtureSmtp({ port });
+    try {
+      // The worker's periodic sender (mail.outbox.sendEveryMs), driven here; the message is due now.
+      const later = () => new Date(Date.now() + 24 * 3_600_000 - 60_000);
+      await sendDue(ctx, { mail: down, log: ctx.log, now: later });
+      expect(back.received).toHaveLength(1);
+      expect((await simpleParser(back.received[0]!.raw)).subject).toBe(queued!.subject);
+      // A rerun of the day tells nothing again, and the sender has nothing left.
+      const r2 = await runSpc(ctx, { days: [OUTLIER_DAY], triggeredBy: 'test', mail: down, measures: ['gap'] });
+      expect(r2.measures[0]!.alert.status).toBe('nothing-new');
+      await sendDue(ctx, { mail: down, log: ctx.log, now: later });
+      expect(back.received).toHaveLength(1);
+    } finally {
+      await back.close();
+    }
   });
 
   it('a refused message leaves the events un-alerted and fails the run; the next run sends them', async () => {
