@@ -9,6 +9,7 @@ import { targetTable } from '../../etl/context.js';
 import { dateRange } from '../../etl/periods.js';
 import { html, type Html } from './html.js';
 import { stateBadge } from './grid-page.js';
+import { readEmail } from './eml.js';
 import type { ConsoleDeps } from './deps.js';
 
 const when = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : /^\d+$/.test(String(v)) ? new Date(Number(v)).toISOString() : String(v));
@@ -75,20 +76,10 @@ ${run.error ? html`<h2>Error</h2><pre class="error">${run.error}</pre>` : ''}
   )}</tbody></table>` : html`<p>This run delivered no report.</p>`}`;
 }
 
-/** The filenames a MIME message attaches (Content-Disposition / Content-Type name parameters). */
-export function attachmentNames(eml: string): string[] {
-  const names = new Set<string>();
-  for (const m of eml.matchAll(/^Content-Disposition:\s*attachment;[\s\S]*?filename\*?=(?:UTF-8'')?"?([^";\r\n]+)"?/gim)) names.add(decodeURIComponent(m[1]!.trim()));
-  return [...names];
-}
-
-/** The email as the file transport wrote it: its headers, the attachments it carries, the message source. */
+/** The email as the file transport wrote it: its headers, its text, the attachments it carried. */
 export function emailBody(v: Delivery): Html {
-  const eml = readFileSync(v.location!, 'utf8');
-  const headEnd = eml.search(/\r?\n\r?\n/);
-  const head = headEnd > 0 ? eml.slice(0, headEnd) : eml;
-  const header = (name: string) => new RegExp(`^${name}:\\s*(.*(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, ' ') ?? '';
-  return html`<table class="facts">${['From', 'To', 'Cc', 'Subject', 'Date', 'Message-ID'].map((h) => html`<tr><th>${h}</th><td>${header(h)}</td></tr>`)}</table>
-<h2>Attachments</h2><ul>${attachmentNames(eml).map((n) => html`<li>${n}</li>`)}</ul>
-<h2>Message source</h2><pre class="eml">${eml.length > 200_000 ? `${eml.slice(0, 200_000)}\n… (${eml.length} characters)` : eml}</pre>`;
+  const mail = readEmail(readFileSync(v.location!, 'utf8'));
+  return html`<table class="facts">${['From', 'To', 'Cc', 'Reply-To', 'Subject', 'Date', 'Message-ID'].map((h) => html`<tr><th>${h}</th><td>${mail.headers.get(h.toLowerCase()) ?? ''}</td></tr>`)}</table>
+<h2>Attachments</h2>${mail.attachments.length ? html`<ul class="attachments">${mail.attachments.map((a) => html`<li>${a.filename} (${a.contentType}, ${(a.bytes / 1024).toFixed(1)} kB)</li>`)}</ul>` : html`<p>None.</p>`}
+<h2>Text</h2><pre class="eml">${mail.text ?? '(no plain-text part)'}</pre>`;
 }

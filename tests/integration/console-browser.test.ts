@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Job } from 'bullmq';
@@ -16,6 +17,7 @@ import { JOBS } from '../../jobs/registry.js';
 import { openQueue } from '../../jobs/queues.js';
 import { recentDays } from '../../jobs/console/day-states.js';
 import { listAudit } from '../../jobs/console/audit.js';
+import { generate } from '../../data/generate.js';
 import { silentLog } from '../support/backends.js';
 import { connection, consoleFixture, type ConsoleFixture } from '../support/console.js';
 
@@ -35,7 +37,16 @@ describe('admin console in a browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    f = await consoleFixture();
+    const out = mkdtempSync(path.join(os.tmpdir(), 'yieldrun-console-'));
+    f = await consoleFixture({}, { mail: { outDir: path.join(out, 'mail') }, reports: { outDir: path.join(out, 'reports'), dailyYield: { to: ['quality@example.com'] } } });
+    // Ten days of generated data; the eight older ones summarised and the last three reported, the newest two never run.
+    const days = recentDays(f.cfg, 10);
+    await generate(f.ctx.source, { rows: 6000, seed: 7, start: days[9]!, days: 10, timezone: f.cfg.plant.timezone, dayStart: f.cfg.plant.dayStart, timestamps: f.cfg.source.timestamps, mapping: f.cfg.source, assembly: false });
+    const computed = days.slice(2).reverse();
+    await JOBS['nightly-summary']!.run(f.ctx, { days: computed, triggeredBy: 'schedule:nightly', reason: 'seeded for the test' });
+    for (const day of computed.slice(-3)) await JOBS['daily-yield-report']!.run(f.ctx, { days: [day], triggeredBy: 'schedule:nightly' });
+    // No battery tables: the defect trace fails, and the grid shows it.
+    await JOBS['defect-trace']!.run(f.ctx, { days: [computed[computed.length - 1]!], triggeredBy: 'schedule:nightly' }).catch(() => undefined);
     // The worker runs the nightly summary only: a defect-trace backfill stays waiting, to be cancelled.
     worker = await startWorker(f.cfg, silentLog, { connection, housekeeping: false, jobs: { 'nightly-summary': JOBS['nightly-summary']! } });
     browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
@@ -112,6 +123,20 @@ describe('admin console in a browser', () => {
     const queue = openQueue(f.cfg, 'defect-trace', connection);
     expect(await Job.fromId(queue, jobId)).toBeUndefined();
     await queue.close();
+
+    // The report a nightly run sent: the workbook downloads, the email lists it as its attachment.
+    await page.goto(`${f.server.url}/console/runs?job=daily-yield-report`);
+    await page.locator('table tbody tr td a').first().click();
+    const workbook = page.locator('a:has-text("workbook")');
+    const download = await page.request.get(new URL((await workbook.getAttribute('href'))!, page.url()).href);
+    expect(download.status()).toBe(200);
+    expect((await download.body()).subarray(0, 2).toString()).toBe('PK');
+    await shot(page, 'run-report');
+    await page.click('text=email as sent');
+    expect(await page.locator('ul.attachments').innerText()).toMatch(/^plant_daily-yield_.*\.xlsx \(application\/vnd\.openxmlformats-officedocument\.spreadsheetml\.sheet, [\d.]+ kB\)$/);
+    expect(await page.locator('table.facts').innerText()).toMatch(/Subject\s+Daily yield \d{4}-\d{2}-\d{2} · Plant · FPY/);
+    expect(await page.locator('pre.eml').innerText()).toMatch(/Production day \d{4}-\d{2}-\d{2} 06:00/);
+    await shot(page, 'email');
 
     await page.goto(`${f.server.url}/console/audit?actor=olga`);
     const audit = await page.locator('table.audit tbody').innerText();

@@ -22,9 +22,9 @@ export interface ConsoleFixture {
 }
 
 /** A migrated SQLite target with a viewer `vera`, an operator `olga` and a revoked `rex`, and the admin server on it. */
-export async function consoleFixture(server: Partial<AdminServerOptions> = {}): Promise<ConsoleFixture> {
+export async function consoleFixture(server: Partial<AdminServerOptions> = {}, overrides: Record<string, any> = {}): Promise<ConsoleFixture> {
   const backend = await createBackend('sqlite');
-  const cfg = configFor(backend, { runner: { queuePrefix: `yrcon${randomBytes(4).toString('hex')}`, catchUp: false, backoffMs: 100 } });
+  const cfg = configFor(backend, { ...overrides, runner: { queuePrefix: `yrcon${randomBytes(4).toString('hex')}`, catchUp: false, backoffMs: 100 } });
   const ctx = await openMigrated(cfg);
   await writeTestRecords(ctx, []);
   const tokens = {
