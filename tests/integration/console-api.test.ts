@@ -7,13 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Job } from 'bullmq';
 import { openQueue } from '../../jobs/queues.js';
+import { enqueue } from '../../jobs/enqueue.js';
+import { startWorker } from '../../jobs/worker.js';
+import { JOBS, type JobDefinition } from '../../jobs/registry.js';
+import { silentLog } from '../support/backends.js';
+import { waitFor } from '../support/worker-process.js';
 import { listAudit } from '../../jobs/console/audit.js';
 import { ADMIN_TOKEN, connection, consoleFixture, signInOverHttp, type ConsoleFixture } from '../support/console.js';
 
 describe('admin server access', () => {
   let f: ConsoleFixture;
   beforeAll(async () => {
-    f = await consoleFixture({ signInLimit: 3 });
+    f = await consoleFixture();
   });
   afterAll(async () => f?.close());
 
@@ -113,13 +118,70 @@ describe('admin server access', () => {
   });
 
   it('console: failed sign-ins are limited per address and name, the right token too once over the limit, and audited', async () => {
-    for (let i = 0; i < 3; i++) expect((await signInOverHttp(f.server.url, 'vera', 'vera.wrong')).status).toBe(401);
-    const limited = await signInOverHttp(f.server.url, 'vera', f.tokens.viewer);
-    expect(limited.status).toBe(429);
-    expect(Number(limited.response.headers.get('retry-after'))).toBeGreaterThan(0);
-    const rows = await listAudit(f.ctx, { actor: 'vera', action: 'sign-in' });
-    expect(rows.map((r) => r.result)).toEqual(['denied', 'denied', 'denied', 'denied']);
-    expect(rows[0]!.detail).toMatch(/rate limited/);
+    // A server of its own: its limit counts this machine's address, which the other tests sign in from.
+    const limited = await consoleFixture({ signInLimit: 3 });
+    try {
+      for (let i = 0; i < 3; i++) expect((await signInOverHttp(limited.server.url, 'vera', 'vera.wrong')).status).toBe(401);
+      const refused = await signInOverHttp(limited.server.url, 'vera', limited.tokens.viewer);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.response.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Another name from the same address is refused too: the address is over its limit.
+      expect((await signInOverHttp(limited.server.url, 'olga', limited.tokens.operator)).status).toBe(429);
+      const rows = await listAudit(limited.ctx, { actor: 'vera', action: 'sign-in' });
+      expect(rows.map((r) => r.result)).toEqual(['denied', 'denied', 'denied', 'denied']);
+      expect(rows[0]!.detail).toMatch(/rate limited/);
+      expect(rows[3]!.detail).toMatch(/wrong or revoked token/);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a backfill waits behind the nightly schedule: when both wait, the scheduled run starts first', async () => {
+    const order: string[] = [];
+    const spc: JobDefinition = {
+      ...JOBS.spc!,
+      async run(_ctx, params) {
+        order.push(params.triggeredBy);
+        return { runId: 0, days: params.days ?? [], primaryDays: params.days ?? [], summary: [], details: null };
+      },
+    };
+    expect((await api('/api/reruns', f.tokens.operator, { job: 'spc', from: '2026-10-01', to: '2026-10-03', requestedBy: 'x' })).status).toBe(202);
+    await enqueue(f.cfg, connection, 'spc', { triggeredBy: 'schedule:spc', schedule: 'spc', days: ['2026-11-25'] });
+    const w = await startWorker({ ...f.cfg, runner: { ...f.cfg.runner, concurrency: 1 } }, silentLog, { connection, housekeeping: false, jobs: { spc } });
+    try {
+      await waitFor('both ran', async () => order.length === 2);
+    } finally {
+      await w.close();
+    }
+    expect(order).toEqual(['schedule:spc', 'api:olga']);
+  });
+
+  it('console: "retry failed days" queues again only the days of a failed job that failed or never ran, as the operator', async () => {
+    const failing: JobDefinition = { ...JOBS['daily-yield-report']!, run: async () => Promise.reject(new Error('SMTP refused')) };
+    const day = '2026-10-20';
+    const r = await enqueue(f.cfg, connection, 'daily-yield-report', { triggeredBy: 'schedule:report', days: [day, '2026-10-21'] });
+    const w = await startWorker({ ...f.cfg, runner: { ...f.cfg.runner, attempts: 1 } }, silentLog, { connection, housekeeping: false, jobs: { 'daily-yield-report': failing } });
+    const queue = openQueue(f.cfg, 'daily-yield-report', connection);
+    try {
+      await waitFor('the job failed', async () => (await queue.getJobState(r.jobId)) === 'failed');
+    } finally {
+      await w.close();
+    }
+    // One of its days succeeded since (another run covered it): only the other is retried.
+    await f.ctx.target.table('etl_runs').insert({ job: 'daily-yield-report', period_from: day, period_to: day, periods: JSON.stringify([day]), triggered_by: 'cli:test', status: 'succeeded', attempt: 1, started_at: new Date() });
+    const operator = await signInOverHttp(f.server.url, 'olga', f.tokens.operator);
+    expect(operator.status).toBe(303);
+    const res = await fetch(`${f.server.url}/console/queue/retry`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: operator.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: operator.csrf, queue: 'daily-yield-report', id: r.jobId }),
+    });
+    expect(res.status).toBe(303);
+    const retried = await Job.fromId(queue, decodeURIComponent(res.headers.get('location')!.split('/').pop()!));
+    expect(retried?.data).toMatchObject({ days: ['2026-10-21'], triggeredBy: 'console:olga', reason: `retry of the failed days of job ${r.jobId}` });
+    await queue.close();
+    expect((await listAudit(f.ctx, { action: 'retry' }))[0]).toMatchObject({ actor: 'olga', result: 'allowed', parameters: { id: r.jobId, days: ['2026-10-21'] } });
   });
 
   it('Bull Board: admins only, and read-only', async () => {
