@@ -11,7 +11,7 @@ import { enqueue } from '../../jobs/enqueue.js';
 import { startWorker } from '../../jobs/worker.js';
 import { JOBS, type JobDefinition } from '../../jobs/registry.js';
 import { silentLog } from '../support/backends.js';
-import { waitFor } from '../support/worker-process.js';
+import { runCli, waitFor, writeConfigFile } from '../support/worker-process.js';
 import { listAudit } from '../../jobs/console/audit.js';
 import { ADMIN_TOKEN, connection, consoleFixture, signInOverHttp, type ConsoleFixture } from '../support/console.js';
 
@@ -183,6 +183,28 @@ describe('admin server access', () => {
     await queue.close();
     expect((await listAudit(f.ctx, { action: 'retry' }))[0]).toMatchObject({ actor: 'olga', result: 'allowed', parameters: { id: r.jobId, days: ['2026-10-21'] } });
   });
+
+  it('CLI: users add prints a token once that the API takes; list and revoke; each change audited as the CLI user', async () => {
+    const file = writeConfigFile({ plant: { timezone: 'Europe/Berlin', dayStart: '06:00' }, runner: { queuePrefix: f.cfg.runner.queuePrefix, catchUp: false }, schedules: {} });
+    const env = { SOURCE_DATABASE_URL: f.backend.url, LOG_LEVEL: 'silent' };
+    const added = await runCli(['--config', file, 'admin', 'users', 'add', 'otto', '--role', 'operator'], env, { timeoutMs: 60_000 });
+    expect(added.code).toBe(0);
+    const token = /^otto\.\S+$/m.exec(added.output)?.[0];
+    expect(token).toBeDefined();
+    const stored = (await f.ctx.target.table('admin_users').where({ name: 'otto' }).first()) as Record<string, string>;
+    expect(JSON.stringify(stored)).not.toContain(token!.split('.')[1]);
+    expect(JSON.parse(stored.token_params!)).toMatchObject({ N: 32768, r: 8, p: 1 });
+    expect((await api('/api/runs', token)).status).toBe(200);
+    expect((await runCli(['--config', file, 'admin', 'users', 'add', 'otto', '--role', 'admin'], env, { timeoutMs: 60_000 })).code).toBe(2);
+    expect((await runCli(['--config', file, 'admin', 'users', 'add', 'bad name', '--role', 'viewer'], env, { timeoutMs: 60_000 })).output).toMatch(/NAME: expected 1 to 64 letters/);
+    expect((await runCli(['--config', file, 'admin', 'users', 'revoke', 'otto'], env, { timeoutMs: 60_000 })).code).toBe(0);
+    const list = await runCli(['--config', file, 'admin', 'users', 'list'], env, { timeoutMs: 60_000 });
+    expect(list.output).toMatch(/^otto {2}operator {2}added .* REVOKED /m);
+    expect(list.output).toMatch(/^vera {2}viewer/m);
+    const rows = await listAudit(f.ctx);
+    const cli = rows.filter((r) => r.via === 'cli').map((r) => [r.action, r.result]);
+    expect(cli).toEqual([['user-revoke', 'allowed'], ['user-add', 'failed'], ['user-add', 'allowed']]);
+  }, 120_000);
 
   it('Bull Board: admins only, and read-only', async () => {
     const basic = (token: string) => ({ authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` });
