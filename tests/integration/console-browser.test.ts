@@ -76,7 +76,7 @@ describe('admin console in a browser', () => {
   }
 
   it('an operator reads the grid, previews and queues a rerun, follows it to success, opens the run, cancels a backfill', async () => {
-    const [yesterday, before] = recentDays(f.cfg, 2);
+    const [yesterday, before, , computed] = recentDays(f.cfg, 4);
     const page = await signIn('olga', f.tokens.operator);
     const cell = page.locator('table.grid tbody tr', { hasText: yesterday! }).locator('td').first();
     await expect.poll(() => cell.getAttribute('data-state')).toBe('never-run');
@@ -84,13 +84,15 @@ describe('admin console in a browser', () => {
 
     await page.click('text=Rerun or backfill…');
     await page.selectOption('select[name=job]', 'nightly-summary');
-    await page.fill('input[name=from]', before!);
+    await page.fill('input[name=from]', computed!);
     await page.fill('input[name=to]', yesterday!);
+    await page.check('input[name=policy][value=failed-and-never-run]');
     await page.fill('input[name=reason]', 'MES import fixed');
     await page.click('button[name=preview]');
     const preview = page.locator('table.preview tbody tr');
-    await expect.poll(() => preview.count()).toBe(2);
-    expect(await preview.nth(0).innerText()).toMatch(new RegExp(`${before}\\s+never run\\s+—\\s+yes`));
+    await expect.poll(() => preview.count()).toBe(4);
+    expect(await preview.nth(0).innerText()).toMatch(new RegExp(`${computed}\\s+succeeded\\s+run \\d+\\s+no`));
+    expect(await preview.nth(2).innerText()).toMatch(new RegExp(`${before}\\s+never run\\s+—\\s+yes`));
     await shot(page, 'rerun-preview');
 
     await page.click('button.primary:has-text("Queue nightly-summary")');
@@ -103,7 +105,6 @@ describe('admin console in a browser', () => {
     expect(facts).toMatch(/Status\s+succeeded/);
     expect(facts).toMatch(/Who\s+console:olga/);
     expect(facts).toMatch(/Why\s+MES import fixed/);
-    await shot(page, 'run');
 
     await page.goto(`${f.server.url}/console/grid`);
     expect(await page.locator('table.grid tbody tr', { hasText: yesterday! }).locator('td').first().getAttribute('data-state')).toBe('succeeded');
