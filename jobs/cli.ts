@@ -167,7 +167,8 @@ export function buildProgram(): Command {
       const texts = runTexts(o);
       const ctx = openEtlContext(cfg, log);
       try {
-        const outcome = await job.run(ctx, { days, ...texts, resend: o.resend });
+        const params = { job: name, days: days && days.length > 1 ? `${days[0]}..${days[days.length - 1]}` : (days?.[0] ?? 'auto'), triggeredBy: texts.triggeredBy, reason: texts.reason, resend: o.resend };
+        const outcome = await auditedCli(cfg, log, defaultTriggeredBy(), 'run', params, () => job.run(ctx, { days, ...texts, resend: o.resend }), ctx);
         if (o.json) console.log(JSON.stringify(outcome.details, null, 2));
         else for (const line of outcome.summary) console.log(line);
       } finally {
@@ -212,8 +213,8 @@ export function buildProgram(): Command {
       dependents.forEach(jobNamed);
       const connection = redisConnection();
       const data = { days, ...runTexts(o), resend: o.resend };
-      const params = { job: name, days: days.length > 1 ? `${days[0]}..${days[days.length - 1]}` : days[0], dependents, reason: data.reason, resend: o.resend };
-      const r = await auditedCli(cfg, log, data.triggeredBy, 'rerun', params, () => enqueueWithDependents(cfg, connection, name, data, dependents, { priority: BACKFILL_PRIORITY }));
+      const params = { job: name, days: days.length > 1 ? `${days[0]}..${days[days.length - 1]}` : days[0], dependents, triggeredBy: data.triggeredBy, reason: data.reason, resend: o.resend };
+      const r = await auditedCli(cfg, log, defaultTriggeredBy(), 'rerun', params, () => enqueueWithDependents(cfg, connection, name, data, dependents, { priority: BACKFILL_PRIORITY }));
       const then = dependents.length ? `; then ${dependents.join(', ')} (flow ${r.parentId})` : '';
       if (r.deduplicated) {
         const flow = r.parentId ? ` (its dependents: flow ${r.parentId})` : dependents.length ? ' without dependents' : '';
@@ -361,7 +362,8 @@ export function buildProgram(): Command {
       }
       const ctx = openEtlContext(cfg, log);
       try {
-        const r = await resetSpcLimits(ctx, { measure, key, triggeredBy: o.triggeredBy ?? defaultTriggeredBy(), reason: o.reason });
+        const triggeredBy = o.triggeredBy ?? defaultTriggeredBy();
+        const r = await auditedCli(cfg, log, defaultTriggeredBy(), 'spc-reset-limits', { measure, key, triggeredBy, reason: o.reason }, () => resetSpcLimits(ctx, { measure, key, triggeredBy, reason: o.reason }), ctx);
         const what = `${measure}${key === undefined ? '' : ` (${key})`}`;
         if (r.deleted.length === 0) console.log(`run ${r.runId}: no frozen limits of ${what} to reset`);
         else {

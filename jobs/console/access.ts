@@ -39,6 +39,8 @@ export interface RequestLocals {
   principal?: Principal;
   session?: Session;
   via: AuditVia;
+  /** The console shows its SPC events page only once spc_events exists. */
+  spcEvents?: boolean;
 }
 
 export const locals = (res: Response) => res.locals as RequestLocals;

@@ -37,6 +37,8 @@ export interface PageFrame {
   csrf?: string;
   /** The nav entry to mark as current. */
   current?: string;
+  /** Whether the SPC events page exists (the spc_events table does). */
+  spcEvents?: boolean;
 }
 
 const NAV: [string, string][] = [
@@ -49,7 +51,7 @@ const NAV: [string, string][] = [
 
 export function page(frame: PageFrame, body: Html): string {
   const nav = frame.principal
-    ? html`<nav>${NAV.map(([href, label]) => html`<a href="/console/${href}"${frame.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}
+    ? html`<nav>${[...NAV, ...(frame.spcEvents ? [['spc-events', 'SPC events'] as [string, string]] : [])].map(([href, label]) => html`<a href="/console/${href}"${frame.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}
         ${frame.principal.role === 'admin' ? html`<a href="/admin/queues">Bull Board</a>` : ''}
         <form method="post" action="/console/signout" class="signout">${csrfField(frame.csrf ?? '')}<span class="who">${frame.principal.name} (${frame.principal.role})</span><button type="submit">Sign out</button></form></nav>`
     : '';

@@ -22,6 +22,7 @@ import { QueueActionError, cancelJob, failedDaysOf, queueBody } from './queue-pa
 import { schedulesBody } from './schedules-page.js';
 import { auditBody, auditFilter } from './audit-page.js';
 import { requestRerun } from './rerun.js';
+import { spcEventsBody, spcEventsProbe } from './spc-events-page.js';
 
 /** The console's script and style: in the sources next to this file, or beside dist/ after a build. */
 const STATIC_DIR = [path.join(import.meta.dirname, 'static'), path.resolve(import.meta.dirname, '..', '..', '..', 'jobs', 'console', 'static')].find((p) => existsSync(p))!;
@@ -33,7 +34,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
   const r = express.Router();
   const send = (res: Response, frame: Omit<PageFrame, 'principal' | 'csrf'>, body: Html, status = 200) => {
     const l = locals(res);
-    res.status(status).type('html').send(page({ ...frame, principal: l.principal, csrf: l.session?.csrf }, body));
+    res.status(status).type('html').send(page({ ...frame, principal: l.principal, csrf: l.session?.csrf, spcEvents: l.spcEvents }, body));
   };
 
   r.get('/static/:file', (req, res) => {
@@ -43,11 +44,13 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     res.send(readFileSync(path.join(STATIC_DIR, String(req.params.file))));
   });
 
-  r.use((req, res, next) => {
+  const spcEvents = spcEventsProbe(d);
+  r.use(async (req, res, next) => {
     const l = locals(res);
     l.via = 'console';
     l.session = d.sessions.get(req);
-    l.principal = d.access.open ? (l.session?.principal ?? undefined) : l.session?.principal;
+    l.principal = l.session?.principal;
+    l.spcEvents = await spcEvents();
     next();
   });
   r.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
@@ -231,6 +234,11 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
   });
 
   r.get('/schedules', (_req, res) => send(res, { title: 'Schedules', current: 'schedules' }, schedulesBody(d)));
+
+  r.get('/spc-events', async (_req, res) => {
+    if (!locals(res).spcEvents) return void send(res, { title: 'SPC events' }, html`<p>No <code>spc_events</code> table in the target yet: this page appears once the SPC events migration has run.</p>`, 404);
+    send(res, { title: 'SPC events', current: 'spc-events' }, await spcEventsBody(d));
+  });
 
   r.get('/audit', async (req, res) => {
     const f = auditFilter(req.query as Record<string, unknown>);

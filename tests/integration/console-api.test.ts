@@ -201,10 +201,26 @@ describe('admin server access', () => {
     const list = await runCli(['--config', file, 'admin', 'users', 'list'], env, { timeoutMs: 60_000 });
     expect(list.output).toMatch(/^otto {2}operator {2}added .* REVOKED /m);
     expect(list.output).toMatch(/^vera {2}viewer/m);
+    const rerun = await runCli(['--config', file, 'rerun', 'defect-trace', '--date', '2026-10-05', '--reason', 'from the shell'], { ...env, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, { timeoutMs: 60_000 });
+    expect(rerun.code).toBe(0);
     const rows = await listAudit(f.ctx);
     const cli = rows.filter((r) => r.via === 'cli').map((r) => [r.action, r.result]);
-    expect(cli).toEqual([['user-revoke', 'allowed'], ['user-add', 'failed'], ['user-add', 'allowed']]);
+    expect(cli).toEqual([['rerun', 'allowed'], ['user-revoke', 'allowed'], ['user-add', 'failed'], ['user-add', 'allowed']]);
+    expect(rows.find((r) => r.action === 'rerun' && r.via === 'cli')).toMatchObject({ actor: expect.stringMatching(/^cli:.+@/), parameters: { job: 'defect-trace', days: '2026-10-05', reason: 'from the shell' } });
   }, 120_000);
+
+  it('console: an SPC events page, read-only, once spc_events exists', async () => {
+    await f.ctx.target.schema.createTable('spc_events', (t) => {
+      t.increments('id');
+      t.string('measure', 64);
+      t.string('note', 255);
+    });
+    await f.ctx.target.table('spc_events').insert([{ measure: 'gap', note: 'rule 1 above' }, { measure: 'gap', note: 'rule 2 <b>below</b>' }]);
+    const s = await signInOverHttp(f.server.url, 'vera', f.tokens.viewer);
+    const page = await (await fetch(`${f.server.url}/console/spc-events`, { headers: { cookie: s.cookie } })).text();
+    expect(page).toContain('href="/console/spc-events"');
+    expect(page).toMatch(/<td>2<\/td><td>gap<\/td><td>rule 2 &lt;b&gt;below&lt;\/b&gt;<\/td>[\s\S]*<td>1<\/td>/);
+  });
 
   it('Bull Board: admins only, and read-only', async () => {
     const basic = (token: string) => ({ authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` });

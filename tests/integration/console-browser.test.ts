@@ -152,6 +152,8 @@ describe('admin console in a browser', () => {
     const page = await signIn('vera', f.tokens.viewer);
     expect(await page.locator('text=Rerun or backfill…').count()).toBe(0);
     expect(await page.locator('nav >> text=Days × jobs').count()).toBe(1);
+    // No spc_events table in this target: no SPC events page.
+    expect(await page.locator('nav >> text=SPC events').count()).toBe(0);
     const status = await page.evaluate(async () => {
       const csrf = (document.querySelector('input[name=_csrf]') as HTMLInputElement).value;
       const body = new URLSearchParams({ _csrf: csrf, job: 'nightly-summary', from: '2026-11-01', to: '2026-11-01', policy: 'all' });
