@@ -1,9 +1,10 @@
 /**
- * `yieldrun admin`: a JSON API for admins (reruns, run history, schedules, job state) and Bull
- * Board at /admin/queues, all behind a bearer token from ADMIN_TOKEN. Browsers get a Basic-auth
- * prompt for Bull Board: any user name, the token as password.
+ * `yieldrun admin`: the admin console (/console, jobs/console/), a JSON API (reruns, run history,
+ * schedules, job state) and Bull Board at /admin/queues, read-only and for admins only. The API
+ * and Bull Board take a user's token (`yieldrun admin users add`) or the bootstrap ADMIN_TOKEN as
+ * a bearer token; browsers get a Basic-auth prompt for Bull Board: any user name, the token as
+ * password. Every mutation is audited (admin_audit), refused ones too.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -18,13 +19,17 @@ import { openEtlContext } from '../etl/context.js';
 import { JOBS } from './registry.js';
 import { DEPENDENTS_QUEUE, openQueue } from './queues.js';
 import { SCHEDULE_QUEUE, describeSchedules } from './schedules.js';
-import { enqueueWithDependents } from './enqueue.js';
 import { listRuns } from './run-history.js';
 import { jobState } from './job-state.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText, checkJobName } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
 import { logDays } from './log.js';
 import { addSpcRoutes } from './spc-admin-routes.js';
+import { Access, locals, paramsOf, presentedToken } from './console/access.js';
+import { SessionStore, SignInLimiter } from './console/sessions.js';
+import { securityHeaders } from './console/security-headers.js';
+import { consoleRouter } from './console/router.js';
+import { requestRerun } from './console/rerun.js';
 
 export interface AdminServerOptions {
   port: number;
@@ -33,28 +38,18 @@ export interface AdminServerOptions {
   token?: string;
   noAuth?: boolean;
   connection: ConnectionOptions;
+  /**
+   * Behind a TLS-terminating proxy: trust its X-Forwarded-Proto / X-Forwarded-For, so the session
+   * cookie is marked Secure and the audit records the caller's address (express `trust proxy`).
+   */
+  trustProxy?: boolean | string;
+  /** Failed console sign-ins allowed per address and per name within 15 minutes (default 5). */
+  signInLimit?: number;
 }
 
 export interface AdminServer {
   url: string;
   close(): Promise<void>;
-}
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Compares in constant time: a token is never guessable from response timing. */
-function tokenMatches(given: string | undefined, token: string): boolean {
-  return given !== undefined && timingSafeEqual(digest(given), digest(token));
-}
-
-function presentedToken(req: Request): string | undefined {
-  const h = req.headers.authorization ?? '';
-  if (h.startsWith('Bearer ')) return h.slice(7).trim();
-  if (h.startsWith('Basic ')) {
-    const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
-    return decoded.slice(decoded.indexOf(':') + 1);
-  }
-  return undefined;
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -109,42 +104,67 @@ export async function startAdminServer(cfg: ResolvedConfig, log: Logger, opts: A
   checkAdminAuth(opts);
   const ctx = openEtlContext(cfg, log);
   const queues: Queue[] = [...Object.keys(JOBS), SCHEDULE_QUEUE, DEPENDENTS_QUEUE].map((n) => openQueue(cfg, n, opts.connection));
+  const access = new Access(ctx, opts);
   const app = express();
   app.disable('x-powered-by');
+  if (opts.trustProxy) app.set('trust proxy', opts.trustProxy);
+  app.use(securityHeaders);
 
   app.get('/healthz', (_req, res) => void res.json({ ok: true }));
+  app.get('/', (_req, res) => res.redirect(303, '/console/grid'));
+  app.use(
+    '/console',
+    consoleRouter({ cfg, ctx, connection: opts.connection, access, sessions: new SessionStore(), limiter: new SignInLimiter(opts.signInLimit ?? 5), log }),
+  );
 
-  if (opts.token) {
-    const token = opts.token;
-    app.use((req: Request, res: Response, next: NextFunction) => {
-      if (tokenMatches(presentedToken(req), token)) return next();
-      if (req.path.startsWith('/admin')) res.setHeader('WWW-Authenticate', 'Basic realm="yieldrun admin"');
-      res.status(401).json({ error: 'unauthorized: send Authorization: Bearer <ADMIN_TOKEN>' });
-    });
-  }
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    const l = locals(res);
+    l.via = 'api';
+    l.principal = await access.byToken(presentedToken(req));
+    if (l.principal) return next();
+    if (req.method !== 'GET' && req.method !== 'HEAD') await access.audit(req, res, { action: `${req.method} ${req.path}`, result: 'denied', detail: 'no valid token' });
+    if (req.path.startsWith('/admin')) res.setHeader('WWW-Authenticate', 'Basic realm="yieldrun admin"');
+    res.status(401).json({ error: 'unauthorized: send Authorization: Bearer <token> (a user\'s token or ADMIN_TOKEN)' });
+  });
   // Bodies are read only once the caller is known: a stranger's 10 MB or broken JSON gets its 401 first.
   app.use(express.json({ limit: BODY_LIMIT }));
 
+  // Read-only (no retry, clean or promote) and for admins: every change goes through an audited path.
   const board = new ExpressAdapter();
   board.setBasePath('/admin/queues');
-  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
-  app.use('/admin/queues', board.getRouter());
+  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true, allowRetries: false })), serverAdapter: board });
+  app.use('/admin/queues', access.require('bull-board'), (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    res.status(405).json({ error: 'Bull Board is read-only here: rerun, cancel and retry in the console (/console/queue)' });
+  }, board.getRouter());
 
-  app.post('/api/reruns', async (req: Request, res: Response) => {
+  app.post('/api/reruns', access.require('rerun', 'rerun'), async (req: Request, res: Response) => {
     const body: unknown = req.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return void res.status(400).json({ error: 'expected a JSON object' });
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      await access.audit(req, res, { action: 'rerun', result: 'failed', detail: 'expected a JSON object' });
+      return void res.status(400).json({ error: 'expected a JSON object' });
+    }
     let request: ReturnType<typeof rerunRequest>;
     try {
       request = rerunRequest(cfg, body as Record<string, unknown>);
     } catch (e) {
       if (!(e instanceof CallerInputError)) throw e;
+      await access.audit(req, res, { action: 'rerun', parameters: paramsOf(req), result: 'failed', detail: e.message });
       return void res.status(400).json({ error: e.message, field: e.field, ...(e.limit !== undefined ? { limit: e.limit } : {}) });
     }
     const { job, requestedBy, reason, days, dependents, resend } = request;
-    const data = { days, triggeredBy: `admin-api:${requestedBy}`, reason, resend };
-    const r = await enqueueWithDependents(cfg, opts.connection, job, data, dependents);
-    log.info({ job, days: logDays(days), requestedBy, dependents, ...r }, r.deduplicated ? 'rerun over HTTP already queued' : 'rerun requested over HTTP');
-    res.status(r.deduplicated ? 200 : 202).json({ ...r, days });
+    // triggered_by is the token's user; requestedBy is the caller's annotation, kept in the audit and the log.
+    const principal = locals(res).principal!;
+    const parameters = { job, days: logDays(days), dependents, reason, resend, requestedBy };
+    try {
+      const r = await requestRerun(cfg, opts.connection, 'api', principal, { job, days, dependents, reason, resend });
+      await access.audit(req, res, { action: 'rerun', parameters: { ...parameters, jobId: r.jobId, deduplicated: r.deduplicated }, result: 'allowed' });
+      log.info({ job, days: logDays(days), user: principal.name, requestedBy, dependents, ...r }, r.deduplicated ? 'rerun over HTTP already queued' : 'rerun requested over HTTP');
+      res.status(r.deduplicated ? 200 : 202).json({ ...r, days });
+    } catch (e) {
+      await access.audit(req, res, { action: 'rerun', parameters, result: 'failed', detail: (e as Error).message });
+      throw e;
+    }
   });
 
   app.get('/api/runs', async (req: Request, res: Response) => {
@@ -164,7 +184,7 @@ export async function startAdminServer(cfg: ResolvedConfig, log: Logger, opts: A
     res.json(state);
   });
 
-  addSpcRoutes(app, ctx);
+  addSpcRoutes(app, ctx, access);
 
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     // body-parser's refusals (too large, malformed, unsupported charset) are the caller's mistakes, not the server's.

@@ -28,6 +28,9 @@ import { resetSpcLimits } from '../etl/spc-job.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
 import { registerSpcCommands } from './spc-commands.js';
+import { addUser, checkRole, checkUserName, listUsers, revokeUser } from './console/users.js';
+import { auditedCli } from './console/cli-audit.js';
+import { BACKFILL_PRIORITY } from './enqueue.js';
 
 class UsageError extends Error {}
 
@@ -165,7 +168,8 @@ export function buildProgram(): Command {
       const texts = runTexts(o);
       const ctx = openEtlContext(cfg, log);
       try {
-        const outcome = await job.run(ctx, { days, ...texts, resend: o.resend });
+        const params = { job: name, days: days && days.length > 1 ? `${days[0]}..${days[days.length - 1]}` : (days?.[0] ?? 'auto'), triggeredBy: texts.triggeredBy, reason: texts.reason, resend: o.resend };
+        const outcome = await auditedCli(cfg, log, defaultTriggeredBy(), 'run', params, () => job.run(ctx, { days, ...texts, resend: o.resend }), ctx);
         if (o.json) console.log(JSON.stringify(outcome.details, null, 2));
         else for (const line of outcome.summary) console.log(line);
       } finally {
@@ -210,7 +214,8 @@ export function buildProgram(): Command {
       dependents.forEach(jobNamed);
       const connection = redisConnection();
       const data = { days, ...runTexts(o), resend: o.resend };
-      const r = await enqueueWithDependents(cfg, connection, name, data, dependents);
+      const params = { job: name, days: days.length > 1 ? `${days[0]}..${days[days.length - 1]}` : days[0], dependents, triggeredBy: data.triggeredBy, reason: data.reason, resend: o.resend };
+      const r = await auditedCli(cfg, log, defaultTriggeredBy(), 'rerun', params, () => enqueueWithDependents(cfg, connection, name, data, dependents, { priority: BACKFILL_PRIORITY }));
       const then = dependents.length ? `; then ${dependents.join(', ')} (flow ${r.parentId})` : '';
       if (r.deduplicated) {
         const flow = r.parentId ? ` (its dependents: flow ${r.parentId})` : dependents.length ? ' without dependents' : '';
@@ -256,25 +261,78 @@ export function buildProgram(): Command {
 
   program
     .command('admin')
-    .description('serve the admin JSON API and Bull Board (/admin/queues), behind the bearer token $ADMIN_TOKEN')
+    .description('serve the admin console (/console), the JSON API (/api) and a read-only Bull Board (/admin/queues) for users (`admin users add`) and the bootstrap $ADMIN_TOKEN')
     .option('--port <n>', 'port', intArg, 8080)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--no-auth', 'no token (allowed only on 127.0.0.1)')
-    .action(async (o: { port: number; host: string; auth: boolean }, cmd: Command) => {
+    .option('--trust-proxy', 'behind a TLS-terminating proxy on this machine: trust its X-Forwarded-Proto / -For (Secure cookies, caller addresses)')
+    .action(async (o: { port: number; host: string; auth: boolean; trustProxy?: boolean }, cmd: Command) => {
       const cfg = config(cmd);
       const server = await startAdminServer(cfg, log, {
         port: o.port,
         host: o.host,
+        trustProxy: o.trustProxy ? 'loopback' : undefined,
         token: o.auth ? process.env.ADMIN_TOKEN?.trim() || undefined : undefined,
         noAuth: !o.auth,
         connection: redisConnection(),
       });
-      console.log(`admin API on ${server.url}/api (runs, schedules, reruns, jobs), Bull Board on ${server.url}/admin/queues`);
+      console.log(`admin console on ${server.url}/console, API on ${server.url}/api (runs, schedules, reruns, jobs), Bull Board on ${server.url}/admin/queues`);
       await new Promise<void>((resolve) => {
         const stop = () => void server.close().then(resolve);
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+    });
+
+  // Users of the console and the API, in the target database (admin_users); each change audited.
+  const usersCmd = program.commands.find((c) => c.name() === 'admin')!.command('users').description('named users of the admin console and API: viewer, operator or admin');
+  usersCmd
+    .command('add')
+    .description('add a user and print its token, once (only a scrypt hash of it is stored)')
+    .argument('<name>', 'user name')
+    .requiredOption('--role <role>', 'viewer (reads), operator (also reruns, cancels, acknowledges) or admin (also manages users)')
+    .action(async (name: string, o: { role: string }, cmd: Command) => {
+      checkUserName('NAME', name);
+      const role = checkRole('--role', o.role);
+      const cfg = config(cmd);
+      const ctx = openEtlContext(cfg, log);
+      try {
+        const token = await auditedCli(cfg, log, defaultTriggeredBy(), 'user-add', { name, role }, () => addUser(ctx, name, role, defaultTriggeredBy()), ctx);
+        console.log(`added ${name} (${role}); its token, shown only now:`);
+        console.log(token);
+      } finally {
+        await ctx.close();
+      }
+    });
+  usersCmd
+    .command('list')
+    .description('print the users, their roles and whether they are revoked')
+    .action(async (_o, cmd: Command) => {
+      const ctx = openEtlContext(config(cmd), log);
+      try {
+        const users = await listUsers(ctx);
+        if (users.length === 0) console.log('no users yet: yieldrun admin users add NAME --role viewer|operator|admin');
+        for (const u of users) console.log(`${u.name}  ${u.role}  added ${u.created_at.slice(0, 19)} by ${u.created_by}${u.revoked_at ? `  REVOKED ${u.revoked_at.slice(0, 19)}` : ''}`);
+      } finally {
+        await ctx.close();
+      }
+    });
+  usersCmd
+    .command('revoke')
+    .description("revoke a user's token: the console and the API refuse it from then on")
+    .argument('<name>', 'user name')
+    .action(async (name: string, _o, cmd: Command) => {
+      checkUserName('NAME', name);
+      const cfg = config(cmd);
+      const ctx = openEtlContext(cfg, log);
+      try {
+        await auditedCli(cfg, log, defaultTriggeredBy(), 'user-revoke', { name }, async () => {
+          if (!(await revokeUser(ctx, name))) throw new UsageError(`no active user '${name}' (yieldrun admin users list)`);
+        }, ctx);
+        console.log(`revoked ${name}`);
+      } finally {
+        await ctx.close();
+      }
     });
 
   program
@@ -306,7 +364,8 @@ export function buildProgram(): Command {
       }
       const ctx = openEtlContext(cfg, log);
       try {
-        const r = await resetSpcLimits(ctx, { measure, key, triggeredBy: o.triggeredBy ?? defaultTriggeredBy(), reason: o.reason });
+        const triggeredBy = o.triggeredBy ?? defaultTriggeredBy();
+        const r = await auditedCli(cfg, log, defaultTriggeredBy(), 'spc-reset-limits', { measure, key, triggeredBy, reason: o.reason }, () => resetSpcLimits(ctx, { measure, key, triggeredBy, reason: o.reason }), ctx);
         const what = `${measure}${key === undefined ? '' : ` (${key})`}`;
         if (r.deleted.length === 0) console.log(`run ${r.runId}: no frozen limits of ${what} to reset`);
         else {

@@ -76,6 +76,18 @@ async function withDeduplication(
   }
 }
 
+/**
+ * The priority of a rerun or backfill an admin asks for: BullMQ starts a job without priority
+ * (a scheduled run, catch-up, a dependent) before any prioritized one, so when both wait the
+ * nightly schedule goes first.
+ */
+export const BACKFILL_PRIORITY = 10;
+
+export interface EnqueueOptions {
+  /** BullMQ priority (1 = highest … 2^21); omitted: before every prioritized job. */
+  priority?: number;
+}
+
 /** One job alone. */
 export async function enqueue(cfg: ResolvedConfig, connection: ConnectionOptions, job: string, data: QueuedJobData): Promise<Enqueued> {
   return enqueueWithDependents(cfg, connection, job, data, []);
@@ -93,8 +105,9 @@ export async function enqueueWithDependents(
   job: string,
   data: QueuedJobData,
   dependents: readonly string[],
+  options: EnqueueOptions = {},
 ): Promise<Enqueued> {
-  return (await enqueueIfNeeded(cfg, connection, job, data, dependents))!;
+  return (await enqueueIfNeeded(cfg, connection, job, data, dependents, undefined, options))!;
 }
 
 /** enqueueWithDependents, unless `stillNeeded` (asked under the deduplication lock) says the work is done: then undefined. */
@@ -105,12 +118,14 @@ export async function enqueueIfNeeded(
   data: QueuedJobData,
   dependents: readonly string[],
   stillNeeded?: () => Promise<boolean>,
+  options: EnqueueOptions = {},
 ): Promise<Enqueued | undefined> {
+  const priority = options.priority === undefined ? {} : { priority: options.priority };
   const queue = openQueue(cfg, job, connection);
   try {
     return await withDeduplication(queue, connection, dedupKey(job, data.days, data.resend), async (jobId) => {
       if (dependents.length === 0) {
-        await queue.add(job, data, { jobId });
+        await queue.add(job, data, { jobId, ...priority });
         return { queue: job, jobId, deduplicated: false };
       }
       const flows = new FlowProducer({ connection, prefix: cfg.runner.queuePrefix });
@@ -120,7 +135,7 @@ export async function enqueueIfNeeded(
           queueName: DEPENDENTS_QUEUE,
           data: { ...data, dependents: [...dependents] },
           opts: { ...jobOptions(cfg), attempts: 1 },
-          children: [{ name: job, queueName: job, data: { ...data, waitingDependents: [...dependents] }, opts: { ...jobOptions(cfg), jobId, failParentOnFailure: true } }],
+          children: [{ name: job, queueName: job, data: { ...data, waitingDependents: [...dependents] }, opts: { ...jobOptions(cfg), jobId, failParentOnFailure: true, ...priority } }],
         });
         return { queue: job, jobId, parentId: node.job.id!, deduplicated: false };
       } finally {

@@ -188,6 +188,12 @@ export async function deliveriesOf(ctx: EtlContext, report: string, periodStart:
   return Promise.all(rows.map((r) => withMessage(ctx, r)));
 }
 
+/** The deliveries a run made, oldest first, each with its message's state in the outbox. */
+export async function deliveriesOfRun(ctx: EtlContext, runId: number): Promise<DeliveryRow[]> {
+  const rows = (await targetTable(ctx, ctx.target, TABLE).where({ run_id: runId }).orderBy('id')) as Record<string, unknown>[];
+  return Promise.all(rows.map((r) => withMessage(ctx, r)));
+}
+
 function requestColumns(req: DeliveryRequest) {
   return {
     recipients: JSON.stringify({ to: req.recipients.to, cc: req.recipients.cc, replyTo: req.recipients.replyTo }),

@@ -589,6 +589,49 @@ export const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '010_admin_console',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      // Named console / API users (jobs/console/users.ts): only a scrypt hash of each token is kept,
+      // with its salt and cost parameters, so a stolen table gives no working token.
+      await s().createTable('admin_users', (t) => {
+        t.string('name', 64).notNullable();
+        /** viewer | operator | admin */
+        t.string('role', 16).notNullable();
+        t.string('token_hash', 128).notNullable();
+        t.string('token_salt', 64).notNullable();
+        /** scrypt N, r, p and key length as JSON, so stronger parameters later leave old tokens valid. */
+        t.string('token_params', 128).notNullable();
+        t.string('created_by', 128).notNullable();
+        ts(t, 'created_at').notNullable();
+        /** Set by `users revoke`: the row stays, for the audit trail's names. */
+        ts(t, 'revoked_at');
+        t.primary(['name'], 'pk_admin_users');
+      });
+      // Every mutation through the console, the API or the CLI, allowed, denied or failed.
+      await s().createTable('admin_audit', (t) => {
+        t.bigIncrements('id').primary();
+        ts(t, 'at').notNullable();
+        t.string('actor', 128).notNullable();
+        t.string('role', 16);
+        /** console | api | cli */
+        t.string('via', 8).notNullable();
+        t.string('action', 64).notNullable();
+        t.text('parameters');
+        /** allowed | denied | failed */
+        t.string('result', 8).notNullable();
+        t.string('detail', 1024);
+        t.string('address', 64);
+        t.index(['at'], 'ix_admin_audit_at');
+        t.index(['actor', 'at'], 'ix_admin_audit_actor');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['admin_audit', 'admin_users']) await withSchema(db, schema).dropTableIfExists(t);
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

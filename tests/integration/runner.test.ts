@@ -462,9 +462,9 @@ describe('queued jobs on PostgreSQL', () => {
       worker = await startWorker(cfg, silentLog, { connection, housekeeping: false });
       expect((await finished('nightly-summary', body.jobId)).state).toBe('completed');
       const state = (await (await api(`/api/jobs/nightly-summary/${body.jobId}`, {}, 's3cret-token')).json()) as any;
-      expect(state).toMatchObject({ state: 'completed', progress: 100, data: { days: ['2026-11-16', '2026-11-17'], triggeredBy: 'admin-api:carol' } });
+      expect(state).toMatchObject({ state: 'completed', progress: 100, data: { days: ['2026-11-16', '2026-11-17'], triggeredBy: 'api:admin' } });
       const history = (await (await api('/api/runs?limit=1', {}, 's3cret-token')).json()) as any[];
-      expect(history[0]).toMatchObject({ job: 'nightly-summary', period_from: '2026-11-16', period_to: '2026-11-17', status: 'succeeded', triggered_by: 'admin-api:carol', reason: 'MES backfill', queue_job_id: body.jobId });
+      expect(history[0]).toMatchObject({ job: 'nightly-summary', period_from: '2026-11-16', period_to: '2026-11-17', status: 'succeeded', triggered_by: 'api:admin', reason: 'MES backfill', queue_job_id: body.jobId });
       expect((await api('/api/schedules', {}, 's3cret-token')).status).toBe(200);
     } finally {
       await server.close();
