@@ -69,12 +69,13 @@ function windowFilter(d: Dialect, raw: string, parsed: string, kind: TimeKind, q
 /**
  * The day slot of a timestamp: a binary search over the slots' bounds, so each row compares its
  * timestamp a handful of times instead of once per day of the batch. NULL outside the slots.
+ * `label` names what a slot stands for (by default its index), as an integer literal.
  */
-export function slotOf(d: Dialect, ts: string, slots: readonly DaySlot[], q: SqlText): void {
+export function slotOf(d: Dialect, ts: string, slots: readonly DaySlot[], q: SqlText, label: (slot: number) => number = (s) => s): void {
   const p = timestampParam(d);
   const search = (lo: number, hi: number): void => {
     if (lo === hi) {
-      q.add(String(lo));
+      q.add(String(label(lo)));
       return;
     }
     const mid = (lo + hi) >> 1;
