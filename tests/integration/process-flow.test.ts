@@ -28,6 +28,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackend, configFor, openMigrated, writeBatteryTables, writeTestRecords, batterySource, readSummary, type Backend, type TestRecord } from '../support/backends.js';
 import type { EtlContext } from '../../etl/context.js';
 import { runProcessFlow } from '../../etl/flow/process-flow-job.js';
+import { processFlowSection } from '../../reports/daily-yield-sections.js';
+import { writeAndReadBack } from '../support/xlsx.js';
 
 const D = '2026-10-24';
 const W = '2026-10-19';
@@ -86,7 +88,7 @@ for (const name of ['sqlite', 'postgres'] as const) {
       const cfg = configFor(backend, {
         plant: { shifts: { A: '06:00', B: '14:00', C: '22:00' } },
         source: { timestamps: 'utc', ...batterySource(backend) },
-        flow: { routes: { P: ['DC', 'TX', 'RX'] }, minCases: 2 },
+        flow: { routes: { P: ['DC', 'TX', 'RX'] }, minCases: 2, bottleneckWaitS: 300, reworkRate: 0.3 },
       });
       ctx = await openMigrated(cfg);
       await writeTestRecords(ctx, LOG);
@@ -217,6 +219,22 @@ for (const name of ['sqlite', 'postgres'] as const) {
       const conf = (await readSummary(ctx, 'summary_flow_conformance', 'day', D)).find((r) => r.product === 'CELL')!;
       // No configured route: the rank-1 variant of the last 30 days, WINDING>CEF (C1, C3); C2 is a prefix of it.
       expect([conf.cases, conf.conforming_cases, conf.route, conf.route_source]).toEqual([3, 3, 'WINDING>CEF', 'discovered']);
+    });
+
+    it('the report: a Process flow sheet with a map per product, and a paragraph on the bottleneck and the worst loop', async () => {
+      const section = (await processFlowSection(ctx, D))!;
+      // Both rank-1 steps cross the 300 s threshold, P's TX (390 s) and the cells' CEF (1800 s): the
+      // email names the longer wait. TX has 37.5 % of its events retests (threshold 30 %).
+      expect(section.email!.text).toContain('Bottleneck: CELL CEF, units waited 30.0 min (median) before it (threshold 5.0 min).');
+      expect(section.email!.text).toContain('Worst rework loop: P TX, 37.5 % of its events are retests (3 of 8');
+      expect(section.email!.text).toContain('Most units off the route by a skipped step: P, 1 of 7 cases');
+      expect(section.stats.flowMaps).toBe(2); // P and CELL
+      const book = await writeAndReadBack((b) => section.sheet.write(b));
+      const ws = book.getWorksheet('Process flow')!;
+      const cells = (ws.getSheetValues() as unknown[][]).flat().filter((v) => v !== undefined && v !== null).map(String);
+      expect(cells).toContain('Steps on 2026-10-24: waits, processing, rework, bottleneck rank');
+      expect(cells).toContain('DC>TX>RX');
+      expect(ws.getImages()).toHaveLength(2);
     });
 
     it('a rerun replaces the periods with identical rows', async () => {
