@@ -166,7 +166,7 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
   const order = 'ORDER BY tested_at, machine, result, test';
   const byCase = `OVER (PARTITION BY serial ${order})`;
   const materialized = d === 'mssql' ? '' : 'MATERIALIZED ';
-  q.add(`ev AS ${materialized}(SELECT serial, product, test, machine, tested_at, result, duration_s, slot,
+  q.add(`ev AS (SELECT serial, product, test, machine, tested_at, result, duration_s, slot,
       ROW_NUMBER() ${byCase} AS seq,
       ROW_NUMBER() OVER (PARTITION BY serial, test ${order}) AS step_n,
       LAG(test) ${byCase} AS prev_step, LAG(tested_at) ${byCase} AS prev_at, LAG(duration_s) ${byCase} AS prev_duration,
@@ -177,13 +177,14 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
   // duration), never negative. The lead time, on a case's last event: from its first event's time.
   const gap = `${secondsBetween(d, 'prev_at', 'tested_at')} - COALESCE(prev_duration, 0)`;
   const collapsed = '(prev_step IS NULL OR prev_step <> test)';
-  q.add(`evw AS (SELECT ev.*,
+  // Materialised once: every part reads it (SQLite and PostgreSQL would otherwise redo the windows).
+  q.add(`evw AS ${materialized}(SELECT ev.*,
       CASE WHEN prev_step IS NULL THEN NULL WHEN ${gap} < 0 THEN 0 ELSE ${gap} END AS wait_s,
       CASE WHEN prev_step <> test THEN CASE WHEN ${gap} < 0 THEN 0 ELSE ${gap} END END AS wait_in_s,
       CASE WHEN next_step IS NULL THEN ${secondsBetween(d, 'case_first_at', 'tested_at')} + COALESCE(duration_s, 0) END AS lead_s`);
   if (d === 'mssql') q.add(`,\n      SUM(CASE WHEN ${collapsed} THEN 1 ELSE 0 END) OVER (PARTITION BY serial ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS vseq`);
   q.add(`\n    FROM ev),\n`);
-  q.add(`pev AS (SELECT p.pid, evw.* FROM evw JOIN fperiods p ON evw.case_slot >= p.lo AND evw.case_slot <= p.hi),\n`);
+  q.add(`pev AS ${materialized}(SELECT p.pid, evw.* FROM evw JOIN fperiods p ON evw.case_slot >= p.lo AND evw.case_slot <= p.hi),\n`);
 
   const branches: string[] = [];
   const ctes: (string | Statement)[] = [];
