@@ -413,6 +413,8 @@ export const configSchema = z
         bottleneckWaitS: z.number().min(0).default(1800),
         /** The daily email names the worst rework loop when its step's rework rate is at least this fraction. */
         reworkRate: fraction.default(0.1),
+        /** The daily email names a station when at least this fraction of the units it released jumped over the route's next step. */
+        skipShare: fraction.default(0.05),
       })
       .strict()
       .default({}),

@@ -36,7 +36,7 @@ export interface ShiftSlot extends DaySlot {
   shift: number;
 }
 
-export type FlowPart = 'E' | 'S' | 'V' | 'H';
+export type FlowPart = 'E' | 'S' | 'V' | 'H' | 'K';
 
 type Columns<K extends 'assembly' | 'winding'> = Config['source'][K]['columns'];
 
@@ -72,6 +72,7 @@ export const MSSQL_VARIANT_STEPS = 40;
  * wait, v4 p90 wait. S: a step, v1 cases, v2 events, v3 rework events, v4 median processing, v5
  * median wait in. V: a variant, v1 cases, v2 median lead time. H: a step, sh shift, v1 attempts,
  * v2 unit-tests with attempt 1 there, v3 of them first pass, v4 waits, v5 median wait in.
+ * K: a from_step, b to_step, c the machine of the from event, v1 transitions, v2 cases.
  */
 export interface FlowFineRow {
   part: FlowPart;
@@ -79,6 +80,7 @@ export interface FlowFineRow {
   product: string;
   a: string;
   b: string | null;
+  c: string | null;
   sh: number | string | null;
   v1: number | string | null;
   v2: number | string | null;
@@ -170,7 +172,7 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
       ROW_NUMBER() ${byCase} AS seq,
       ROW_NUMBER() OVER (PARTITION BY serial, test ${order}) AS step_n,
       LAG(test) ${byCase} AS prev_step, LAG(tested_at) ${byCase} AS prev_at, LAG(duration_s) ${byCase} AS prev_duration,
-      LEAD(test) ${byCase} AS next_step,
+      LEAD(test) ${byCase} AS next_step, LAG(machine) ${byCase} AS prev_machine,
       FIRST_VALUE(slot) ${byCase} AS case_slot, FIRST_VALUE(tested_at) ${byCase} AS case_first_at
     FROM deduped),\n`);
   // The wait before an event: from the end of the case's previous event (its time when it has no
@@ -191,8 +193,8 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
   const numNull = number(d, 'NULL');
   const intNull = 'CAST(NULL AS integer)';
   // Every branch names and types its columns: any part may come first, and the first names them.
-  const select = (part: FlowPart, a: string, b: string, sh: string, v: readonly string[]) =>
-    `SELECT '${part}' AS part, pid, ${text(d, 'product')} AS product, ${text(d, a)} AS a, ${text(d, b)} AS b, ${sh} AS sh, ` +
+  const select = (part: FlowPart, a: string, b: string, sh: string, v: readonly string[], c = 'NULL') =>
+    `SELECT '${part}' AS part, pid, ${text(d, 'product')} AS product, ${text(d, a)} AS a, ${text(d, b)} AS b, ${text(d, c)} AS c, ${sh} AS sh, ` +
     v.map((x, i) => `${number(d, x)} AS v${i + 1}`).join(', ');
   if (input.parts.includes('E')) {
     ctes.push(`pairs AS (SELECT pid, product, serial, ${text(d, `COALESCE(prev_step, '${START}')`)} AS from_step, ${text(d, 'test')} AS to_step, wait_s FROM pev
@@ -223,6 +225,11 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
     ctes.push(`vr AS (SELECT p.pid, cases.*, ${ranks('lead_s', 'p.pid, product, variant', 'l')} FROM cases JOIN fperiods p ON cases.case_slot >= p.lo AND cases.case_slot <= p.hi)`);
     branches.push(`${select('V', 'variant', 'NULL', intNull, ['COUNT(*)', median(d, 'lead_s', 'l'), 'NULL', 'NULL', 'NULL'])}
     FROM vr GROUP BY pid, product, variant`);
+  }
+  if (input.parts.includes('K')) {
+    // Hand-offs between steps by the machine that released the unit: which station sends units past a step.
+    branches.push(`${select('K', 'prev_step', 'test', intNull, ['COUNT(*)', 'COUNT(DISTINCT serial)', 'NULL', 'NULL', 'NULL'], 'prev_machine')}
+    FROM pev WHERE prev_step <> test GROUP BY pid, product, prev_step, test, prev_machine`);
   }
   if (input.parts.includes('H') && input.shifts.length > 0) {
     // By attempt time: the attempt's own day slot and the shift that contains it.

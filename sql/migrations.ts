@@ -406,9 +406,23 @@ export const MIGRATIONS: Migration[] = [
         runColumns(t);
         t.index(['period_type', 'period_start'], 'ix_summary_flow_shifts_period');
       });
+      // Which station lets units skip a step: per route step and machine, the units it released
+      // that jumped over the route's next step.
+      await s().createTable('summary_flow_skips', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('from_step', TEXT_KEY).notNullable();
+        t.string('skipped_step', TEXT_KEY).notNullable();
+        t.string('machine', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('transitions_out').notNullable();
+        t.integer('skipping_transitions').notNullable();
+        t.double('skip_share');
+        runColumns(t);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_skips_period');
+      });
     },
     async down(db, schema) {
-      for (const t of ['summary_flow_edges', 'summary_flow_steps', 'summary_flow_variants', 'summary_flow_conformance', 'summary_flow_shifts']) {
+      for (const t of ['summary_flow_edges', 'summary_flow_steps', 'summary_flow_variants', 'summary_flow_conformance', 'summary_flow_shifts', 'summary_flow_skips']) {
         await withSchema(db, schema).dropTableIfExists(t);
       }
     },

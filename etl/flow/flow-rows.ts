@@ -67,7 +67,18 @@ export interface FlowShiftRow extends Grain {
   median_wait_in_s: number | null;
 }
 
+/** A machine of a route step and how many of the units it released jumped over the route's next step. */
+export interface FlowSkipRow extends Grain {
+  from_step: string;
+  skipped_step: string;
+  machine: string;
+  transitions_out: number;
+  skipping_transitions: number;
+  skip_share: number | null;
+}
+
 export interface FlowRows {
+  skips: FlowSkipRow[];
   edges: FlowEdgeRow[];
   steps: FlowStepRow[];
   variants: FlowVariantRow[];
@@ -169,6 +180,31 @@ export function discoveredRoutes(fine: readonly FlowFineRow[]): Map<string, stri
   return new Map([...best].map(([p, b]) => [p, variantSteps(b.variant)]));
 }
 
+/**
+ * Per route step and machine: the transitions out of the step on that machine, and those that go
+ * to a later route step than the next one (jumping over it). Steps whose next route step is the
+ * last have nothing to jump over and no rows.
+ */
+export function skipsOf(handoffs: readonly FlowFineRow[], periods: readonly Period[], routeOf: (product: string) => Route | undefined): FlowSkipRow[] {
+  const rows = new Map<string, FlowSkipRow>();
+  for (const h of handoffs) {
+    const route = routeOf(h.product)?.steps;
+    const i = route?.indexOf(h.a) ?? -1;
+    if (!route || i < 0 || i + 2 >= route.length) continue;
+    const p = periods[Number(h.pid)]!;
+    const k = `${h.pid}|${h.product}|${h.a}|${h.c}`;
+    let row = rows.get(k);
+    if (!row) {
+      row = { ...grain(p, h.product), from_step: h.a, skipped_step: route[i + 1]!, machine: h.c ?? '', transitions_out: 0, skipping_transitions: 0, skip_share: null };
+      rows.set(k, row);
+    }
+    const n = int(h.v1);
+    row.transitions_out += n;
+    if (route.indexOf(h.b ?? '') > i + 1) row.skipping_transitions += n;
+  }
+  return [...rows.values()].map((r) => ({ ...r, skip_share: ratio(r.skipping_transitions, r.transitions_out) }));
+}
+
 export interface AssembleOptions {
   periods: readonly Period[];
   minCases: number;
@@ -177,7 +213,8 @@ export interface AssembleOptions {
 }
 
 export function assembleFlowRows(fine: readonly FlowFineRow[], o: AssembleOptions): FlowRows {
-  const out: FlowRows = { edges: [], steps: [], variants: [], conformance: [], shifts: [] };
+  const out: FlowRows = { edges: [], steps: [], variants: [], conformance: [], shifts: [], skips: [] };
+  const handoffs: FlowFineRow[] = [];
   for (const r of fine) {
     const p = o.periods[Number(r.pid)]!;
     const g = grain(p, r.product);
@@ -207,6 +244,8 @@ export function assembleFlowRows(fine: readonly FlowFineRow[], o: AssembleOption
         median_wait_in_s: seconds(r.v5),
         bottleneck_rank: null,
       });
+    } else if (r.part === 'K') {
+      handoffs.push(r);
     } else if (r.part === 'V') {
       out.variants.push({ ...g, variant: r.a, cases: int(r.v1), share: null, rank: 0, median_lead_time_s: seconds(r.v2) });
     } else {
@@ -228,6 +267,7 @@ export function assembleFlowRows(fine: readonly FlowFineRow[], o: AssembleOption
   }
   rankBottlenecks(out.steps, o.minCases);
   rankVariants(out.variants);
+  out.skips = skipsOf(handoffs, o.periods, o.routeOf);
   out.conformance = conformanceOf(out.variants, o.routeOf);
   return out;
 }

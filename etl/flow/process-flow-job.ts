@@ -31,6 +31,7 @@ export const FLOW_TABLES = {
   variants: 'summary_flow_variants',
   conformance: 'summary_flow_conformance',
   shifts: 'summary_flow_shifts',
+  skips: 'summary_flow_skips',
 } as const satisfies Record<keyof FlowRows, string>;
 
 /** ISO weeks per statement: a long backfill is split so each statement stays small. */
@@ -190,7 +191,7 @@ export async function computeFlow(ctx: EtlContext, logs: EventLogs, batch: reado
   const frame = batchFrame(ctx, batch);
   const { periods } = frame;
   const shifts = orderedShifts(ctx.config.plant.shifts);
-  const fine = await runFlowStatements(ctx, statementsFor(ctx, logs, frame, ['E', 'S', 'V', 'H']));
+  const fine = await runFlowStatements(ctx, statementsFor(ctx, logs, frame, ['E', 'S', 'V', 'H', 'K']));
   const configured = ctx.config.flow.routes;
   const products = new Set(fine.map((r) => r.product));
   const discovered = [...products].some((p) => !configured[p]) ? await discoverRoutes(ctx, logs, batch[batch.length - 1]!) : new Map<string, string[]>();

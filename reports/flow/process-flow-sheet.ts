@@ -5,7 +5,7 @@
  * below. Pure but for the workbook writer.
  */
 import type ExcelJS from 'exceljs';
-import type { FlowConformanceRow, FlowRows, FlowShiftRow, FlowStepRow, FlowVariantRow } from '../../etl/flow/flow-rows.js';
+import type { FlowConformanceRow, FlowRows, FlowShiftRow, FlowSkipRow, FlowStepRow, FlowVariantRow } from '../../etl/flow/flow-rows.js';
 import { escapeHtml } from '../daily-yield-email.js';
 import { addPicture, writeTable, type StreamBook } from '../xlsx-stream-parts.js';
 import type { Png } from '../charts.js';
@@ -15,6 +15,17 @@ export interface FlowThresholds {
   minCases: number;
   bottleneckWaitS: number;
   reworkRate: number;
+  skipShare: number;
+}
+
+/** A station's skips of one step, over the day's products. */
+export interface StationSkips {
+  machine: string;
+  fromStep: string;
+  skippedStep: string;
+  transitionsOut: number;
+  skipping: number;
+  share: number;
 }
 
 /** Variants listed per product. */
@@ -73,7 +84,31 @@ const SHIFT_COLUMNS: Column<FlowShiftRow>[] = [
   { header: 'Median wait in (s)', meaning: 'median wait into the step of the events in the shift', value: (r) => r.median_wait_in_s, numFmt: SECONDS },
 ];
 
-export const PROCESS_FLOW_DEFINITIONS = [STEP_COLUMNS, CONFORMANCE_COLUMNS, VARIANT_COLUMNS, SHIFT_COLUMNS].flatMap((cols) =>
+const SKIP_COLUMNS: Column<StationSkips>[] = [
+  { header: 'Station', meaning: 'the machine of the route step that released the units', value: (r) => r.machine },
+  { header: 'After step', meaning: 'the route step it runs', value: (r) => r.fromStep },
+  { header: 'Skipped step', meaning: "the route's next step, which the units jumped over", value: (r) => r.skippedStep },
+  { header: 'Units released', meaning: 'transitions from the station to another step, all products', value: (r) => r.transitionsOut, numFmt: COUNT },
+  { header: 'Skipping', meaning: 'of them, to a later route step than the next one', value: (r) => r.skipping, numFmt: COUNT },
+  { header: 'Skip share', meaning: 'skipping / units released', value: (r) => r.share, numFmt: RATE },
+];
+
+/** Skips per station and step over the day's products, the largest share first. */
+export function stationSkips(skips: readonly FlowSkipRow[]): StationSkips[] {
+  const by = new Map<string, StationSkips>();
+  for (const s of skips) {
+    const k = `${s.machine}|${s.from_step}|${s.skipped_step}`;
+    const row = by.get(k) ?? { machine: s.machine, fromStep: s.from_step, skippedStep: s.skipped_step, transitionsOut: 0, skipping: 0, share: 0 };
+    row.skipping += s.skipping_transitions;
+    row.transitionsOut += s.transitions_out;
+    by.set(k, row);
+  }
+  return [...by.values()]
+    .filter((r) => r.skipping > 0)
+    .map((r) => ({ ...r, share: r.skipping / r.transitionsOut })).sort((a, b) => b.share - a.share || b.skipping - a.skipping || a.machine.localeCompare(b.machine));
+}
+
+export const PROCESS_FLOW_DEFINITIONS = [STEP_COLUMNS, CONFORMANCE_COLUMNS, VARIANT_COLUMNS, SHIFT_COLUMNS, SKIP_COLUMNS].flatMap((cols) =>
   cols.map((c) => ({ column: `Process flow: ${c.header}`, meaning: c.meaning })),
 );
 
@@ -87,8 +122,10 @@ export interface ProcessFlowSheetData {
   bottleneck: FlowStepRow | null;
   /** The step with the highest rework rate (at least minCases cases) at or above the threshold. */
   worstRework: FlowStepRow | null;
-  /** The product with the most cases that skipped a step. */
-  mostSkips: FlowConformanceRow | null;
+  /** Stations whose released units jumped over the route's next step, the largest share first. */
+  skips: StationSkips[];
+  /** The first of them with at least minCases units released and a share at or above the threshold. */
+  worstSkip: StationSkips | null;
 }
 
 /** Products by cases, most first: the maps and tables follow this order. */
@@ -105,7 +142,8 @@ export function processFlowSheetData(rows: FlowRows, day: string, t: FlowThresho
   const worstRework =
     steps.filter((s) => s.cases >= t.minCases && s.rework_rate !== null && s.rework_rate >= t.reworkRate && s.rework_events > 0).sort((a, b) => b.rework_rate! - a.rework_rate! || b.rework_events - a.rework_events)[0] ?? null;
   const conformance = byProduct(rows.conformance);
-  const mostSkips = [...conformance].filter((c) => c.skipped_step_cases > 0).sort((a, b) => b.skipped_step_cases - a.skipped_step_cases)[0] ?? null;
+  const skips = stationSkips(rows.skips);
+  const worstSkip = skips.find((s) => s.transitionsOut >= t.minCases && s.share >= t.skipShare) ?? null;
   return {
     day,
     steps,
@@ -114,7 +152,8 @@ export function processFlowSheetData(rows: FlowRows, day: string, t: FlowThresho
     shifts: [...rows.shifts].sort((a, b) => a.shift.localeCompare(b.shift) || order.indexOf(a.product) - order.indexOf(b.product) || a.step.localeCompare(b.step)),
     bottleneck,
     worstRework,
-    mostSkips,
+    skips,
+    worstSkip,
   };
 }
 
@@ -141,6 +180,7 @@ export function addProcessFlowSheet(book: StreamBook, data: ProcessFlowSheetData
   r = table(book, ws, r, `Steps on ${data.day}: waits, processing, rework, bottleneck rank`, 'FlowSteps', STEP_COLUMNS, data.steps);
   r = table(book, ws, r, 'Conformance to the route', 'FlowConformance', CONFORMANCE_COLUMNS, data.conformance);
   r = table(book, ws, r, `Top ${TOP_VARIANTS} variants per product`, 'FlowVariants', VARIANT_COLUMNS, data.variants);
+  r = table(book, ws, r, 'Stations whose units skipped the next route step', 'FlowSkips', SKIP_COLUMNS, data.skips);
   r = table(book, ws, r, 'Shifts (by attempt time)', 'FlowShifts', SHIFT_COLUMNS, data.shifts);
   ws.getCell(r, 1).value = 'Process maps';
   ws.getCell(r, 1).font = { bold: true, size: 12 };
@@ -164,9 +204,9 @@ export function processFlowParagraph(data: ProcessFlowSheetData, t: FlowThreshol
   if (b) lines.push(`Bottleneck: ${b.product} ${b.step}, units waited ${duration(b.median_wait_in_s)} (median) before it (threshold ${duration(t.bottleneckWaitS)}).`);
   const w = data.worstRework;
   if (w) lines.push(`Worst rework loop: ${w.product} ${w.step}, ${pct(w.rework_rate)} of its events are retests (${w.rework_events} of ${w.events}; threshold ${pct(t.reworkRate)}).`);
+  const s = data.worstSkip;
+  if (s) lines.push(`Route deviation: ${s.machine} let ${pct(s.share)} of the units it released after ${s.fromStep} skip ${s.skippedStep} (${s.skipping} of ${s.transitionsOut}; threshold ${pct(t.skipShare)}).`);
   if (lines.length === 0) return null;
-  const s = data.mostSkips;
-  if (s) lines.push(`Most units off the route by a skipped step: ${s.product}, ${s.skipped_step_cases} of ${s.cases} cases (route ${s.route}, ${s.route_source}).`);
   const title = 'Process flow (see the Process flow sheet and its maps)';
   return {
     text: [title, ...lines.map((l) => `  - ${l}`)].join('\n'),

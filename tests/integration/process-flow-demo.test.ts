@@ -107,6 +107,15 @@ describe('process flow on the demo data', () => {
     expect(new Set(judged.map((c) => `${c.product === 'SFP-10G-LR'}:${c.route_source}`))).toEqual(new Set(['true:config', 'false:discovered']));
     expect(judged.filter((c) => c.product === 'SFP-10G-LR').reduce((a, c) => a + c.skipped_step_cases, 0)).toBeGreaterThan(5);
     expect(judged.reduce((a, c) => a + c.skipped_step_cases, 0)).toBeGreaterThan(50);
+    // The station: EYE_MASK-03 lets about 30 % of the units it releases skip RX_SENS; no other
+    // EYE_MASK station comes near.
+    const skips = (await rows('summary_flow_skips', { from_step: 'EYE_MASK', skipped_step: 'RX_SENS' })).filter((s) => s.product !== 'CELL');
+    const share = (m: string) => {
+      const own = skips.filter((s) => s.machine === m);
+      return own.reduce((a, s) => a + s.skipping_transitions, 0) / Math.max(1, own.reduce((a, s) => a + s.transitions_out, 0));
+    };
+    expect(share('EYE_MASK-03')).toBeGreaterThan(0.2);
+    for (const m of ['EYE_MASK-01', 'EYE_MASK-02']) expect(share(m), m).toBeLessThan(0.05);
   });
 
   it('finds the shift effect: Friday night shifts wait about 4× longer', async () => {

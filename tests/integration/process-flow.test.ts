@@ -191,6 +191,15 @@ for (const name of ['sqlite', 'postgres'] as const) {
       expect([tx.cases, tx.events, tx.median_processing_s, tx.median_wait_in_s, tx.bottleneck_rank]).toEqual([6, 9, 100, 540, 1]);
     });
 
+    it('skips by station: the units a route step\'s machine released past the next route step', async () => {
+      const rows = await readSummary(ctx, 'summary_flow_skips', 'day', D);
+      // DC on M1 released S1, S2, S4, S7 to TX, S3 and S5 to RX (past TX): 2 of 6. TX's next step RX
+      // is the route's last, so nothing can jump over it; XX is not on the route.
+      expect(strip(rows, ['product', 'from_step', 'skipped_step', 'machine', 'transitions_out', 'skipping_transitions', 'skip_share'])).toEqual([
+        { product: 'P', from_step: 'DC', skipped_step: 'TX', machine: 'M1', transitions_out: 6, skipping_transitions: 2, skip_share: Math.round((1 / 3) * 1e6) / 1e6 },
+      ]);
+    });
+
     it('shifts: attempts, first pass and waits by attempt time (§6)', async () => {
       const rows = (await readSummary(ctx, 'summary_flow_shifts', 'day', D)).filter((r) => r.product === 'P');
       const got = strip(rows, ['step', 'shift', 'weekday', 'attempts', 'units_tested', 'first_pass_units', 'first_pass_yield', 'waits', 'median_wait_in_s']).sort((a, b) =>
@@ -227,7 +236,7 @@ for (const name of ['sqlite', 'postgres'] as const) {
       // email names the longer wait. TX has 37.5 % of its events retests (threshold 30 %).
       expect(section.email!.text).toContain('Bottleneck: CELL CEF, units waited 30.0 min (median) before it (threshold 5.0 min).');
       expect(section.email!.text).toContain('Worst rework loop: P TX, 37.5 % of its events are retests (3 of 8');
-      expect(section.email!.text).toContain('Most units off the route by a skipped step: P, 1 of 7 cases');
+      expect(section.email!.text).toContain('Route deviation: M1 let 33.3 % of the units it released after DC skip TX (2 of 6; threshold 5.0 %).');
       expect(section.stats.flowMaps).toBe(2); // P and CELL
       const book = await writeAndReadBack((b) => section.sheet.write(b));
       const ws = book.getWorksheet('Process flow')!;

@@ -34,7 +34,7 @@ const fiveWeeks = dateRange('2026-10-05', '2026-11-08');
 expect(fiveWeeks.length).toBe(7 * WEEKS_PER_BATCH);
 
 describe('process-flow SQL for SQL Server', () => {
-  const statements = statementsFor(ctx, logs, batchFrame(ctx, fiveWeeks), ['E', 'S', 'V', 'H']).map(buildFlowStatement);
+  const statements = statementsFor(ctx, logs, batchFrame(ctx, fiveWeeks), ['E', 'S', 'V', 'H', 'K']).map(buildFlowStatement);
 
   it('is T-SQL for SQL Server 2016: brackets, datetime2 parameters, DATEDIFF_BIG, no STRING_AGG', () => {
     expect(statements).toHaveLength(2);
