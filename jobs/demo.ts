@@ -127,6 +127,7 @@ async function demoProcessFlow(ctx: EtlContext, days: readonly string[]): Promis
   console.log(`  bottleneck: VISUAL is most products' rank-1 step on ${visualDays.join(', ') || 'no day'}`);
   const spot = (await targetTable(ctx, ctx.target, 'summary_flow_steps')
     .where({ period_type: 'day', product: 'QSFP-DD-400G-DR4', step: 'EYE_MASK' })
+    .where('events', '>=', 20)
     .orderBy('rework_rate', 'desc')
     .limit(3)) as Record<string, any>[];
   console.log(`  rework hot spot: QSFP-DD-400G-DR4 at EYE_MASK, highest rework ${spot.map((s) => `${isoDate(s.period_start)} ${pct(s.rework_rate)}`).join(', ')}`);

@@ -118,7 +118,7 @@ export interface ProcessFlowSheetData {
   conformance: FlowConformanceRow[];
   variants: FlowVariantRow[];
   shifts: FlowShiftRow[];
-  /** The day's worst bottleneck (rank 1 with the longest wait) at or above the threshold. */
+  /** The day's worst bottleneck (rank 1 of at least two ranked steps, the longest wait) at or above the threshold. */
   bottleneck: FlowStepRow | null;
   /** The step with the highest rework rate (at least minCases cases) at or above the threshold. */
   worstRework: FlowStepRow | null;
@@ -137,8 +137,13 @@ export function processFlowSheetData(rows: FlowRows, day: string, t: FlowThresho
   const order = productOrder(rows);
   const byProduct = <T extends { product: string }>(xs: readonly T[]) => [...xs].sort((a, b) => order.indexOf(a.product) - order.indexOf(b.product));
   const steps = byProduct(rows.steps).sort((a, b) => order.indexOf(a.product) - order.indexOf(b.product) || (a.bottleneck_rank ?? 1e9) - (b.bottleneck_rank ?? 1e9) || a.step.localeCompare(b.step));
+  // A bottleneck is a step that waits longer than others: a product with a single ranked step (the
+  // battery line's CEF, after a winding that has no wait) has nothing to compare it with.
+  const compared = new Set(steps.filter((s) => s.bottleneck_rank === 2).map((s) => s.product));
   const bottleneck =
-    steps.filter((s) => s.bottleneck_rank === 1 && (s.median_wait_in_s ?? 0) >= t.bottleneckWaitS).sort((a, b) => b.median_wait_in_s! - a.median_wait_in_s!)[0] ?? null;
+    steps
+      .filter((s) => s.bottleneck_rank === 1 && compared.has(s.product) && (s.median_wait_in_s ?? 0) >= t.bottleneckWaitS)
+      .sort((a, b) => b.median_wait_in_s! - a.median_wait_in_s!)[0] ?? null;
   const worstRework =
     steps.filter((s) => s.cases >= t.minCases && s.rework_rate !== null && s.rework_rate >= t.reworkRate && s.rework_events > 0).sort((a, b) => b.rework_rate! - a.rework_rate! || b.rework_events - a.rework_events)[0] ?? null;
   const conformance = byProduct(rows.conformance);
