@@ -14,7 +14,7 @@ import { finishRun, recordFailure, startRun, type RunTotals } from '../run-log.j
 import type { EtlContext } from '../context.js';
 import { deletePeriods } from '../load-summaries.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from '../test-record-source.js';
-import { checkSourceTable } from '../../sql/source-check.js';
+import { checkSourceTable, SourceMappingError } from '../../sql/source-check.js';
 import { timeKind } from '../../sql/source-values.js';
 import { insertBatched } from '../../sql/batch-insert.js';
 import { runStatement } from '../../sql/statement.js';
@@ -82,8 +82,13 @@ async function readEventLogs(ctx: EtlContext): Promise<EventLogs> {
   const tests = await readTestRecordSource(ctx);
   if (!ctx.config.flow.battery) return { tests, battery: null };
   const { winding, assembly } = ctx.config.source;
-  const w = await checkSourceTable(ctx.source, winding.table, winding.columns, 'source.winding (or set flow.battery: false)');
-  const a = await checkSourceTable(ctx.source, assembly.table, assembly.columns, 'source.assembly (or set flow.battery: false)');
+  const check = (table: string, columns: Record<string, string>, key: string) =>
+    checkSourceTable(ctx.source, table, columns, key).catch((err: unknown) => {
+      if (err instanceof SourceMappingError) throw new SourceMappingError(`${err.message}; or set flow.battery: false to leave the battery line out of the process flow`);
+      throw err;
+    });
+  const w = await check(winding.table, winding.columns, 'source.winding');
+  const a = await check(assembly.table, assembly.columns, 'source.assembly');
   const d = ctx.sourceDialect;
   return {
     tests,

@@ -254,3 +254,19 @@ for (const name of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('process flow without battery tables', () => {
+  it('names the table and the key to set, before any work', async () => {
+    const backend = await createBackend('sqlite');
+    const ctx = await openMigrated(configFor(backend));
+    try {
+      await writeTestRecords(ctx, LOG);
+      await expect(runProcessFlow(ctx, { days: [D], triggeredBy: 'test' })).rejects.toThrow(
+        /source table 'wnd_data' does not exist \(set source\.winding\.table .*\); or set flow\.battery: false/,
+      );
+    } finally {
+      await ctx.close();
+      await backend.cleanup();
+    }
+  });
+});
