@@ -105,6 +105,17 @@ const mailbox = z
 
 const fraction = z.number().min(0, 'expected a fraction in [0, 1], e.g. 0.95').max(1, 'expected a fraction in [0, 1], e.g. 0.95');
 
+/** `A: "06:00"`: a shift by its plant-local start; two shifts cannot start at the same time. */
+const shifts = z
+  .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _-]{0,15}$/, 'expected a shift name such as A or Night (letters, digits, space, _ or -, at most 16)'), clockTime)
+  .refine((s) => new Set(Object.values(s)).size === Object.values(s).length, { message: 'expected each shift to start at its own time' });
+
+/** A product's route: its test steps in order, each once. */
+const route = z
+  .array(z.string().trim().min(1, 'expected a test step name'))
+  .min(1, 'expected at least one test step')
+  .refine((r) => new Set(r).size === r.length, { message: 'expected each test step once in a route' });
+
 // ------------------------------------------------------------------------------------------------
 // SPC measures (spc.md §1). Every column and table is a validated plain name that the SQL quotes;
 // every filter value becomes a bound parameter. The one place raw SQL is accepted is
@@ -292,6 +303,8 @@ export const configSchema = z
         name: z.string().min(1).default('Plant'),
         timezone: timeZone.default('UTC'),
         dayStart: clockTime.default('00:00'),
+        /** Shift name → plant-local start time; the shifts cover the day, each until the next one starts. */
+        shifts: shifts.default({}),
       })
       .strict()
       .default({}),
@@ -385,7 +398,7 @@ export const configSchema = z
              * the Defect trace sheet and email paragraph (defect-trace).
              */
             sections: z
-              .object({ spc: z.boolean().default(true), defectTrace: z.boolean().default(true) })
+              .object({ spc: z.boolean().default(true), defectTrace: z.boolean().default(true), processFlow: z.boolean().default(true) })
               .strict()
               .default({}),
             /** Control-chart images on the SPC sheet: the charts with violations, most on the day first. */
@@ -431,6 +444,26 @@ export const configSchema = z
       .strict()
       .default({})
       .refine((t) => t.lsl < t.usl, { message: 'expected a gap LSL below defectTrace.usl', path: ['lsl'] }),
+    /** The process flow (process-flow.md): `yieldrun run process-flow --date D`. */
+    flow: z
+      .object({
+        /** Product → its route, the ordered test steps; a product without one is judged against its discovered route. */
+        routes: z.record(z.string().trim().min(1, 'expected a product name'), route).default({}),
+        /** Steps with fewer cases in a period get no bottleneck rank. */
+        minCases: z.number().int().min(1).default(20),
+        /** Days (ending with the period's last day) whose most frequent variant is a product's discovered route. */
+        discoverDays: z.number().int().min(1).max(366).default(30),
+        /** The battery line as a second event log: cell_id through winding and CEF. */
+        battery: z.boolean().default(true),
+        /** The daily email names the bottleneck when its median wait into the step is at least this many seconds. */
+        bottleneckWaitS: z.number().min(0).default(1800),
+        /** The daily email names the worst rework loop when its step's rework rate is at least this fraction. */
+        reworkRate: fraction.default(0.1),
+        /** The daily email names a station when at least this fraction of the units it released jumped over the route's next step. */
+        skipShare: fraction.default(0.05),
+      })
+      .strict()
+      .default({}),
     /** Statistical process control (spc.md): `yieldrun run spc --date D`. */
     spc: z
       .object({

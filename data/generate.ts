@@ -6,6 +6,7 @@
  * The same seed and options give byte-identical rows on every database; rows are generated and
  * written in chunks, so memory stays bounded at any volume.
  */
+import { flowPatternsFor, type FlowPatterns } from './flow-patterns.js';
 import type { Knex } from 'knex';
 import { DateTime, IANAZone } from 'luxon';
 import type { Config } from '../config/schema.js';
@@ -57,6 +58,11 @@ export interface GenerateOptions {
   assembly?: boolean;
   /** Plant malformed rows and duplicates (default true). */
   malformed?: boolean;
+  /**
+   * Plant the process-flow patterns of data/flow-patterns.ts (default false: they move the times of
+   * some attempts, and data sets generated before them stay as they were; the demo plants them).
+   */
+  flowPatterns?: boolean;
   /** Called after each chunk of test records: rows written so far, and the planned total. */
   onProgress?: (written: number, total: number) => void;
 }
@@ -76,6 +82,13 @@ export interface GenerateManifest {
   failRateJump: { machine: string; test: string; day: string; baselineFailRate: number; jumpFailRate: number };
   /** WND03 and WND07: the gap drifts below LSL during `driftStartDay`; infusion defects rise from `defectRiseDay`. */
   gapDrift: { winder: string; driftStartDay: string; defectRiseDay: string }[];
+  /** The process-flow patterns (data/flow-patterns.ts), or null when not planted. */
+  flowPatterns: {
+    bottleneck: { step: string; days: string[] };
+    reworkHotSpot: { product: string; step: string; days: string[] };
+    routeDeviation: { station: string; skippedStep: string; share: number };
+    shiftEffect: { weekday: number; shift: string; waitFactor: number };
+  } | null;
   /** Planted rows per reject reason (metrics.md §3); each is rejected for exactly that reason. */
   malformed: Record<RejectReason, number>;
   /** Exact copies of valid rows (a double upload). */
@@ -101,11 +114,13 @@ export interface GenerationPlan {
   dstDays: string[];
   unitsPerDay: number[];
   faultsPerDay: Fault[][] | null;
+  /** The process-flow patterns planted, or null. */
+  flow: FlowPatterns | null;
   /** Test records expected in total. */
   expectedRows: number;
 }
 
-type PlanOptions = Pick<GenerateOptions, 'rows' | 'seed' | 'start' | 'days' | 'timezone' | 'dayStart' | 'timestamps' | 'malformed'>;
+type PlanOptions = Pick<GenerateOptions, 'rows' | 'seed' | 'start' | 'days' | 'timezone' | 'dayStart' | 'timestamps' | 'malformed' | 'flowPatterns'>;
 
 function checkOptions(o: PlanOptions): void {
   const fail = (what: string) => {
@@ -136,6 +151,7 @@ export function planGeneration(opts: PlanOptions): GenerationPlan {
     dstDays: dstChangeDays(windows, opts.timezone),
     unitsPerDay,
     faultsPerDay: opts.malformed === false || opts.rows === 0 ? null : rowsPerDay.map(faultsForDay),
+    flow: opts.flowPatterns ? flowPatternsFor(opts.days) : null,
     expectedRows: opts.rows,
   };
 }
@@ -144,7 +160,7 @@ export function planGeneration(opts: PlanOptions): GenerationPlan {
 export function testRecordStream(plan: GenerationPlan): { rows: Generator<TestRecordRow>; tally: TestRecordTally } {
   const tally = newTestRecordTally(plan.windows.length);
   const rows = testRecordRows(
-    { seed: plan.seed, timezone: plan.clock.timezone, windows: plan.windows, unitsPerDay: plan.unitsPerDay, faultsPerDay: plan.faultsPerDay, jump: plan.jump, formatTime: plan.formatTime },
+    { seed: plan.seed, timezone: plan.clock.timezone, windows: plan.windows, unitsPerDay: plan.unitsPerDay, faultsPerDay: plan.faultsPerDay, jump: plan.jump, flow: plan.flow, formatTime: plan.formatTime },
     tally,
   );
   return { rows, tally };
@@ -229,6 +245,16 @@ function manifestOf(plan: GenerationPlan, t: TestRecordTally, c: CellLineTally):
       jumpFailRate: rate(station.fails[d] ?? 0, station.attempts[d] ?? 0),
     },
     gapDrift: plan.drifts.map((g) => ({ winder: g.winder, driftStartDay: g.driftStartDay, defectRiseDay: g.defectRiseDay })),
+    flowPatterns: plan.flow && {
+      bottleneck: { step: plan.flow.bottleneck.step, days: plan.flow.bottleneck.dayIndexes.map((i) => plan.windows[i]!.date) },
+      reworkHotSpot: {
+        product: plan.flow.reworkHotSpot.product,
+        step: plan.flow.reworkHotSpot.step,
+        days: plan.windows.slice(plan.flow.reworkHotSpot.fromDay, plan.flow.reworkHotSpot.toDay).map((w) => w.date),
+      },
+      routeDeviation: plan.flow.routeDeviation,
+      shiftEffect: { weekday: plan.flow.shiftEffect.weekday, shift: 'night (16–24 h after dayStart)', waitFactor: plan.flow.shiftEffect.waitFactor },
+    },
     malformed: Object.fromEntries(REJECT_REASONS.map((r) => [r, t.malformed[r]])) as Record<RejectReason, number>,
     duplicates: t.duplicates,
     lateRetests: t.lateRetests,

@@ -14,6 +14,7 @@ import { dayWeight, sampleInstants } from './shift-pattern.js';
 import type { DayWindow } from './source-time.js';
 import { PRODUCTS, SLOPPY_RESULTS, STATION_FACTOR, resultSpelling, testStep, type Product, type TestStep } from './test-floor.js';
 import { REJECT_REASONS, faultsForDay, plantFault, type Fault, type RejectReason } from './planted-faults.js';
+import { flowPatternHooks, type FlowPatternHooks, type FlowPatterns } from './flow-patterns.js';
 
 /** A test-record row by logical column (metrics.md §1); the writer maps it to the configured names. */
 export interface TestRecordRow {
@@ -55,6 +56,8 @@ export interface TestRecordPlan {
   /** Faulty rows to plant per day, or null for none. */
   faultsPerDay: readonly Fault[][] | null;
   jump: FailRateJump;
+  /** The process-flow patterns to plant, or null for none. */
+  flow: FlowPatterns | null;
   formatTime: (ms: number) => string;
 }
 
@@ -143,16 +146,34 @@ function unitContext(windows: readonly DayWindow[], timezone: string, jump: Fail
  * One unit's attempts in time order, from `start` until it completes its route, is scrapped or held,
  * or the range ends. `emit` receives each attempt and whether it is a retest.
  */
-function simulateUnit(rng: Rng, product: Product, start: number, ctx: UnitContext, emit: (a: Attempt, retest: boolean) => void): void {
+function simulateUnit(rng: Rng, product: Product, start: number, ctx: UnitContext, emit: (a: Attempt, retest: boolean) => void, hooks?: FlowPatternHooks): void {
   let t = start;
-  for (const step of ROUTES.get(product.name)!) {
+  // The queue wait before the next step, drawn after the previous one; planted patterns scale it.
+  let queued = 0;
+  let skipNext = false;
+  const route = ROUTES.get(product.name)!;
+  for (const [i, step] of route.entries()) {
+    const previousEnd = t;
+    t += hooks ? Math.round(queued * hooks.waitFactor(step.name, t)) : queued;
     if (t >= ctx.rangeEnd) return; // still on its way: the remaining steps happen after the range
+    // A skipped step is still drawn, so the unit's stream stays as it was; its rows are not written.
+    const skipped = skipNext;
+    skipNext = false;
+    const out = skipped ? () => {} : emit;
     let station = rng.pick(step.stations);
     let attempt = 1;
     let fails = 0;
+    let planted = false;
+    if (!skipped && hooks?.extraFail(product.name, step.name, t)) {
+      // A planted first FAIL (no draw from the unit's stream), retested five minutes later.
+      const seconds = Math.round(step.seconds * 600) / 1000;
+      emit({ step, station, at: t, fail: true, seconds, errorCode: step.errorCodes[0]! }, false);
+      t += Math.round(seconds * SECOND) + 5 * MINUTE;
+      planted = true;
+    }
     for (;;) {
       const a = attemptAt(rng, product, step, station, t, attempt, ctx);
-      emit(a, attempt > 1);
+      out(a, attempt > 1 || planted);
       const end = t + Math.round((a.seconds ?? step.seconds) * SECOND);
       if (!a.fail) {
         t = end;
@@ -160,10 +181,12 @@ function simulateUnit(rng: Rng, product: Product, start: number, ctx: UnitContex
           const at = end + Math.round(rng.logNormal(4 * MINUTE, 0.5));
           if (at < ctx.rangeEnd) {
             const recheck = attemptAt(rng, product, step, station, at, attempt + 1, ctx, 0.03);
-            emit(recheck, true);
+            out(recheck, true);
             t = at + Math.round((recheck.seconds ?? step.seconds) * SECOND);
           }
         }
+        const next = route[i + 1];
+        if (hooks && !skipped && next && hooks.skips(station, next.name)) skipNext = true;
         break;
       }
       fails++;
@@ -172,7 +195,7 @@ function simulateUnit(rng: Rng, product: Product, start: number, ctx: UnitContex
         const at = end + Math.round(rng.logNormal(10 * MINUTE, 0.5));
         if (at >= ctx.rangeEnd) return;
         const fourth = attemptAt(rng, product, step, station, at, attempt + 1, ctx, 0.5);
-        emit(fourth, true);
+        out(fourth, true);
         if (fourth.fail) return;
         t = at + Math.round((fourth.seconds ?? step.seconds) * SECOND);
         break;
@@ -183,8 +206,9 @@ function simulateUnit(rng: Rng, product: Product, start: number, ctx: UnitContex
       if (rng.chance(P_OTHER_STATION) && step.stations.length > 1) station = rng.pick(step.stations.filter((s) => s !== station));
       attempt++;
     }
+    if (skipped) t = previousEnd;
     // Queueing for the next step: minutes usually, an hour or two when the line backs up.
-    t += MINUTE + Math.round(Math.min(2 * HOUR, rng.exponential(15 * MINUTE)));
+    queued = MINUTE + Math.round(Math.min(2 * HOUR, rng.exponential(15 * MINUTE)));
   }
 }
 
@@ -255,6 +279,8 @@ export function* testRecordRows(plan: TestRecordPlan, tally: TestRecordTally): G
     const starts = sampleInstants(rng, w, n);
     const faults = plan.faultsPerDay && n > 0 ? assignFaults(plan.seed, w.date, plan.faultsPerDay[d] ?? [], n) : new Map<number, Fault[]>();
     const faultRng = createRng(plan.seed, 'faults', w.date, 'rows');
+    const flowRng = createRng(plan.seed, 'flow', w.date);
+    const hooks = plan.flow ? flowPatternHooks(plan.flow, windows, (p) => flowRng.chance(p)) : undefined;
 
     for (let i = 0; i < n; i++) {
       const product = PRODUCTS[rng.weighted(PRODUCT_CUMULATIVE)]!;
@@ -282,7 +308,7 @@ export function* testRecordRows(plan: TestRecordPlan, tally: TestRecordTally): G
             if (a.fail) t.fails[day]!++;
           }
         }
-      });
+      }, hooks);
       tally.units++;
       for (const r of unitRows) {
         tally.rows++;

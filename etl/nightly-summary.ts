@@ -19,10 +19,8 @@ import { assembleSummaries, type FineRow, type SummaryRows } from './summary-row
 import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, recordFailure, setRunDays, startRun, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
-import { checkSourceTable } from '../sql/source-check.js';
-import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SourceKinds, type SummaryQueryInput } from '../sql/summary-query.js';
-import { numberKind, timeKind } from '../sql/source-values.js';
-import { DEFAULT_ERROR_CODE_COLUMN, type TestRecordColumns } from '../config/schema.js';
+import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
+import { readTestRecordSource, resultSynonyms, type TestRecordSource } from './test-record-source.js';
 import { runStatement } from '../sql/statement.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
@@ -82,26 +80,7 @@ function slotDays(periods: readonly Period[]): string[] {
   return dateRange(weeks[0]!, addDays(weeks[weeks.length - 1]!, 6));
 }
 
-/** The test-record table as the run reads it: the columns found (the error code only where there is one) and how they store values. */
-export interface TestRecordSource {
-  table: string;
-  columns: TestRecordColumns;
-  kinds: SourceKinds;
-}
-
-/** Checks the mapped table (naming the config key to fix) and reads its columns' types. */
-export async function readTestRecordSource(ctx: EtlContext): Promise<TestRecordSource> {
-  const { testRecords } = ctx.config.source;
-  const found = await checkSourceTable(ctx.source, testRecords.table, testRecords.columns, 'source.testRecords', {
-    errorCode: DEFAULT_ERROR_CODE_COLUMN,
-  });
-  const d = ctx.sourceDialect;
-  return {
-    table: testRecords.table,
-    columns: { ...testRecords.columns, errorCode: found.errorCode?.name ?? null },
-    kinds: { testedAt: timeKind(d, found.testedAt?.type), durationS: numberKind(d, found.durationS?.type) },
-  };
-}
+export { readTestRecordSource, type TestRecordSource } from './test-record-source.js';
 
 function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly Period[]): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const mode = ctx.config.source.timestamps;
@@ -116,8 +95,7 @@ function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly
     input: {
       dialect: ctx.sourceDialect,
       ...source,
-      passSynonyms: ['PASS', ...ctx.config.yield.resultSynonyms.pass.filter((s) => s !== 'PASS')],
-      failSynonyms: ['FAIL', ...ctx.config.yield.resultSynonyms.fail.filter((s) => s !== 'FAIL')],
+      ...resultSynonyms(ctx),
       maxAttempts: ctx.config.yield.maxAttempts,
       slots: slots.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) })),
       reportSlots: days.flatMap((d, i) => (pidOf.has(`day:${d}`) ? [i] : [])),

@@ -127,7 +127,8 @@ export function buildProgram(): Command {
     .option('--days <n>', 'number of production days', intArg, 30)
     .option('--no-assembly', 'skip the battery assembly tables')
     .option('--no-malformed', 'write no malformed rows or duplicates')
-    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean }, cmd: Command) => {
+    .option('--flow-patterns', 'plant the process-flow patterns (bottleneck, rework hot spot, route deviation, shift effect; README "Process flow")')
+    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean; flowPatterns?: boolean }, cmd: Command) => {
       const cfg = config(cmd);
       const url = o.db ?? cfg.source.url;
       const db = connect(url);
@@ -144,6 +145,7 @@ export function buildProgram(): Command {
           mapping: cfg.source,
           assembly: o.assembly,
           malformed: o.malformed,
+          flowPatterns: o.flowPatterns === true,
         });
         console.log(`wrote ${m.testRecords} test records and ${m.cells} cells to ${redactUrl(url)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(`planted: ${m.failRateJump.machine} fail rate jumps on ${m.failRateJump.day}; gap drift on ${m.gapDrift.map((g) => `${g.winder} from ${g.driftStartDay}`).join(', ')}`);

@@ -15,6 +15,7 @@ import { mailSettings } from '../reports/mail.js';
 import { loadDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
 import { rankWinders } from '../etl/lead-indicator.js';
 import { describeSpc, runSpc } from '../etl/spc-job.js';
+import { runProcessFlow } from '../etl/flow/process-flow-job.js';
 
 export const DEMO = { seed: 42, start: '2026-10-12', days: 30 } as const;
 
@@ -46,6 +47,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
         dayStart: cfg.plant.dayStart,
         timestamps: cfg.source.timestamps,
         mapping: cfg.source,
+        flowPatterns: true,
       });
       console.log(`  ${m.testRecords} test records, ${m.cells} cells, ${m.gapReadings} gap readings in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } else {
@@ -61,6 +63,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
     );
     await printHeadlines(ctx, days[days.length - 1]!);
     await demoBatteryLine(ctx, days);
+    await demoProcessFlow(ctx, days);
     await demoReport(ctx, days[days.length - 1]!);
   } finally {
     await ctx.close();
@@ -103,6 +106,36 @@ async function demoBatteryLine(ctx: EtlContext, days: readonly string[]): Promis
   // Alerts go to .eml files even with SMTP_URL set: the demo's recipients are example addresses.
   const spc = await runSpc(ctx, { days: [last], triggeredBy: 'demo', reason: 'npm run demo', mail: { ...mailSettings(ctx.config, {}), smtpUrl: undefined } });
   console.log(`spc run ${spc.runId}: ${describeSpc(spc).slice(1, 6).join('\n  ')}`);
+}
+
+/**
+ * The process flow of every demo day, and where the planted patterns show (README "Process flow"):
+ * the bottleneck days' rank-1 steps, the hot spot's rework, the skipped-step cases, Friday nights.
+ */
+async function demoProcessFlow(ctx: EtlContext, days: readonly string[]): Promise<void> {
+  const r = await runProcessFlow(ctx, { days, triggeredBy: 'demo', reason: 'npm run demo' });
+  console.log(`\nprocess flow run ${r.runId}: ${r.periods.length} periods, ${r.cases} cases in ${(r.durationMs / 1000).toFixed(1)} s`);
+  const steps = (await targetTable(ctx, ctx.target, 'summary_flow_steps').where({ period_type: 'day', bottleneck_rank: 1 })) as Record<string, any>[];
+  const byDay = new Map<string, Map<string, number>>();
+  for (const s of steps) {
+    const day = isoDate(s.period_start);
+    const counts = byDay.get(day) ?? new Map<string, number>();
+    counts.set(s.step, (counts.get(s.step) ?? 0) + 1);
+    byDay.set(day, counts);
+  }
+  const visualDays = [...byDay].filter(([, c]) => (c.get('VISUAL') ?? 0) > [...c.values()].reduce((a, b) => a + b, 0) / 2).map(([d]) => d).sort();
+  console.log(`  bottleneck: VISUAL is most products' rank-1 step on ${visualDays.join(', ') || 'no day'}`);
+  const spot = (await targetTable(ctx, ctx.target, 'summary_flow_steps')
+    .where({ period_type: 'day', product: 'QSFP-DD-400G-DR4', step: 'EYE_MASK' })
+    .where('events', '>=', 20)
+    .orderBy('rework_rate', 'desc')
+    .limit(3)) as Record<string, any>[];
+  console.log(`  rework hot spot: QSFP-DD-400G-DR4 at EYE_MASK, highest rework ${spot.map((s) => `${isoDate(s.period_start)} ${pct(s.rework_rate)}`).join(', ')}`);
+  const skips = (await targetTable(ctx, ctx.target, 'summary_flow_conformance').where({ period_type: 'day' }).sum({ n: 'skipped_step_cases' }).sum({ all: 'cases' })) as Record<string, any>[];
+  console.log(`  route deviation: ${skips[0]?.n ?? 0} of ${skips[0]?.all ?? 0} cases skipped a route step (units passed at EYE_MASK-03 go on without RX_SENS)`);
+  const shifts = (await targetTable(ctx, ctx.target, 'summary_flow_shifts').where({ period_type: 'day', shift: 'C', weekday: 5 }).avg({ w: 'median_wait_in_s' })) as Record<string, any>[];
+  const others = (await targetTable(ctx, ctx.target, 'summary_flow_shifts').where({ period_type: 'day', shift: 'C' }).whereNot({ weekday: 5 }).avg({ w: 'median_wait_in_s' })) as Record<string, any>[];
+  console.log(`  shift effect: Friday night shifts wait ${(Number(shifts[0]?.w ?? 0) / 60).toFixed(1)} min before a step (median, averaged), other nights ${(Number(others[0]?.w ?? 0) / 60).toFixed(1)} min`);
 }
 
 /** The daily yield report for the last demo day: the workbook under reports.outDir, the email as an .eml file. */

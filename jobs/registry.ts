@@ -8,6 +8,7 @@ import { NIGHTLY_SUMMARY, runNightlySummary } from '../etl/nightly-summary.js';
 import { DAILY_YIELD_REPORT, describeReport, runDailyYieldReport } from '../reports/daily-yield-report.js';
 import { DEFECT_TRACE, describeDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
 import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
+import { PROCESS_FLOW, describeProcessFlow, runProcessFlow } from '../etl/flow/process-flow-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -95,6 +96,14 @@ export const JOBS: Record<string, JobDefinition> = {
     async run(ctx, params) {
       const r = await runSpc(ctx, params);
       return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeSpc(r), details: r };
+    },
+  },
+  [PROCESS_FLOW]: {
+    name: PROCESS_FLOW,
+    description: 'directly-follows edges, steps, variants, route conformance and shifts of the test and battery event logs into summary_flow_* (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runProcessFlow(ctx, params);
+      return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeProcessFlow(r), details: r };
     },
   },
 };

@@ -140,7 +140,12 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 
 /** Renders a Vega-Lite spec to a PNG with `scale` × the pixels of its layout size. */
 export async function renderPng(spec: TopLevelSpec, scale = 2): Promise<Png> {
-  const img = new Resvg(await renderSvg(spec), {
+  return rasterise(await renderSvg(spec), scale);
+}
+
+/** An SVG as a PNG with `scale` × the pixels of its size, through resvg (also the process maps' path). */
+export function rasterise(svg: string, scale = 2): Png {
+  const img = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: scale },
     background: 'white',
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },

@@ -16,6 +16,9 @@ import { chartPointsFromStored, renderSpcChart, violationMarksFromStored } from 
 import { addDefectTraceSheet, defectTraceParagraph, defectTraceSheetData, renderDefectTraceChart, DEFECT_TRACE_DEFINITIONS } from './defect-trace-sheet.js';
 import type { AppendixSheet } from './daily-yield-workbook.js';
 import type { Png } from './charts.js';
+import { loadFlowDay } from '../etl/flow/flow-store.js';
+import { addProcessFlowSheet, processFlowParagraph, processFlowSheetData, productOrder, PROCESS_FLOW_DEFINITIONS } from './flow/process-flow-sheet.js';
+import { renderProcessMap } from './flow/process-map.js';
 
 export interface ReportSection {
   sheet: AppendixSheet;
@@ -86,6 +89,31 @@ export async function defectTraceSection(ctx: EtlContext, day: string): Promise<
       defectTraceWinders: data.winders.filter((w) => w.winder !== UNTRACED).length,
       defectTraceAbove: data.above.map((w) => w.winder).join(', '),
       defectTraceWatch: data.watch.map((w) => w.winder).join(', '),
+    },
+  };
+}
+
+/** Process maps drawn per report: the products with the most cases on the day. */
+const PROCESS_MAPS = 8;
+
+/** The Process flow sheet with its maps; null when the process-flow job stored nothing for the day. */
+export async function processFlowSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  const rows = await loadFlowDay(ctx, day);
+  if (rows.conformance.length === 0) return null;
+  const thresholds = ctx.config.flow;
+  const data = processFlowSheetData(rows, day, thresholds);
+  const maps: { product: string; png: Png }[] = [];
+  for (const product of productOrder(rows).slice(0, PROCESS_MAPS)) {
+    const own = <T extends { product: string }>(xs: readonly T[]) => xs.filter((x) => x.product === product);
+    maps.push({ product, png: await renderProcessMap(product, day, own(rows.edges), own(rows.steps)) });
+  }
+  return {
+    sheet: { name: 'Process flow', write: (book) => addProcessFlowSheet(book, data, maps), definitions: PROCESS_FLOW_DEFINITIONS },
+    email: processFlowParagraph(data, thresholds),
+    stats: {
+      flowBottleneck: data.bottleneck ? `${data.bottleneck.product} ${data.bottleneck.step}` : '',
+      flowWorstRework: data.worstRework ? `${data.worstRework.product} ${data.worstRework.step}` : '',
+      flowMaps: maps.length,
     },
   };
 }

@@ -14,6 +14,8 @@ interface Migration {
 }
 
 const TEXT_KEY = 100;
+/** A variant or route: steps joined by '>'. */
+const VARIANT_TEXT = 2000;
 
 /** The grain and the bookkeeping columns shared by the three summary tables. */
 function periodColumns(t: Knex.CreateTableBuilder): void {
@@ -587,6 +589,103 @@ export const MIGRATIONS: Migration[] = [
         t.dropColumn('event_id');
         t.dropColumn('severity');
       });
+    },
+  },
+  {
+    // The process flow (process-flow.md §2–§6): one row per grain and period, replaced per period.
+    name: '008_process_flow',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      await s().createTable('summary_flow_edges', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('from_step', TEXT_KEY).notNullable();
+        t.string('to_step', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('transitions').notNullable();
+        t.integer('cases').notNullable();
+        t.double('median_wait_s');
+        t.double('p90_wait_s');
+        t.boolean('is_rework').notNullable();
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_edges_period');
+      });
+      await s().createTable('summary_flow_steps', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('step', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('cases').notNullable();
+        t.integer('events').notNullable();
+        t.integer('rework_events').notNullable();
+        t.double('rework_rate');
+        t.double('median_processing_s');
+        t.double('median_wait_in_s');
+        t.integer('bottleneck_rank');
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_steps_period');
+      });
+      await s().createTable('summary_flow_variants', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('variant', VARIANT_TEXT).notNullable();
+        periodColumns(t);
+        t.integer('cases').notNullable();
+        t.double('share');
+        t.integer('rank').notNullable();
+        t.double('median_lead_time_s');
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_variants_period');
+      });
+      await s().createTable('summary_flow_conformance', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('cases').notNullable();
+        t.integer('conforming_cases').notNullable();
+        t.double('fitness');
+        t.integer('skipped_step_cases').notNullable();
+        t.integer('extra_step_cases').notNullable();
+        t.integer('out_of_order_cases').notNullable();
+        t.string('route', VARIANT_TEXT);
+        /** config | discovered; NULL when the product has no route (no configured one, no cases to discover it from). */
+        t.string('route_source', 16);
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_conformance_period');
+      });
+      // The shift view (process-flow.md §6): per product × step × shift, by attempt time.
+      await s().createTable('summary_flow_shifts', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('step', TEXT_KEY).notNullable();
+        t.string('shift', 16).notNullable();
+        periodColumns(t);
+        /** ISO weekday of a day period (1 = Monday … 7 = Sunday); NULL for a week. */
+        t.integer('weekday');
+        t.integer('attempts').notNullable();
+        t.integer('units_tested').notNullable();
+        t.integer('first_pass_units').notNullable();
+        t.double('first_pass_yield');
+        t.integer('waits').notNullable();
+        t.double('median_wait_in_s');
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_shifts_period');
+      });
+      // Which station lets units skip a step: per route step and machine, the units it released
+      // that jumped over the route's next step.
+      await s().createTable('summary_flow_skips', (t) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('from_step', TEXT_KEY).notNullable();
+        t.string('skipped_step', TEXT_KEY).notNullable();
+        t.string('machine', TEXT_KEY).notNullable();
+        periodColumns(t);
+        t.integer('transitions_out').notNullable();
+        t.integer('skipping_transitions').notNullable();
+        t.double('skip_share');
+        runColumns(t, ts);
+        t.index(['period_type', 'period_start'], 'ix_summary_flow_skips_period');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['summary_flow_edges', 'summary_flow_steps', 'summary_flow_variants', 'summary_flow_conformance', 'summary_flow_shifts', 'summary_flow_skips']) {
+        await withSchema(db, schema).dropTableIfExists(t);
+      }
     },
   },
   {

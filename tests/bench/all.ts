@@ -4,6 +4,7 @@
  *   summary  run.js              nightly summary vs the baseline query, SQLite and PostgreSQL, queue overhead
  *   report   report-workbook.js  1 M-row workbook, streaming vs in-memory
  *   spc      spc.js              SPC, 100 charts × 10 k points, and the SPC job
+ *   flow     process-flow.js     the process-flow job beside the nightly summary, 600 k / 30 days and a 2 M day
  *
  * Each keeps its own environment variables (BENCH_SCALE, BENCH_ROWS, SPC_BENCH_*, …) and writes its
  * out/bench/*.{json,md}; `node dist/tests/bench/all.js summary spc` runs a subset. Every program runs
@@ -19,6 +20,7 @@ const PROGRAMS = [
   { name: 'summary', file: 'run.js', out: 'out/bench/nightly-summary.md' },
   { name: 'report', file: 'report-workbook.js', out: 'out/bench/report-workbook.md' },
   { name: 'spc', file: 'spc.js', out: 'out/bench/spc.md' },
+  { name: 'flow', file: 'process-flow.js', out: 'out/bench/process-flow.md' },
 ] as const;
 
 function main(): void {

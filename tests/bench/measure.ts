@@ -6,6 +6,7 @@
 import { resolveConfig } from '../../config/load.js';
 import { openEtlContext } from '../../etl/context.js';
 import { runNightlySummary } from '../../etl/nightly-summary.js';
+import { runProcessFlow } from '../../etl/flow/process-flow-job.js';
 import { periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
 import { quoteTable } from '../../sql/dialect.js';
 import { migrate } from '../../sql/migrations.js';
@@ -22,7 +23,7 @@ export interface MeasureArgs {
   to: string;
 }
 
-export type CaseName = 'summary' | 'baseline' | 'queued';
+export type CaseName = 'summary' | 'baseline' | 'queued' | 'flow';
 
 /** Product × test counts that both ways must agree on, as a canonical string. */
 function checkOf(rows: Record<string, unknown>[]): string {
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
   const table = a.schema ? `${a.schema}.test_records` : 'test_records';
   const cfg = resolveConfig(
     {
-      plant: { timezone: 'Europe/Berlin', dayStart: '06:00' },
+      plant: { timezone: 'Europe/Berlin', dayStart: '06:00', shifts: { A: '06:00', B: '14:00', C: '22:00' } },
+      // The benchmark data sets have no battery tables: the process flow reads the test records.
+      flow: { battery: false },
       source: { timestamps: 'local', testRecords: { table } },
       target: a.schema ? { schema: a.schema } : {},
     },
@@ -73,6 +76,12 @@ async function main(): Promise<void> {
       await queue.obliterate({ force: true });
       await queue.close();
       await worker.close();
+    } else if (name === 'flow') {
+      await migrate(ctx.target, ctx.targetSchema);
+      const t0 = performance.now();
+      const r = await runProcessFlow(ctx, { days, triggeredBy: 'bench' });
+      ms = performance.now() - t0;
+      rows = r.cases;
     } else if (name === 'summary') {
       await migrate(ctx.target, ctx.targetSchema);
       const t0 = performance.now();

@@ -18,7 +18,7 @@ const fail = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
 describe('configuration', () => {
   it('the shipped default.yaml is valid and gives the demo defaults', () => {
     const cfg = loadConfig(defaultConfigPath(), {});
-    expect(cfg.plant).toEqual({ name: 'Demo Plant', timezone: 'Europe/Berlin', dayStart: '06:00' });
+    expect(cfg.plant).toEqual({ name: 'Demo Plant', timezone: 'Europe/Berlin', dayStart: '06:00', shifts: { A: '06:00', B: '14:00', C: '22:00' } });
     expect(cfg.source.url).toBe('sqlite:./data/demo.sqlite');
     expect(cfg.target.url).toBe(cfg.source.url);
     expect(cfg.yield).toMatchObject({ maxAttempts: 3, lookbackDays: 7, resultSynonyms: { pass: ['PASS', 'P', 'OK'], fail: ['FAIL', 'F', 'NG'] } });
