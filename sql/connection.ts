@@ -43,9 +43,11 @@ export function connect(url: string, opts: ConnectOptions = {}): Knex {
         min: 1,
         max: 1,
         afterCreate: (conn: SqliteConnection, done: (err: Error | null, c: unknown) => void) => {
-          // WAL lets dashboards read while a run writes; a busy timeout waits out another writer.
-          conn.pragma('journal_mode = WAL');
+          // A busy timeout waits out another writer; set first, because switching to WAL itself needs
+          // the lock another process may hold (two `yieldrun migrate` on a new file). WAL lets
+          // dashboards read while a run writes.
           conn.pragma('busy_timeout = 30000');
+          conn.pragma('journal_mode = WAL');
           conn.pragma('foreign_keys = ON');
           conn.function(SQLITE_DECIMAL_FUNCTION, { deterministic: true }, parseDecimal);
           conn.function(SQLITE_TIMESTAMP_FUNCTION, { deterministic: true }, parseSqliteTimestamp);
