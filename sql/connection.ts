@@ -21,6 +21,24 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^/:@]*):[^/@]*@/i, '$1:***@').replace(/([?&](?:password|pwd|passwd)=)[^&]*/gi, '$1***');
 }
 
+/** How long a SQLite connection waits for another process's lock. */
+const SQLITE_BUSY_MS = 30_000;
+
+/**
+ * PRAGMA journal_mode = WAL, retried while another process holds the file's write lock (two
+ * `yieldrun migrate` on a new file): SQLite answers that switch with "database is locked" at once,
+ * without its busy timeout, when waiting could deadlock.
+ */
+function switchToWal(conn: SqliteConnection, until: number, done: (err: Error | null) => void): void {
+  try {
+    conn.pragma('journal_mode = WAL');
+    done(null);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > until) return done(err as Error);
+    setTimeout(() => switchToWal(conn, until, done), 50);
+  }
+}
+
 export interface ConnectOptions {
   /** Largest pool; the ETL needs one connection per concurrent step. */
   poolMax?: number;
@@ -43,15 +61,12 @@ export function connect(url: string, opts: ConnectOptions = {}): Knex {
         min: 1,
         max: 1,
         afterCreate: (conn: SqliteConnection, done: (err: Error | null, c: unknown) => void) => {
-          // A busy timeout waits out another writer; set first, because switching to WAL itself needs
-          // the lock another process may hold (two `yieldrun migrate` on a new file). WAL lets
-          // dashboards read while a run writes.
-          conn.pragma('busy_timeout = 30000');
-          conn.pragma('journal_mode = WAL');
+          // A busy timeout waits out another writer. WAL lets dashboards read while a run writes.
+          conn.pragma(`busy_timeout = ${SQLITE_BUSY_MS}`);
           conn.pragma('foreign_keys = ON');
           conn.function(SQLITE_DECIMAL_FUNCTION, { deterministic: true }, parseDecimal);
           conn.function(SQLITE_TIMESTAMP_FUNCTION, { deterministic: true }, parseSqliteTimestamp);
-          done(null, conn);
+          switchToWal(conn, Date.now() + SQLITE_BUSY_MS, (err) => done(err, conn));
         },
       },
     });
