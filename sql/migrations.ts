@@ -71,10 +71,7 @@ function runColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
   ts(t, 'computed_at').notNullable();
 }
 
-/**
- * The columns of spc_limits (004_spc) for its earlier versions in spc_limits_history (007). 004 lists
- * them itself, as it was released.
- */
+/** The columns of spc_limits (004_spc), and of its earlier versions in spc_limits_history (007). */
 function limitColumns(t: Knex.CreateTableBuilder, ts: InstantColumn): void {
   t.string('measure', 64).notNullable();
   t.string('chart_key', 255).notNullable();
@@ -373,24 +370,7 @@ export const MIGRATIONS: Migration[] = [
         t.index(['measure', 'last_seen_run_id'], 'ix_spc_violations_seen');
       });
       await s().createTable('spc_limits', (t) => {
-        t.string('measure', 64).notNullable();
-        t.string('chart_key', 255).notNullable();
-        t.string('chart', 8).notNullable();
-        /** x̄, x̿ or p̄ of the baseline. */
-        t.double('cl');
-        /** σ̂ within of the baseline; for a p-chart √(p̄(1 − p̄)). */
-        t.double('sigma_within');
-        /** CL of the MR / R / S chart at the baseline's subgroup size. */
-        t.double('paired_cl');
-        /** firstSubgroups | dates */
-        t.string('baseline_kind', 16).notNullable();
-        /** Start times of the first and the last baseline subgroup. */
-        ts(t, 'baseline_from');
-        ts(t, 'baseline_to');
-        t.integer('subgroups').notNullable();
-        ts(t, 'set_at').notNullable();
-        t.string('set_by', 255).notNullable();
-        t.integer('run_id').notNullable();
+        limitColumns(t, ts);
         t.primary(['measure', 'chart_key'], 'pk_spc_limits');
       });
       // One row per measure × key as the latest run left it: window, limits, capability.
