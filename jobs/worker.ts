@@ -27,6 +27,23 @@ import { logDays } from './log.js';
 import { mailSettings } from '../reports/mail.js';
 import { startOutboxSender, type OutboxSenderHandle } from '../reports/outbox/sender.js';
 
+/**
+ * A Redis restart can leave a command of the client library's rejected with "Connection is closed."
+ * where nobody awaits it: logged, never a crash of the worker, whose housekeeping heals the state
+ * once Redis is back. Any other unhandled rejection stays fatal, as Node makes it.
+ */
+function tolerateCutOffRedisCommands(log: Logger): () => void {
+  const onRejection = (reason: unknown) => {
+    if (reason instanceof Error && reason.message === 'Connection is closed.') {
+      log.warn({ err: reason.message }, 'a Redis command was cut off by a lost connection');
+      return;
+    }
+    throw reason;
+  };
+  process.on('unhandledRejection', onRejection);
+  return () => void process.off('unhandledRejection', onRejection);
+}
+
 export interface WorkerHandle {
   workers: Worker[];
   /** Stops taking jobs, lets the active ones finish, closes connections. */
@@ -201,7 +218,9 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
   }
 
   let housekeeping: { stop(): Promise<void> } | undefined;
+  const stopTolerating = tolerateCutOffRedisCommands(log);
   const closeAll = async () => {
+    stopTolerating();
     await housekeeping?.stop();
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all([...handlingFailures]);

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -29,17 +29,26 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function ping(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
+/**
+ * Whether a Redis answers PING on the port, over a plain socket: an ioredis client probing a server
+ * that is not up yet leaves rejected commands behind ("Connection is closed") that nobody awaits.
+ */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
 }
 
 export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis> {
@@ -57,7 +66,7 @@ export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis>
       const c = spawn('redis-server', args, { stdio: 'ignore' });
       child = c;
       exited = new Promise((resolve) => c.on('exit', () => resolve()));
-      await waitFor(`redis-server on port ${port}`, () => ping(url), 15_000, 50);
+      await waitFor(`redis-server on port ${port}`, () => ping(port), 15_000, 50);
     },
     async shutdownNoSave() {
       const r = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
