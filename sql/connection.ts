@@ -5,9 +5,10 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import tedious from 'tedious';
 import type BetterSqlite3 from 'better-sqlite3';
+import { SQLITE_QUANTILE_FUNCTION, sqliteQuantileAggregate } from './sqlite-quantile.js';
 import { parseDecimal, parseSqliteTimestamp, SQLITE_DECIMAL_FUNCTION, SQLITE_TIMESTAMP_FUNCTION } from './source-values.js';
 
-type SqliteConnection = Pick<BetterSqlite3.Database, 'pragma' | 'function'>;
+type SqliteConnection = Pick<BetterSqlite3.Database, 'pragma' | 'function' | 'aggregate'>;
 
 // Dates and timestamps come back as the database wrote them: luxon interprets them, not the Node
 // process' local time zone. Counts (bigint, numeric) come back as numbers.
@@ -66,6 +67,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Knex {
           conn.pragma('foreign_keys = ON');
           conn.function(SQLITE_DECIMAL_FUNCTION, { deterministic: true }, parseDecimal);
           conn.function(SQLITE_TIMESTAMP_FUNCTION, { deterministic: true }, parseSqliteTimestamp);
+          conn.aggregate(SQLITE_QUANTILE_FUNCTION, sqliteQuantileAggregate as unknown as Parameters<SqliteConnection['aggregate']>[1]);
           switchToWal(conn, Date.now() + SQLITE_BUSY_MS, (err) => done(err, conn));
         },
       },

@@ -10,16 +10,19 @@
  *
  * Medians and the 90th percentile are computed here, on every dialect, as numpy's default (type 7):
  * with the n values of a group in order x₀ … xₙ₋₁ and h = (n − 1)·p, the value is
- * x⌊h⌋ + (h − ⌊h⌋)·(x⌊h⌋+1 − x⌊h⌋). Each value's rank comes from ROW_NUMBER and the group's n from
- * COUNT OVER, so ⌊h⌋ and its fraction are integer arithmetic on p = num / den, and the group's
- * aggregate picks the two ranks. No percentile function is needed: SQLite has none, and SQL Server's
- * PERCENTILE_CONT is a window function only, which would not fold into the same GROUP BY.
+ * x⌊h⌋ + (h − ⌊h⌋)·(x⌊h⌋+1 − x⌊h⌋), with ⌊h⌋ and its fraction integer arithmetic on p = num / den.
+ * Each is an aggregate of the part's GROUP BY, so a part sorts its rows once: PostgreSQL sorts each
+ * group's values with array_agg, SQLite with an aggregate function of its own
+ * (sql/sqlite-quantile.ts); SQL Server 2016, whose PERCENTILE_CONT is a window function only and
+ * which has no ordered array aggregate, ranks the values with ROW_NUMBER and COUNT OVER and picks
+ * the two ranks in the aggregate.
  *
  * Every value is a bound parameter; identifiers come from validated config and are quoted here.
  */
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam } from './dialect.js';
 import { trimmedText, validTimestamp, type TimeKind } from './source-values.js';
+import { SQLITE_QUANTILE_FUNCTION } from './sqlite-quantile.js';
 import { slotOf, validAttemptCtes, type DaySlot, type ValidAttemptsInput } from './valid-attempts.js';
 import { SqlText, type Statement } from './statement.js';
 import type { Config } from '../config/schema.js';
@@ -104,16 +107,33 @@ export function secondsBetween(d: Dialect, a: string, b: string): string {
   return `round(unixepoch(${b}, 'subsec') - unixepoch(${a}, 'subsec'), 3)`;
 }
 
-/** The window columns that rank `value` within its group: r (0-based, among non-NULL values) and n. */
-function ranks(value: string, group: string, suffix: string): string {
+/**
+ * SQL Server only: the window columns that rank `value` within its group, r (0-based, among
+ * non-NULL values) and n, for quantile() to pick from. PostgreSQL and SQLite sort each group's
+ * values inside an aggregate instead, which spares the statement a sort of every row per quantile.
+ */
+function ranks(d: Dialect, value: string, group: string, suffix: string): string {
+  if (d !== 'mssql') return '';
   return (
-    `ROW_NUMBER() OVER (PARTITION BY ${group}, CASE WHEN ${value} IS NULL THEN 1 ELSE 0 END ORDER BY ${value}) - 1 AS r_${suffix}, ` +
+    `, ROW_NUMBER() OVER (PARTITION BY ${group}, CASE WHEN ${value} IS NULL THEN 1 ELSE 0 END ORDER BY ${value}) - 1 AS r_${suffix}, ` +
     `COUNT(${value}) OVER (PARTITION BY ${group}) AS n_${suffix}`
   );
 }
 
-/** The type-7 quantile num/den of `value` in its group, as an aggregate over the ranked rows. */
+/**
+ * The type-7 quantile num/den of `value` in its group, as an aggregate: x⌊h⌋·(1 − f) + x⌊h⌋+1·f
+ * with the same floating-point steps on every dialect, so the engines agree to the last bit.
+ * PostgreSQL: the group's values sorted by array_agg; SQLite: the aggregate function of
+ * SQLITE_QUANTILE_FUNCTION (sql/connection.ts registers it); SQL Server: the ranked rows of ranks().
+ */
 function quantile(d: Dialect, value: string, suffix: string, num: number, den: number): string {
+  if (d === 'sqlite') return `${SQLITE_QUANTILE_FUNCTION}(${value}, ${num}, ${den})`;
+  if (d === 'postgres') {
+    const h = `((COUNT(${value}) - 1) * ${num})`;
+    const at = (k: number) => `(array_agg(${value} ORDER BY ${value}) FILTER (WHERE ${value} IS NOT NULL))[CAST(${h} / ${den} + ${k} AS integer)]`;
+    const frac = `${number(d, `${h} % ${den}`)} / ${den}`;
+    return `CASE WHEN COUNT(${value}) > 0 THEN ${at(1)} * (1 - ${frac}) + COALESCE(${at(2)} * ${frac}, 0) END`;
+  }
   const h = `((n_${suffix} - 1) * ${num})`;
   const lo = `${h} / ${den}`;
   const frac = `${number(d, `${h} % ${den}`)} / ${den}`;
@@ -186,7 +206,7 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
       CASE WHEN next_step IS NULL THEN ${secondsBetween(d, 'case_first_at', 'tested_at')} + COALESCE(duration_s, 0) END AS lead_s`);
   if (d === 'mssql') q.add(`,\n      SUM(CASE WHEN ${collapsed} THEN 1 ELSE 0 END) OVER (PARTITION BY serial ${order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS vseq`);
   q.add(`\n    FROM ev),\n`);
-  q.add(`pev AS ${materialized}(SELECT p.pid, evw.* FROM evw JOIN fperiods p ON evw.case_slot >= p.lo AND evw.case_slot <= p.hi),\n`);
+  q.add(`pev AS ${materialized}(SELECT p.pid, evw.* FROM evw JOIN fperiods p ON evw.case_slot >= p.lo AND evw.case_slot <= p.hi)`);
 
   const branches: string[] = [];
   const ctes: (string | Statement)[] = [];
@@ -199,14 +219,14 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
   if (input.parts.includes('E')) {
     ctes.push(`pairs AS (SELECT pid, product, serial, ${text(d, `COALESCE(prev_step, '${START}')`)} AS from_step, ${text(d, 'test')} AS to_step, wait_s FROM pev
       UNION ALL SELECT pid, product, serial, ${text(d, 'test')}, ${text(d, `'${END}'`)}, ${numNull} FROM pev WHERE next_step IS NULL)`);
-    ctes.push(`er AS (SELECT pairs.*, ${ranks('wait_s', 'pid, product, from_step, to_step', 'w')} FROM pairs)`);
+    ctes.push(`er AS (SELECT pairs.*${ranks(d, 'wait_s', 'pid, product, from_step, to_step', 'w')} FROM pairs)`);
     branches.push(
       `${select('E', 'from_step', 'to_step', intNull, ['COUNT(*)', 'COUNT(DISTINCT serial)', median(d, 'wait_s', 'w'), quantile(d, 'wait_s', 'w', 9, 10), 'NULL'])}
     FROM er GROUP BY pid, product, from_step, to_step`,
     );
   }
   if (input.parts.includes('S')) {
-    ctes.push(`sr AS (SELECT pev.*, ${ranks('duration_s', 'pid, product, test', 'd')}, ${ranks('wait_in_s', 'pid, product, test', 'w')} FROM pev)`);
+    ctes.push(`sr AS (SELECT pev.*${ranks(d, 'duration_s', 'pid, product, test', 'd')}${ranks(d, 'wait_in_s', 'pid, product, test', 'w')} FROM pev)`);
     branches.push(
       `${select('S', 'test', 'NULL', intNull, ['COUNT(DISTINCT serial)', 'COUNT(*)', 'SUM(CASE WHEN step_n > 1 THEN 1 ELSE 0 END)', median(d, 'duration_s', 'd'), median(d, 'wait_in_s', 'w')])}
     FROM sr GROUP BY pid, product, test`,
@@ -222,7 +242,7 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
       variant = `CONCAT(${pieces.join(', ')}, MAX(CASE WHEN vseq > ${MSSQL_VARIANT_STEPS} THEN N'>…' END))`;
     }
     ctes.push(`cases AS (SELECT serial, product, case_slot, ${text(d, variant)} AS variant, MAX(lead_s) AS lead_s FROM evw WHERE case_slot IS NOT NULL GROUP BY serial, product, case_slot)`);
-    ctes.push(`vr AS (SELECT p.pid, cases.*, ${ranks('lead_s', 'p.pid, product, variant', 'l')} FROM cases JOIN fperiods p ON cases.case_slot >= p.lo AND cases.case_slot <= p.hi)`);
+    ctes.push(`vr AS (SELECT p.pid, cases.*${ranks(d, 'lead_s', 'p.pid, product, variant', 'l')} FROM cases JOIN fperiods p ON cases.case_slot >= p.lo AND cases.case_slot <= p.hi)`);
     branches.push(`${select('V', 'variant', 'NULL', intNull, ['COUNT(*)', median(d, 'lead_s', 'l'), 'NULL', 'NULL', 'NULL'])}
     FROM vr GROUP BY pid, product, variant`);
   }
@@ -238,14 +258,15 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
     slotOf(d, 'tested_at', input.shifts, h, (i) => input.shifts[i]!.shift);
     h.add(' AS sh FROM evw JOIN fperiods p ON evw.slot >= p.lo AND evw.slot <= p.hi)');
     ctes.push(h.statement());
-    ctes.push(`hr AS (SELECT hev.*, ${ranks('wait_in_s', 'pid, product, test, sh', 'w')} FROM hev)`);
+    ctes.push(`hr AS (SELECT hev.*${ranks(d, 'wait_in_s', 'pid, product, test, sh', 'w')} FROM hev)`);
     branches.push(
       `${select('H', 'test', 'NULL', 'sh', ['COUNT(*)', 'SUM(CASE WHEN step_n = 1 THEN 1 ELSE 0 END)', "SUM(CASE WHEN step_n = 1 AND result = 'PASS' THEN 1 ELSE 0 END)", 'COUNT(wait_in_s)', median(d, 'wait_in_s', 'w')])}
     FROM hr WHERE sh IS NOT NULL GROUP BY pid, product, test, sh`,
     );
   }
   const withBindings = ctes.map((c) => (typeof c === 'string' ? { sql: c, bindings: [] } : c));
-  withBindings.forEach((c, i) => q.add(`${c.sql}${i < withBindings.length - 1 ? ',' : ''}\n`, ...c.bindings));
+  for (const c of withBindings) q.add(`,\n${c.sql}`, ...c.bindings);
+  q.add('\n');
   q.add(branches.join('\nUNION ALL '));
   return q.statement();
 }
