@@ -54,6 +54,7 @@ export function hypergeometricPa(lotSize: number, n: number, c: number, defectiv
   const D = defectivesInLot;
   if (!Number.isInteger(N) || N < n) throw new RangeError(`lot size ${N}: expected a whole number of at least the sample size ${n}`);
   if (!Number.isInteger(D) || D < 0 || D > N) throw new RangeError(`nonconforming units in the lot ${D}: expected a whole number 0 … ${N}`);
+  if (c >= Math.min(n, D)) return 1;
   const lo = Math.max(0, n - (N - D));
   const hi = Math.min(c, n, D);
   if (lo > hi) return 0;
