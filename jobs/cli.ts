@@ -28,6 +28,7 @@ import { resetSpcLimits } from '../etl/spc-job.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
 import { registerSpcCommands } from './spc-commands.js';
+import { registerSamplingCommands } from './sampling-commands.js';
 import { addUser, checkRole, checkUserName, listUsers, revokeUser } from './console/users.js';
 import { auditedCli } from './console/cli-audit.js';
 import { BACKFILL_PRIORITY } from './enqueue.js';
@@ -378,6 +379,10 @@ export function buildProgram(): Command {
         await ctx.close();
       }
     });
+
+  // Lot acceptance sampling (README "Lot sampling"): plans and their OC, design, states, resume.
+  const samplingCmd = program.command('sampling').description('lot acceptance sampling: MIL-STD-105E plans and what they promise, plan design, inspection states (the dispositions are `yieldrun run lot-sampling`)');
+  registerSamplingCommands(samplingCmd, { config, triggeredBy: defaultTriggeredBy, usageError: (m) => new UsageError(m), log });
 
   return program;
 }

@@ -3,7 +3,6 @@
  * plan for the inspection state it meets, its decision, the plan's characteristics, and the state
  * after it; manual changes (a resume after corrective action) apply on their day.
  */
-import type { SamplingConfig } from '../../config/schema.js';
 import { SamplingPlanError } from './code-letters.js';
 import type { InspectedLot } from './lot-source.js';
 import { aoql, consumersRisk, fractionAtPa, producersRisk } from './oc.js';
@@ -45,9 +44,6 @@ export function planEntryFor(plans: readonly PlanEntry[], product: string, inspe
   return plans.find((p) => matches(p.product, product) && matches(p.class, inspectionClass));
 }
 
-export function planTables(cfg: Pick<SamplingConfig, 'lotSizeTables' | 'zeroAcceptanceTables'>): PlanTables {
-  return { lotSizeTables: cfg.lotSizeTables, zeroAcceptanceTables: cfg.zeroAcceptanceTables };
-}
 
 const rulesOf = (spec: PlanSpec): SwitchingRules => ({ reduced: spec.type === 'mil-std-105e' ? spec.reduced : { enabled: false, limitNumber: null } });
 
@@ -70,11 +66,10 @@ export function disposeLots(
   lots: readonly InspectedLot[],
   day: string,
   start: SwitchingState,
-  cfg: Pick<SamplingConfig, 'plans' | 'lotSizeTables' | 'zeroAcceptanceTables'>,
+  cfg: { plans: readonly PlanEntry[] } & PlanTables,
 ): { dispositions: Disposition[]; state: SwitchingState } {
   let state = start;
   const out: Disposition[] = [];
-  const tables = planTables(cfg);
   lots.forEach((lot, i) => {
     const before = state.state;
     const base = { lot, day, seq: i + 1, before, change: null, aql: null, ltpd: null, alpha: null, beta: null, ltpdAtPa10: null, aoql: null };
@@ -89,7 +84,7 @@ export function disposeLots(
     }
     let plan: LotPlan;
     try {
-      plan = planFor(entry.plan, lot.lotSize!, state.state, tables);
+      plan = planFor(entry.plan, lot.lotSize!, state.state, cfg);
     } catch (err) {
       if (!(err instanceof SamplingPlanError)) throw err;
       out.push({ ...base, planType: entry.plan.type, plan: null, decision: 'no_plan', note: err.message, after: state });
