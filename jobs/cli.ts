@@ -147,9 +147,11 @@ export function buildProgram(): Command {
           assembly: o.assembly,
           malformed: o.malformed,
           flowPatterns: o.flowPatterns === true,
+          lots: cfg.sampling.lots.table ? { table: cfg.sampling.lots.table, columns: cfg.sampling.lots.columns } : undefined,
         });
         console.log(`wrote ${m.testRecords} test records and ${m.cells} cells to ${redactUrl(url)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(`planted: ${m.failRateJump.machine} fail rate jumps on ${m.failRateJump.day}; gap drift on ${m.gapDrift.map((g) => `${g.winder} from ${g.driftStartDay}`).join(', ')}`);
+        if (m.incomingLots) console.log(`wrote ${m.incomingLots.lots} inspected lots; ${m.incomingLots.badSupplier.supplier} (${m.incomingLots.badSupplier.product}) drifts worse from ${m.incomingLots.badSupplier.fromDay}`);
       } finally {
         await db.destroy();
       }
