@@ -8,7 +8,7 @@ import type { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
 import { parseSourceTimestamp, sourceTimestamp } from '../periods.js';
 import { quoteIdent, quoteTable } from '../../sql/dialect.js';
-import { SqlText, runStatement } from '../../sql/statement.js';
+import { SqlText, runStatement, type Statement } from '../../sql/statement.js';
 import { checkSourceTable } from '../../sql/source-check.js';
 
 export interface InspectedLot {
@@ -58,8 +58,8 @@ export async function checkLotSource(ctx: EtlContext): Promise<void> {
   if (table) await checkSourceTable(ctx.source, table, columns, 'sampling.lots');
 }
 
-/** The lots whose inspection time falls in [from, to), in inspection order. */
-export async function readLots(ctx: EtlContext, from: DateTime, to: DateTime): Promise<InspectedLot[]> {
+/** The statement that reads the lots of [from, to): every value bound, every name quoted (pure). */
+export function lotsStatement(ctx: Pick<EtlContext, 'config' | 'clock' | 'sourceDialect'>, from: DateTime, to: DateTime): Statement {
   const { table, query, columns } = ctx.config.sampling.lots;
   const d = ctx.sourceDialect;
   const mode = ctx.config.source.timestamps;
@@ -72,7 +72,13 @@ export async function readLots(ctx: EtlContext, from: DateTime, to: DateTime): P
   st.add(`SELECT ${select} FROM `);
   st.add(query ? `(${query}) s` : `${quoteTable(d, table!)} s`);
   st.add(` WHERE ${q(columns.inspectedAt)} >= ? AND ${q(columns.inspectedAt)} < ?`, sourceTimestamp(from, mode, ctx.clock), sourceTimestamp(to, mode, ctx.clock));
-  const rows = await runStatement<Record<string, unknown>>(ctx.source, st.statement());
+  return st.statement();
+}
+
+/** The lots whose inspection time falls in [from, to), in inspection order. */
+export async function readLots(ctx: EtlContext, from: DateTime, to: DateTime): Promise<InspectedLot[]> {
+  const mode = ctx.config.source.timestamps;
+  const rows = await runStatement<Record<string, unknown>>(ctx.source, lotsStatement(ctx, from, to));
   const lots = rows.map((r): InspectedLot => {
     const at = r.inspectedAt;
     const inspectedAt =
