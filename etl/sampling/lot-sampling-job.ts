@@ -81,6 +81,8 @@ export interface LotSamplingResult {
   alerts: StopAlert[];
   rowsWritten: number;
   durationMs: number;
+  /** sampling.plans is empty: nothing was read. */
+  unconfigured?: boolean;
 }
 
 type Grain = { product: string; inspectionClass: string };
@@ -220,6 +222,14 @@ export async function runLotSampling(ctx: EtlContext, req: LotSamplingRequest): 
   const changes: StateChangeFinding[] = [];
   let judgedDays: string[] = days;
   try {
+    if (cfg.plans.length === 0) {
+      // Nothing is configured to judge lots by: a scheduled run says so instead of failing on a source it never needed.
+      log.info('sampling.plans is empty: no lots judged');
+      totals.stats = { judgedDays: [], note: 'sampling.plans is empty' };
+      await finishRun(ctx, ctx.target, runId, startedAt, { status: 'succeeded', totals });
+      const none = Object.fromEntries(DECISIONS.map((k) => [k, 0])) as Record<LotDecision, number>;
+      return { runId, days, judgedDays: [], lots: 0, byDecision: none, rejected: [], changes: [], alerts: [], rowsWritten: 0, durationMs: Date.now() - t0, unconfigured: true };
+    }
     await checkLotSource(ctx);
     judgedDays = [...new Set([...days, ...(await laterJudgedDays(ctx, days[days.length - 1]!))])].sort();
     const manual = await manualChanges(ctx);
@@ -332,6 +342,7 @@ export async function runLotSampling(ctx: EtlContext, req: LotSamplingRequest): 
 
 /** Lines for a person. */
 export function describeLotSampling(r: LotSamplingResult): string[] {
+  if (r.unconfigured) return [`run ${r.runId}: no lots judged: sampling.plans is empty (README "Lot sampling")`];
   const b = r.byDecision;
   const lines = [
     `run ${r.runId}: ${r.days.length} day(s) ${r.days[0]}${r.days.length > 1 ? ` … ${r.days[r.days.length - 1]}` : ''}${r.judgedDays.length > r.days.length ? ` (and ${r.judgedDays.length - r.days.length} later day(s) judged again)` : ''}, ${r.lots} lot(s): ${b.accept} accepted, ${b.reject} rejected, ${b.sample_too_small} sample too small, ${b.no_plan} without a plan, ${b.invalid} invalid`,

@@ -203,10 +203,26 @@ for (const name of ['sqlite', 'postgres'] as const) {
   });
 }
 
+describe('lot sampling without plans', () => {
+  it('a scheduled run reads nothing and says why, instead of failing on a source it never needed', async () => {
+    const backend = await createBackend('sqlite');
+    const ctx = await openMigrated(configFor(backend));
+    try {
+      const r = await runLotSampling(ctx, { days: [D1], triggeredBy: 'schedule' });
+      expect(r).toMatchObject({ unconfigured: true, lots: 0, judgedDays: [] });
+      const runs = (await targetTable(ctx, ctx.target, 'etl_runs').where({ job: 'lot-sampling' })) as Record<string, any>[];
+      expect(runs.map((x) => x.status)).toEqual(['succeeded']);
+    } finally {
+      await ctx.close();
+      await backend.cleanup();
+    }
+  });
+});
+
 describe('lot sampling with a wrong mapping', () => {
   it('names the key to fix before any work', async () => {
     const backend = await createBackend('sqlite');
-    const ctx = await openMigrated(configFor(backend, { sampling: { lots: { table: 'incoming_lots', columns: { defectives: 'ng_qty' } } } }));
+    const ctx = await openMigrated(configFor(backend, { sampling: { lots: { table: 'incoming_lots', columns: { defectives: 'ng_qty' } }, plans: [{ plan: { type: 'fixed', n: 20, c: 0 } }] } }));
     try {
       await createLotsTable(ctx.source, 'sqlite', { table: 'incoming_lots', columns: { ...ctx.config.sampling.lots.columns, defectives: 'defectives' } });
       await expect(runLotSampling(ctx, { days: [D1], triggeredBy: 'test' })).rejects.toThrow(/source table 'incoming_lots' has no column for sampling\.lots\.columns\.defectives = 'ng_qty'/);
