@@ -280,13 +280,16 @@ export async function runLotSampling(ctx: EtlContext, req: LotSamplingRequest): 
       totals.rows_written += await insertBatched(trx, ctx.targetDialect, SAMPLING_TABLES.history, history, { schema: ctx.targetSchema });
       const finals = new Map<string, Disposition>();
       for (const d of all) finals.set(grainKey({ product: d.lot.product || '(none)', inspectionClass: d.lot.inspectionClass || '(none)' }), d);
-      for (const d of finals.values()) {
+      for (const [k, d] of finals) {
         const grain = { product: (d.lot.product || '(none)').slice(0, 100), inspection_class: (d.lot.inspectionClass || '(none)').slice(0, 100) };
+        // A resume recorded after the grain's last lot still stands.
+        let after = d.after;
+        for (const m of manual.get(k) ?? []) if (m.day > d.day) after = applyResume(after).state;
         await t(SAMPLING_TABLES.state).where(grain).delete();
         await t(SAMPLING_TABLES.state).insert({
           ...grain,
-          state: d.after.state,
-          state_detail: JSON.stringify(d.after),
+          state: after.state,
+          state_detail: JSON.stringify(after),
           last_day: d.day,
           last_lot_id: d.lot.lotId.slice(0, 100) || null,
           updated_at: stamp.computed_at,

@@ -170,6 +170,9 @@ for (const name of ['sqlite', 'postgres'] as const) {
       await expect(resumeInspection(ctx, { product: 'FOIL', inspectionClass: 'major', by: 'alice' })).rejects.toThrow(/not discontinued: nothing to resume/);
       const now = DateTime.fromISO('2026-11-04T10:00:00', { zone: 'Europe/Berlin' });
       expect(await resumeInspection(ctx, { product: 'SEP', inspectionClass: 'major', by: 'alice', reason: 'supplier replaced the coating line', now })).toEqual({ day: D3, by: 'alice' });
+      // A rerun of day 2 before day 3 is judged: its last lot left SEP discontinued, the resume after it stands.
+      await run([D2]);
+      expect((await listStates(ctx)).find((s) => s.product === 'SEP' && s.inspectionClass === 'major')!.state).toBe('tightened');
       const r = await run([D3]);
       expect(r.changes).toEqual([]);
       const d3 = await dispositions(D3);
