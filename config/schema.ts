@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
 import cronParser from 'cron-parser';
+import { AQLS as MIL_STD_105E_AQLS } from '../etl/sampling/mil-std-105e.js';
 
 /** SQL identifiers from config are spliced into SQL, so they must be plain names. */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -296,6 +297,152 @@ const spcMeasure = z
 
 export type SpcMeasureConfig = z.infer<typeof spcMeasure>;
 
+
+// Lot acceptance sampling. The lots come from a table or one SELECT, like an SPC measure's source.
+
+export const SAMPLING_LOT_COLUMNS = {
+  lotId: 'lot_id',
+  product: 'product',
+  supplier: 'supplier',
+  lotSize: 'lot_size',
+  inspected: 'inspected_qty',
+  defectives: 'defectives',
+  inspectedAt: 'inspected_at',
+  inspectionClass: 'insp_class',
+} as const;
+
+/** A product or class pattern: a name, or "*" for any. */
+const samplingMatch = z.string().trim().min(1).max(100).default('*');
+const lotSizeBound = z.number().int().min(1).nullable();
+const sampleSize = z.number().int().min(1).max(1_000_000);
+
+/** Bands of lot sizes in ascending order, the last one open (upTo: null) or not. */
+function ascendingBands<T extends { upTo: number | null }>(rows: T[], ctx: z.RefinementCtx): void {
+  rows.forEach((r, i) => {
+    const prev = rows[i - 1];
+    if (prev && (prev.upTo === null || (r.upTo !== null && r.upTo <= prev.upTo))) {
+      ctx.addIssue({ code: 'custom', path: [i, 'upTo'], message: 'expected lot-size bands in ascending order, only the last with upTo: null' });
+    }
+  });
+}
+
+const planSpec = z.discriminatedUnion(
+  'type',
+  [
+    z
+      .object({
+        type: z.literal('mil-std-105e'),
+        /** Percent nonconforming: a column of the master tables (0.010 … 1000). */
+        aql: z.number().positive(),
+        level: z.enum(['S-1', 'S-2', 'S-3', 'S-4', 'I', 'II', 'III'], { errorMap: () => ({ message: 'expected an inspection level: S-1, S-2, S-3, S-4, I, II or III' }) }).default('II'),
+        /** Normal → reduced after 10 accepted lots: only where production is steady and the responsible authority agrees. */
+        reduced: z
+          .object({ enabled: z.boolean().default(false), limitNumber: z.number().int().min(0).nullable().default(null) })
+          .strict()
+          .default({}),
+      })
+      .strict(),
+    z.object({ type: z.literal('zero-acceptance'), table: z.string().min(1), level: z.string().min(1) }).strict(),
+    z.object({ type: z.literal('lot-size-table'), table: z.string().min(1) }).strict(),
+    z.object({ type: z.literal('fixed'), n: sampleSize, c: z.number().int().min(0) }).strict(),
+  ],
+  { errorMap: (issue, ctx) => (issue.code === 'invalid_union_discriminator' ? { message: 'expected a plan type: mil-std-105e, zero-acceptance, lot-size-table or fixed' } : { message: ctx.defaultError }) },
+);
+
+const samplingSchema = z
+  .object({
+    /** The inspected lots: one row per lot with its inspection result. */
+    lots: z
+      .object({
+        table: tableName.optional(),
+        query: readOnlyQuery.optional(),
+        columns: z
+          .object({
+            ...(Object.fromEntries(Object.entries(SAMPLING_LOT_COLUMNS).map(([k, v]) => [k, column.default(v)])) as {
+              [K in keyof typeof SAMPLING_LOT_COLUMNS]: z.ZodDefault<z.ZodString>;
+            }),
+            supplier: column.nullable().default(SAMPLING_LOT_COLUMNS.supplier),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({ table: 'incoming_lots' })
+      .superRefine((s, ctx) => {
+        if ((s.table === undefined) === (s.query === undefined)) ctx.addIssue({ code: 'custom', message: 'expected exactly one of table or query' });
+      }),
+    /** Which plan judges a lot: the first entry whose product and class match ("*" matches any). */
+    plans: z
+      .array(
+        z
+          .object({
+            product: samplingMatch,
+            class: samplingMatch,
+            plan: planSpec,
+            /** Percent nonconforming the consumer wants rejected: β is Pa there. */
+            ltpd: z.number().positive().max(100).optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    /** Fixed tables lot size → (n, Ac), e.g. the plant's sampling code table. */
+    lotSizeTables: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'expected a table name such as plant-codes (lower case, digits, -)'),
+        z
+          .object({
+            rows: z
+              .array(z.object({ upTo: lotSizeBound, n: sampleSize, ac: z.number().int().min(0).default(0) }).strict())
+              .min(1)
+              .superRefine(ascendingBands),
+          })
+          .strict(),
+      )
+      .default({}),
+    /** Accept-on-zero tables: per lot-size band the sample size at each verification level. */
+    zeroAcceptanceTables: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'expected a table name such as plant-c0 (lower case, digits, -)'),
+        z
+          .object({
+            levels: z.array(z.string().trim().min(1).max(20)).min(1),
+            rows: z.array(z.object({ upTo: lotSizeBound, n: z.array(sampleSize).min(1) }).strict()).min(1).superRefine(ascendingBands),
+          })
+          .strict()
+          .superRefine((t, ctx) => {
+            t.rows.forEach((r, i) => {
+              if (r.n.length !== t.levels.length) ctx.addIssue({ code: 'custom', path: ['rows', i, 'n'], message: `expected one sample size per level (${t.levels.length})` });
+            });
+          }),
+      )
+      .default({}),
+    /** Emailed when a product × class's inspection is discontinued (5 lots rejected on tightened). */
+    alert: z.object({ to: z.array(z.string().email('expected an email address')).default([]) }).strict().default({}),
+    /** The daily email lists rejected lots, at most this many. */
+    emailLots: z.number().int().min(0).max(200).default(10),
+  })
+  .strict()
+  .default({})
+  .superRefine((s, ctx) => {
+    s.plans.forEach((p, i) => {
+      const spec = p.plan;
+      if (spec.type === 'lot-size-table' && !s.lotSizeTables[spec.table]) {
+        ctx.addIssue({ code: 'custom', path: ['plans', i, 'plan', 'table'], message: `no sampling.lotSizeTables.${spec.table}` });
+      }
+      if (spec.type === 'zero-acceptance') {
+        const t = s.zeroAcceptanceTables[spec.table];
+        if (!t) ctx.addIssue({ code: 'custom', path: ['plans', i, 'plan', 'table'], message: `no sampling.zeroAcceptanceTables.${spec.table}` });
+        else if (!t.levels.includes(spec.level)) ctx.addIssue({ code: 'custom', path: ['plans', i, 'plan', 'level'], message: `expected one of the table's levels: ${t.levels.join(', ')}` });
+      }
+      if (spec.type === 'mil-std-105e' && !MIL_STD_105E_AQLS.some((a) => Math.abs(a - spec.aql) <= 1e-9 * a)) {
+        ctx.addIssue({ code: 'custom', path: ['plans', i, 'plan', 'aql'], message: `expected an AQL of the MIL-STD-105E tables: ${MIL_STD_105E_AQLS.join(', ')}` });
+      }
+      if (spec.type === 'fixed' && spec.c >= spec.n) ctx.addIssue({ code: 'custom', path: ['plans', i, 'plan', 'c'], message: 'expected c below n' });
+    });
+  });
+
+export type SamplingConfig = z.infer<typeof samplingSchema>;
+
 export const configSchema = z
   .object({
     plant: z
@@ -398,7 +545,12 @@ export const configSchema = z
              * the Defect trace sheet and email paragraph (defect-trace).
              */
             sections: z
-              .object({ spc: z.boolean().default(true), defectTrace: z.boolean().default(true), processFlow: z.boolean().default(true) })
+              .object({
+                spc: z.boolean().default(true),
+                defectTrace: z.boolean().default(true),
+                processFlow: z.boolean().default(true),
+                lotSampling: z.boolean().default(true),
+              })
               .strict()
               .default({}),
             /** Control-chart images on the SPC sheet: the charts with violations, most on the day first. */
@@ -464,6 +616,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Lot acceptance sampling: `yieldrun run lot-sampling --date D`, `yieldrun sampling plan|design`. */
+    sampling: samplingSchema,
     /** Statistical process control (spc.md): `yieldrun run spc --date D`. */
     spc: z
       .object({

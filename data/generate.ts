@@ -25,6 +25,7 @@ import {
 } from './source-tables.js';
 import { tableWriter } from './table-writer.js';
 import { ALL_STATIONS, PRODUCTS, TEST_STEPS } from './test-floor.js';
+import { writeIncomingLots, type LotsMapping } from './incoming-lots.js';
 import {
   failRateJumpFor,
   newTestRecordTally,
@@ -63,6 +64,8 @@ export interface GenerateOptions {
    * some attempts, and data sets generated before them stay as they were; the demo plants them).
    */
   flowPatterns?: boolean;
+  /** Also write inspected lots for the lot-sampling job into this table (config `sampling.lots`). */
+  lots?: LotsMapping;
   /** Called after each chunk of test records: rows written so far, and the planned total. */
   onProgress?: (written: number, total: number) => void;
 }
@@ -101,6 +104,8 @@ export interface GenerateManifest {
   cells: number;
   untracedCells: number;
   gapReadings: number;
+  /** Inspected lots written (with `lots`), and the planted bad supplier. */
+  incomingLots?: { lots: number; badSupplier: { supplier: string; product: string; fromDay: string } };
 }
 
 /** Everything decided before the first row: the same options always give the same plan. */
@@ -202,7 +207,9 @@ export async function generate(db: Knex, opts: GenerateOptions): Promise<Generat
     await writeCellLine(db, opts.mapping, cellLine.days);
     cells = cellLine.tally;
   }
-  return manifestOf(plan, tests.tally, cells);
+  const manifest = manifestOf(plan, tests.tally, cells);
+  if (opts.lots) manifest.incomingLots = await writeIncomingLots(db, opts.lots, plan, assembly ? cellLineStream(plan).days : null);
+  return manifest;
 }
 
 async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable<CellLineDay>): Promise<void> {

@@ -23,7 +23,7 @@ export function splitTableName(name: string): TableName {
 
 const TEXT = 64;
 
-function timestampColumn(t: Knex.CreateTableBuilder, d: Dialect, column: string): void {
+export function timestampColumn(t: Knex.CreateTableBuilder, d: Dialect, column: string): void {
   // SQLite has no timestamp type: text 'YYYY-MM-DD HH:MM:SS.SSS' sorts and compares as time.
   if (d === 'sqlite') t.text(column);
   else t.specificType(column, d === 'mssql' ? 'datetime2(3)' : 'timestamp(3) without time zone');

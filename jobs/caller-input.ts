@@ -72,3 +72,46 @@ export function boundedDayRange(field: string, from: string, to: string, bound: 
 export function fitColumn(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
 }
+
+/** A whole number of at least `min`, from a flag's text (`--lot-size 1200`). */
+export function wholeNumberArg(field: string, value: unknown, min = 1): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min) throw new CallerInputError(field, `expected a whole number of at least ${min}, got '${String(value)}'`);
+  return n;
+}
+
+/** A percentage strictly between 0 and 100 (`--aql 1.0`, `--ltpd 5`). */
+export function percentArg(field: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  if (!Number.isFinite(n) || n <= 0 || n >= 100) throw new CallerInputError(field, `expected percent nonconforming above 0 and below 100, e.g. 1.0, got '${String(value)}'`);
+  return n;
+}
+
+/** A probability strictly between 0 and 1 (`--alpha 0.05`). */
+export function riskArg(field: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new CallerInputError(field, `expected a probability above 0 and below 1, e.g. 0.05, got '${String(value)}'`);
+  return n;
+}
+
+export interface DesignArgs {
+  aql: number;
+  ltpd: number;
+  alpha: number;
+  beta: number;
+  lotSize?: number;
+}
+
+/** `yieldrun sampling design`: the risks, and an LTPD above the AQL. */
+export function checkDesignArgs(o: { aql?: unknown; ltpd?: unknown; alpha?: unknown; beta?: unknown; lotSize?: unknown }): DesignArgs {
+  const aql = percentArg('--aql', o.aql);
+  const ltpd = percentArg('--ltpd', o.ltpd);
+  if (ltpd <= aql) throw new CallerInputError('--ltpd', `expected an LTPD above the AQL ${aql} %, got ${ltpd} %`);
+  return {
+    aql,
+    ltpd,
+    alpha: riskArg('--alpha', o.alpha ?? 0.05),
+    beta: riskArg('--beta', o.beta ?? 0.1),
+    lotSize: o.lotSize === undefined ? undefined : wholeNumberArg('--lot-size', o.lotSize, 2),
+  };
+}

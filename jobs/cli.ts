@@ -28,6 +28,7 @@ import { resetSpcLimits } from '../etl/spc-job.js';
 import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './caller-input.js';
 import { StartRefusedError } from './start-refused.js';
 import { registerSpcCommands } from './spc-commands.js';
+import { registerSamplingCommands } from './sampling-commands.js';
 import { addUser, checkRole, checkUserName, listUsers, revokeUser } from './console/users.js';
 import { auditedCli } from './console/cli-audit.js';
 import { BACKFILL_PRIORITY } from './enqueue.js';
@@ -146,9 +147,11 @@ export function buildProgram(): Command {
           assembly: o.assembly,
           malformed: o.malformed,
           flowPatterns: o.flowPatterns === true,
+          lots: cfg.sampling.lots.table ? { table: cfg.sampling.lots.table, columns: cfg.sampling.lots.columns } : undefined,
         });
         console.log(`wrote ${m.testRecords} test records and ${m.cells} cells to ${redactUrl(url)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(`planted: ${m.failRateJump.machine} fail rate jumps on ${m.failRateJump.day}; gap drift on ${m.gapDrift.map((g) => `${g.winder} from ${g.driftStartDay}`).join(', ')}`);
+        if (m.incomingLots) console.log(`wrote ${m.incomingLots.lots} inspected lots; ${m.incomingLots.badSupplier.supplier} (${m.incomingLots.badSupplier.product}) drifts worse from ${m.incomingLots.badSupplier.fromDay}`);
       } finally {
         await db.destroy();
       }
@@ -378,6 +381,10 @@ export function buildProgram(): Command {
         await ctx.close();
       }
     });
+
+  // Lot acceptance sampling (README "Lot sampling"): plans and their OC, design, states, resume.
+  const samplingCmd = program.command('sampling').description('lot acceptance sampling: MIL-STD-105E plans and what they promise, plan design, inspection states (the dispositions are `yieldrun run lot-sampling`)');
+  registerSamplingCommands(samplingCmd, { config, triggeredBy: defaultTriggeredBy, usageError: (m) => new UsageError(m), log });
 
   return program;
 }

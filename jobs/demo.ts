@@ -16,6 +16,10 @@ import { loadDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
 import { rankWinders } from '../etl/lead-indicator.js';
 import { describeSpc, runSpc } from '../etl/spc-job.js';
 import { runProcessFlow } from '../etl/flow/process-flow-job.js';
+import { runLotSampling } from '../etl/sampling/lot-sampling-job.js';
+import { listStates } from '../etl/sampling/sampling-state.js';
+import { planGeneration, cellLineStream } from '../data/generate.js';
+import { writeIncomingLots } from '../data/incoming-lots.js';
 
 export const DEMO = { seed: 42, start: '2026-10-12', days: 30 } as const;
 
@@ -48,6 +52,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
         timestamps: cfg.source.timestamps,
         mapping: cfg.source,
         flowPatterns: true,
+        lots: lotsMapping(cfg),
       });
       console.log(`  ${m.testRecords} test records, ${m.cells} cells, ${m.gapReadings} gap readings in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     } else {
@@ -64,6 +69,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
     await printHeadlines(ctx, days[days.length - 1]!);
     await demoBatteryLine(ctx, days);
     await demoProcessFlow(ctx, days);
+    await demoLotSampling(ctx, days);
     await demoReport(ctx, days[days.length - 1]!);
   } finally {
     await ctx.close();
@@ -136,6 +142,40 @@ async function demoProcessFlow(ctx: EtlContext, days: readonly string[]): Promis
   const shifts = (await targetTable(ctx, ctx.target, 'summary_flow_shifts').where({ period_type: 'day', shift: 'C', weekday: 5 }).avg({ w: 'median_wait_in_s' })) as Record<string, any>[];
   const others = (await targetTable(ctx, ctx.target, 'summary_flow_shifts').where({ period_type: 'day', shift: 'C' }).whereNot({ weekday: 5 }).avg({ w: 'median_wait_in_s' })) as Record<string, any>[];
   console.log(`  shift effect: Friday night shifts wait ${(Number(shifts[0]?.w ?? 0) / 60).toFixed(1)} min before a step (median, averaged), other nights ${(Number(others[0]?.w ?? 0) / 60).toFixed(1)} min`);
+}
+
+function lotsMapping(cfg: ResolvedConfig) {
+  const lots = cfg.sampling.lots;
+  return lots.table ? { table: lots.table, columns: lots.columns } : undefined;
+}
+
+/**
+ * Lot acceptance sampling of every demo day (README "Lot sampling"). A demo database generated
+ * before the lots existed gets them now, from the same seed (the cell lots from the same cells).
+ */
+async function demoLotSampling(ctx: EtlContext, days: readonly string[]): Promise<void> {
+  const mapping = lotsMapping(ctx.config);
+  if (!mapping) return;
+  const [schema, name] = mapping.table.includes('.') ? (mapping.table.split('.') as [string, string]) : [undefined, mapping.table];
+  const sb = schema ? ctx.source.schema.withSchema(schema) : ctx.source.schema;
+  if (!(await sb.hasTable(name))) {
+    const c = ctx.config;
+    const plan = planGeneration({ rows: 0, seed: DEMO.seed, start: DEMO.start, days: DEMO.days, timezone: c.plant.timezone, dayStart: c.plant.dayStart, timestamps: c.source.timestamps, flowPatterns: true });
+    const m = await writeIncomingLots(ctx.source, mapping, plan, cellLineStream(plan).days);
+    console.log(`\nwrote ${m.lots} inspected lots into ${mapping.table}`);
+  }
+  // Alerts go to .eml files even with SMTP_URL set: the demo's recipients are example addresses.
+  const r = await runLotSampling(ctx, { days, triggeredBy: 'demo', reason: 'npm run demo', mail: { ...mailSettings(ctx.config, {}), smtpUrl: undefined } });
+  const b = r.byDecision;
+  console.log(`\nlot sampling run ${r.runId}: ${r.lots} lots, ${b.accept} accepted, ${b.reject} rejected, ${b.sample_too_small} sample too small`);
+  const bySupplier = new Map<string, number>();
+  for (const l of r.rejected) if (l.supplier) bySupplier.set(`${l.supplier} (${l.product})`, (bySupplier.get(`${l.supplier} (${l.product})`) ?? 0) + 1);
+  const worst = [...bySupplier].sort((a, b2) => b2[1] - a[1]).slice(0, 3);
+  console.log(`  rejected material lots by supplier: ${worst.map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
+  for (const c of r.changes.filter((x) => x.to === 'discontinued')) console.log(`  ${c.product} / ${c.inspectionClass}: discontinued on ${c.day} after lot ${c.lotId}`);
+  const states = await listStates(ctx);
+  const notNormal = states.filter((s) => s.state !== 'normal');
+  console.log(`  inspection states now: ${notNormal.map((s) => `${s.product} / ${s.inspectionClass} ${s.state}`).join(', ') || 'all normal'}`);
 }
 
 /** The daily yield report for the last demo day: the workbook under reports.outDir, the email as an .eml file. */

@@ -9,6 +9,7 @@ import { DAILY_YIELD_REPORT, describeReport, runDailyYieldReport } from '../repo
 import { DEFECT_TRACE, describeDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
 import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
 import { PROCESS_FLOW, describeProcessFlow, runProcessFlow } from '../etl/flow/process-flow-job.js';
+import { LOT_SAMPLING, describeLotSampling, runLotSampling } from '../etl/sampling/lot-sampling-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -104,6 +105,14 @@ export const JOBS: Record<string, JobDefinition> = {
     async run(ctx, params) {
       const r = await runProcessFlow(ctx, params);
       return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeProcessFlow(r), details: r };
+    },
+  },
+  [LOT_SAMPLING]: {
+    name: LOT_SAMPLING,
+    description: 'every lot inspected on the day judged by its sampling plan under its inspection state (MIL-STD-105E switching) into lot_dispositions and sampling_state; alerts when an inspection is discontinued (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runLotSampling(ctx, params);
+      return { runId: r.runId, days: r.judgedDays, primaryDays: r.days, summary: describeLotSampling(r), details: r };
     },
   },
 };

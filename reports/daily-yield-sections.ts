@@ -19,6 +19,9 @@ import type { Png } from './charts.js';
 import { loadFlowDay } from '../etl/flow/flow-store.js';
 import { addProcessFlowSheet, processFlowParagraph, processFlowSheetData, productOrder, PROCESS_FLOW_DEFINITIONS } from './flow/process-flow-sheet.js';
 import { renderProcessMap } from './flow/process-map.js';
+import { loadSamplingDay } from '../etl/sampling/sampling-store.js';
+import { addLotSamplingSheet, curvesToDraw, lotSamplingParagraph, lotSamplingSheetData, LOT_SAMPLING_DEFINITIONS } from './sampling/lot-sampling-sheet.js';
+import { renderOcChart, type CurvePlan } from './sampling/oc-chart.js';
 
 export interface ReportSection {
   sheet: AppendixSheet;
@@ -115,5 +118,22 @@ export async function processFlowSection(ctx: EtlContext, day: string): Promise<
       flowWorstRework: data.worstRework ? `${data.worstRework.product} ${data.worstRework.step}` : '',
       flowMaps: maps.length,
     },
+  };
+}
+
+/** OC / AOQ pictures on the Lot sampling sheet: the plans with rejected lots first, then the most used. */
+const OC_CURVES = 6;
+
+/** The Lot sampling sheet with its curves; null when the lot-sampling job judged no lot on the day. */
+export async function lotSamplingSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  const stored = await loadSamplingDay(ctx, day);
+  if (stored.lots.length === 0) return null;
+  const data = lotSamplingSheetData(day, stored.lots, stored.changes, ctx.config.plant.timezone);
+  const curves: { plan: CurvePlan; png: Png }[] = [];
+  for (const plan of curvesToDraw(data, OC_CURVES)) curves.push({ plan, png: await renderOcChart(plan) });
+  return {
+    sheet: { name: 'Lot sampling', write: (book) => addLotSamplingSheet(book, data, curves, ctx.config.plant.timezone), definitions: LOT_SAMPLING_DEFINITIONS },
+    email: lotSamplingParagraph(data, ctx.config.sampling.emailLots),
+    stats: { samplingLots: data.lots.length, samplingRejected: data.rejected.length, samplingChanges: data.changes.length, samplingCurves: curves.length },
   };
 }

@@ -253,3 +253,29 @@ export function addPicture(book: StreamBook, ws: ExcelJS.Worksheet, png: SheetPi
   const imageId = book.wb.addImage({ buffer: png.buffer as unknown as ExcelJS.Buffer, extension: 'png' });
   book.parts.addPictures(ws, [{ imageId, col: at.col, row: at.row, widthPx: png.width, heightPx: png.height, name, description }]);
 }
+
+/** A column of a titled sheet table: its header, its meaning (the Definitions sheet), its cell value and number format. */
+export interface SheetColumn<T> {
+  header: string;
+  meaning: string;
+  value: (r: T) => ExcelJS.CellValue;
+  numFmt?: string;
+}
+
+/**
+ * A bold title at row `top`, then the rows as an Excel Table below it ("none on the day" when
+ * there are none); returns the row after it and a blank row.
+ */
+export function titledTable<T>(book: StreamBook, ws: ExcelJS.Worksheet, top: number, title: string, name: string, cols: readonly SheetColumn<T>[], rows: readonly T[]): number {
+  ws.getCell(top, 1).value = title;
+  ws.getCell(top, 1).font = { bold: true, size: 12 };
+  if (rows.length === 0) {
+    ws.getCell(top + 1, 1).value = 'none on the day';
+    return top + 3;
+  }
+  writeTable(book, ws, { name, headers: cols.map((c) => c.header), rows: rows.map((r) => cols.map((c) => c.value(r))), at: { row: top + 1, col: 1 } });
+  cols.forEach((c, i) => {
+    if (c.numFmt) for (let r = 0; r < rows.length; r++) ws.getCell(top + 2 + r, i + 1).numFmt = c.numFmt;
+  });
+  return top + rows.length + 3;
+}

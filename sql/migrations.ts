@@ -711,6 +711,84 @@ export const MIGRATIONS: Migration[] = [
       for (const t of ['admin_audit', 'admin_users']) await withSchema(db, schema).dropTableIfExists(t);
     },
   },
+  {
+    name: '011_lot_sampling',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      const grain = (t: Knex.CreateTableBuilder) => {
+        t.string('product', TEXT_KEY).notNullable();
+        t.string('inspection_class', TEXT_KEY).notNullable();
+      };
+      // Every lot inspected on a production day: its plan, its decision and the inspection state
+      // before and after it. A rerun of a day replaces the day's rows (and every later day's, which
+      // follow from it).
+      await s().createTable('lot_dispositions', (t) => {
+        t.date('production_day').notNullable();
+        /** Order of the lot within its product × class on the day (by inspection time, then lot id). */
+        t.integer('seq').notNullable();
+        t.string('lot_id', TEXT_KEY).notNullable();
+        grain(t);
+        t.string('supplier', TEXT_KEY);
+        ts(t, 'inspected_at').notNullable();
+        t.integer('lot_size');
+        t.integer('inspected');
+        t.integer('defectives');
+        /** mil-std-105e | zero-acceptance | lot-size-table | fixed; NULL without a plan. */
+        t.string('plan_type', 16);
+        t.string('plan', 200);
+        t.string('code_letter', 2);
+        t.integer('sample_size');
+        t.integer('ac');
+        t.integer('re');
+        /** accept | reject | sample_too_small | no_plan | invalid */
+        t.string('decision', 16).notNullable();
+        t.string('note', 500);
+        t.string('state_before', 16).notNullable();
+        t.string('state_after', 16).notNullable();
+        /** The switching counters after the lot (JSON), from which the next day continues. */
+        t.string('state_detail', 1000).notNullable();
+        /** Percent, as configured; the risks and AOQL as fractions (binomial, process OC). */
+        t.double('aql');
+        t.double('ltpd');
+        t.double('alpha');
+        t.double('beta');
+        t.double('ltpd_at_pa10');
+        t.double('aoql');
+        runColumns(t, ts);
+        t.index(['production_day'], 'ix_lot_dispositions_day');
+        t.index(['product', 'inspection_class', 'production_day'], 'ix_lot_dispositions_grain');
+      });
+      await s().createTable('sampling_state', (t) => {
+        grain(t);
+        /** normal | tightened | reduced | discontinued */
+        t.string('state', 16).notNullable();
+        t.string('state_detail', 1000).notNullable();
+        t.date('last_day');
+        t.string('last_lot_id', TEXT_KEY);
+        ts(t, 'updated_at').notNullable();
+        t.string('updated_by', 128).notNullable();
+        t.primary(['product', 'inspection_class'], 'pk_sampling_state');
+      });
+      // Every change of a product × class's inspection state: by a lot (run) or by a person (resume).
+      await s().createTable('sampling_state_history', (t) => {
+        t.bigIncrements('id').primary();
+        grain(t);
+        t.date('production_day').notNullable();
+        t.string('lot_id', TEXT_KEY);
+        t.string('from_state', 16).notNullable();
+        t.string('to_state', 16).notNullable();
+        t.string('reason', 500).notNullable();
+        t.string('changed_by', 128).notNullable();
+        t.integer('run_id');
+        ts(t, 'recorded_at').notNullable();
+        t.index(['product', 'inspection_class', 'production_day'], 'ix_sampling_state_history_grain');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['sampling_state_history', 'sampling_state', 'lot_dispositions']) await withSchema(db, schema).dropTableIfExists(t);
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

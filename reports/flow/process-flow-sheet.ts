@@ -7,7 +7,7 @@
 import type ExcelJS from 'exceljs';
 import type { FlowConformanceRow, FlowRows, FlowShiftRow, FlowSkipRow, FlowStepRow, FlowVariantRow } from '../../etl/flow/flow-rows.js';
 import { escapeHtml } from '../daily-yield-email.js';
-import { addPicture, writeTable, type StreamBook } from '../xlsx-stream-parts.js';
+import { addPicture, titledTable, type SheetColumn, type StreamBook } from '../xlsx-stream-parts.js';
 import type { Png } from '../charts.js';
 import { duration } from './process-map.js';
 
@@ -31,18 +31,12 @@ export interface StationSkips {
 /** Variants listed per product. */
 const TOP_VARIANTS = 5;
 
-interface Column<T> {
-  header: string;
-  meaning: string;
-  value: (r: T) => ExcelJS.CellValue;
-  numFmt?: string;
-}
 
 const RATE = '0.0%';
 const SECONDS = '#,##0.0';
 const COUNT = '#,##0';
 
-const STEP_COLUMNS: Column<FlowStepRow>[] = [
+const STEP_COLUMNS: SheetColumn<FlowStepRow>[] = [
   { header: 'Product', meaning: 'product (CELL: the battery line, case = cell)', value: (r) => r.product },
   { header: 'Step', meaning: 'test step (battery: WINDING, CEF)', value: (r) => r.step },
   { header: 'Bottleneck rank', meaning: '1 = the largest median wait into the step among the product\'s steps with at least flow.minCases cases; empty below', value: (r) => r.bottleneck_rank },
@@ -54,7 +48,7 @@ const STEP_COLUMNS: Column<FlowStepRow>[] = [
   { header: 'Median processing (s)', meaning: 'median duration of the events with a duration', value: (r) => r.median_processing_s, numFmt: SECONDS },
 ];
 
-const CONFORMANCE_COLUMNS: Column<FlowConformanceRow>[] = [
+const CONFORMANCE_COLUMNS: SheetColumn<FlowConformanceRow>[] = [
   { header: 'Product', meaning: 'product', value: (r) => r.product },
   { header: 'Cases', meaning: 'cases whose first event falls on the day', value: (r) => r.cases, numFmt: COUNT },
   { header: 'Fitness', meaning: 'cases whose variant is the route or a prefix of it / cases', value: (r) => r.fitness, numFmt: RATE },
@@ -65,7 +59,7 @@ const CONFORMANCE_COLUMNS: Column<FlowConformanceRow>[] = [
   { header: 'Route source', meaning: 'config: flow.routes; discovered: the most frequent variant of the last flow.discoverDays days', value: (r) => r.route_source },
 ];
 
-const VARIANT_COLUMNS: Column<FlowVariantRow>[] = [
+const VARIANT_COLUMNS: SheetColumn<FlowVariantRow>[] = [
   { header: 'Product', meaning: 'product', value: (r) => r.product },
   { header: 'Rank', meaning: '1 = the variant with the most cases (ties by variant text)', value: (r) => r.rank },
   { header: 'Variant', meaning: "the case's steps in order, repeats collapsed", value: (r) => r.variant },
@@ -74,7 +68,7 @@ const VARIANT_COLUMNS: Column<FlowVariantRow>[] = [
   { header: 'Median lead time (s)', meaning: "median of last event's end − first event's time", value: (r) => r.median_lead_time_s, numFmt: SECONDS },
 ];
 
-const SHIFT_COLUMNS: Column<FlowShiftRow>[] = [
+const SHIFT_COLUMNS: SheetColumn<FlowShiftRow>[] = [
   { header: 'Shift', meaning: 'plant.shifts: the shift containing the attempt', value: (r) => r.shift },
   { header: 'Product', meaning: 'product', value: (r) => r.product },
   { header: 'Step', meaning: 'test step', value: (r) => r.step },
@@ -84,7 +78,7 @@ const SHIFT_COLUMNS: Column<FlowShiftRow>[] = [
   { header: 'Median wait in (s)', meaning: 'median wait into the step of the events in the shift', value: (r) => r.median_wait_in_s, numFmt: SECONDS },
 ];
 
-const SKIP_COLUMNS: Column<StationSkips>[] = [
+const SKIP_COLUMNS: SheetColumn<StationSkips>[] = [
   { header: 'Station', meaning: 'the machine of the route step that released the units', value: (r) => r.machine },
   { header: 'After step', meaning: 'the route step it runs', value: (r) => r.fromStep },
   { header: 'Skipped step', meaning: "the route's next step, which the units jumped over", value: (r) => r.skippedStep },
@@ -162,19 +156,6 @@ export function processFlowSheetData(rows: FlowRows, day: string, t: FlowThresho
   };
 }
 
-function table<T>(book: StreamBook, ws: ExcelJS.Worksheet, top: number, title: string, name: string, cols: readonly Column<T>[], rows: readonly T[]): number {
-  ws.getCell(top, 1).value = title;
-  ws.getCell(top, 1).font = { bold: true, size: 12 };
-  if (rows.length === 0) {
-    ws.getCell(top + 1, 1).value = 'none on the day';
-    return top + 3;
-  }
-  writeTable(book, ws, { name, headers: cols.map((c) => c.header), rows: rows.map((r) => cols.map((c) => c.value(r))), at: { row: top + 1, col: 1 } });
-  cols.forEach((c, i) => {
-    if (c.numFmt) for (let r = 0; r < rows.length; r++) ws.getCell(top + 2 + r, i + 1).numFmt = c.numFmt;
-  });
-  return top + rows.length + 3;
-}
 
 /** Writes the sheet; `maps` are the process maps, in product order. */
 export function addProcessFlowSheet(book: StreamBook, data: ProcessFlowSheetData, maps: readonly { product: string; png: Png }[]): ExcelJS.Worksheet {
@@ -182,11 +163,11 @@ export function addProcessFlowSheet(book: StreamBook, data: ProcessFlowSheetData
   [18, 14, 12, 10, 10, 10, 10, 12, 12].forEach((w, i) => (ws.getColumn(i + 1).width = w));
   ws.getColumn(3).width = 28;
   let r = 1;
-  r = table(book, ws, r, `Steps on ${data.day}: waits, processing, rework, bottleneck rank`, 'FlowSteps', STEP_COLUMNS, data.steps);
-  r = table(book, ws, r, 'Conformance to the route', 'FlowConformance', CONFORMANCE_COLUMNS, data.conformance);
-  r = table(book, ws, r, `Top ${TOP_VARIANTS} variants per product`, 'FlowVariants', VARIANT_COLUMNS, data.variants);
-  r = table(book, ws, r, 'Stations whose units skipped the next route step', 'FlowSkips', SKIP_COLUMNS, data.skips);
-  r = table(book, ws, r, 'Shifts (by attempt time)', 'FlowShifts', SHIFT_COLUMNS, data.shifts);
+  r = titledTable(book, ws, r, `Steps on ${data.day}: waits, processing, rework, bottleneck rank`, 'FlowSteps', STEP_COLUMNS, data.steps);
+  r = titledTable(book, ws, r, 'Conformance to the route', 'FlowConformance', CONFORMANCE_COLUMNS, data.conformance);
+  r = titledTable(book, ws, r, `Top ${TOP_VARIANTS} variants per product`, 'FlowVariants', VARIANT_COLUMNS, data.variants);
+  r = titledTable(book, ws, r, 'Stations whose units skipped the next route step', 'FlowSkips', SKIP_COLUMNS, data.skips);
+  r = titledTable(book, ws, r, 'Shifts (by attempt time)', 'FlowShifts', SHIFT_COLUMNS, data.shifts);
   ws.getCell(r, 1).value = 'Process maps';
   ws.getCell(r, 1).font = { bold: true, size: 12 };
   let row = r;

@@ -55,6 +55,15 @@ describe('yieldrun CLI', () => {
     expect(runs.output).toContain('cli test');
   }, 60_000);
 
+  it('`yieldrun sampling plan` prints the code letter and the plans of the three severities', async () => {
+    const r = await runCli(['--config', file, 'sampling', 'plan', '--lot-size', '1000', '--aql', '1.0'], env());
+    expect(r.code).toBe(0);
+    expect(r.output).toContain('lot size 1000, level II: code letter J');
+    expect(r.output).toMatch(/normal\s+n\s+80 Ac 2 Re 3/);
+    expect(r.output).toMatch(/tightened n\s+80 Ac 1 Re 2/);
+    expect(r.output).toMatch(/reduced\s+n\s+32 Ac 1 Re 3/);
+  }, 60_000);
+
   it('prints schedules with next run times in plant time', async () => {
     const r = await runCli(['--config', file, 'schedules', '--count', '2'], env());
     expect(r.code).toBe(0);
@@ -68,6 +77,8 @@ describe('yieldrun CLI', () => {
     ['a date not YYYY-MM-DD', () => [file, 'run', 'nightly-summary', '--date', '20-11-2026'], /expected a date YYYY-MM-DD, got '20-11-2026'/],
     ['a source table that does not exist', () => [writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } }), 'run', 'nightly-summary', '--date', '2026-11-20'], /source table 'mes_tests' does not exist \(set source\.testRecords\.table/],
     ['an unknown job', () => [file, 'run', 'no-such-job'], /unknown job 'no-such-job'/],
+    ['an AQL that is no column of MIL-STD-105E', () => [file, 'sampling', 'plan', '--lot-size', '1000', '--aql', '0.7'], /--aql: AQL 0\.7: not a column of MIL-STD-105E; expected one of 0\.01/],
+    ['an LTPD not above the AQL', () => [file, 'sampling', 'design', '--aql', '2', '--ltpd', '1'], /--ltpd: expected an LTPD above the AQL 2 %, got 1 %/],
     ['a bad cron pattern', () => [writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } }), 'schedules'], /schedules\.nightly\.cron: expected a valid cron pattern/],
   ] as const)('exits 2 with the reason: %s', async (_, args, message) => {
     const r = await runCli(['--config', ...args()], env());
