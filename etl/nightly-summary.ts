@@ -157,10 +157,8 @@ function rejectRows(ctx: EtlContext, source: TestRecordSource, runId: number, sl
     const n = Number(v);
     return v.trim() !== '' && Number.isFinite(n) ? n : v;
   };
-  // Exact copies of a rejected row come as one row with their count; each is a record of its own.
-  const copies = fine.filter((r) => r.part === 'R').flatMap((r) => Array.from({ length: Math.max(1, Number(r.v1 ?? 1)) }, () => r));
-  return copies
-    .slice(0, Math.max(1, ctx.config.etl.maxRejectsStored))
+  return fine
+    .filter((r) => r.part === 'R')
     .map((r) => ({
       run_id: runId,
       source_table: source.table,
@@ -199,9 +197,6 @@ export async function computeSummaries(
       ? await ctx.source.transaction(async (trx) => {
           // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
           await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
-          // The statement's many expressions cost JIT compilation about 0.7 s, more than it saves
-          // on a day of 200 k records (README "Benchmarks").
-          await trx.raw('SET LOCAL jit = off');
           return runStatement<FineRow>(trx, statement);
         })
       : await runStatement<FineRow>(ctx.source, statement);

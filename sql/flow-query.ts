@@ -160,7 +160,7 @@ export function buildFlowStatement(input: FlowQueryInput): Statement {
   q.add('WITH fperiods AS (');
   input.periods.forEach((p, i) => q.add(`${i ? ' UNION ALL ' : ''}SELECT CAST(? AS integer) AS pid, CAST(? AS integer) AS lo, CAST(? AS integer) AS hi`, p.pid, p.lo, p.hi));
   q.add('),\n');
-  if (input.events.log === 'tests') validAttemptCtes(q, input.events.attempts, { deduped: true });
+  if (input.events.log === 'tests') validAttemptCtes(q, input.events.attempts);
   else batteryEvents(q, input.events.battery);
 
   // A case's events in order (process-flow.md §1: time, machine, FAIL before PASS; the step breaks

@@ -62,13 +62,13 @@ describe('summary SQL for SQL Server', () => {
 
   it('stays under 2,100 parameters for the largest batch', () => {
     const st = buildSummaryStatement(input(fiveWeeks));
-    // 40 periods × 3 (id and slot range), 6 synonyms, 4 window bounds (the batch's start; the history's start, and the
+    // 40 periods × 3, 6 synonyms, 4 window bounds (the batch's start; the history's start, and the
     // batch's start and end for its serials), 2 + 34 slot bounds (the slot search splits 35 days at
     // 34 bounds), 5 × maxAttempts, TOP, 35 report slots.
     expect(st.bindings.length).toBe(40 * 3 + 6 + 4 + 2 + 34 + 5 + 1 + 35);
     expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
     expect(st.sql).toContain("SELECT TOP (?) 'R' AS part");
-    expect(st.sql).toContain('CONVERT(varchar(23), r_at, 121)');
+    expect(st.sql).toContain('CONVERT(varchar(23), tested_at, 121)');
     const counts = buildRowCountStatement(input(dateRange('2026-11-01', '2026-11-07')));
     // 7 days + ISO weeks 2026-W44 and W45 (2026-11-01 is a Sunday), 3 values each.
     expect(counts.bindings.length).toBe(9 * 3);
