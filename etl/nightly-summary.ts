@@ -177,6 +177,13 @@ function rejectRows(ctx: EtlContext, source: TestRecordSource, runId: number, sl
     }));
 }
 
+/** The aggregate statement of one batch (also what the benchmark's plan report explains). */
+export function summaryStatement(ctx: EtlContext, source: TestRecordSource, days: readonly string[]) {
+  const periods = periodsForDays(days, ctx.clock);
+  const { input, slotPeriods } = queryInput(ctx, source, periods);
+  return { periods, slotPeriods, statement: buildSummaryStatement(input) };
+}
+
 /** Aggregates one batch in the source database: one statement. */
 export async function computeSummaries(
   ctx: EtlContext,
@@ -184,9 +191,7 @@ export async function computeSummaries(
   days: readonly string[],
   runId: number,
 ): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[] }> {
-  const periods = periodsForDays(days, ctx.clock);
-  const { input, slotPeriods } = queryInput(ctx, source, periods);
-  const statement = buildSummaryStatement(input);
+  const { periods, slotPeriods, statement } = summaryStatement(ctx, source, days);
   const fine =
     ctx.sourceDialect === 'postgres'
       ? await ctx.source.transaction(async (trx) => {

@@ -11,7 +11,7 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
 import { rawText, validTimestamp } from './source-values.js';
-import { validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
+import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
@@ -78,14 +78,20 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   // over one sort: PostgreSQL runs a separate window step per distinct frame. The attempt number is
   // the running count (SQL Server allows no frame on ROW_NUMBER); PASSes before an attempt are the
   // running count of PASSes up to it, less its own.
-  const unitTest = 'OVER (PARTITION BY serial, test ORDER BY tested_at, machine, result ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)';
-  q.add(`attempts AS (SELECT deduped.*,
+  // SQLite numbers the attempts in the select that drops the duplicates: its windows then read the
+  // GROUP BY's sorted output, where over the `deduped` CTE it sorts every attempt again (its query
+  // plan: one "USE TEMP B-TREE" fewer). It skips that sort only when the window's order is the whole
+  // GROUP BY key: product and slot follow from serial and time, so they change no order.
+  // PostgreSQL already runs the window on the sorted groups.
+  const fused = d === 'sqlite';
+  const unitTest = `OVER (PARTITION BY serial, test ORDER BY tested_at, machine, result${fused ? ', product, slot' : ''} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`;
+  q.add(`attempts AS (SELECT ${fused ? `${DEDUPED_COLUMNS}, ${DEDUPED_AGGREGATES}` : 'deduped.*'},
       COUNT(*) ${unitTest} AS n,
       SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) ${unitTest} - CASE WHEN result = 'PASS' THEN 1 ELSE 0 END AS passes_before,
       FIRST_VALUE(tested_at) ${unitTest} AS first_at,
       FIRST_VALUE(slot) ${unitTest} AS first_slot,
       FIRST_VALUE(machine) ${unitTest} AS first_machine
-    FROM deduped)\n`);
+    FROM ${fused ? `classified WHERE reject_reason IS NULL GROUP BY ${DEDUPED_COLUMNS}` : 'deduped'})\n`);
   const noText = Array.from({ length: TEXTS }, () => 'NULL').join(', ');
   // Attempts after the first PASS or beyond maxAttempts are excess: tests, but not yields or retests.
   q.add(

@@ -99,6 +99,10 @@ function nextDate(day: string): string {
 
 const KEY_COLUMNS = ['serial', 'product', 'test', 'machine'] as const;
 
+/** An exact duplicate set's key, in the attempt order, and what its copies give (`deduped`). */
+export const DEDUPED_COLUMNS = 'serial, test, tested_at, machine, result, product, slot';
+export const DEDUPED_AGGREGATES = 'MIN(duration_s) AS duration_s, COUNT(*) AS copies';
+
 /** Reasons 1–9 of metrics.md §3, the first that applies, over the columns of `read`'s row. */
 function reasonOf(d: Dialect, q: SqlText): void {
   const tooLong = KEY_COLUMNS.map((k) => `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`).join(' OR ');
@@ -218,8 +222,7 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
       WHEN product <> owner_product THEN 'conflicting_product' END AS reject_reason
     FROM owned),\n`);
   // Exact duplicates count once. Grouped in the attempt order, so the window below needs no new sort.
-  q.add(`deduped AS (SELECT serial, test, tested_at, machine, result, product, slot,
-      MIN(duration_s) AS duration_s, COUNT(*) AS copies
+  q.add(`deduped AS (SELECT ${DEDUPED_COLUMNS}, ${DEDUPED_AGGREGATES}
     FROM classified WHERE reject_reason IS NULL
-    GROUP BY serial, test, tested_at, machine, result, product, slot),\n`);
+    GROUP BY ${DEDUPED_COLUMNS}),\n`);
 }

@@ -1,0 +1,49 @@
+/**
+ * The nightly summary statement's plan for a range of days on a benchmark data set: EXPLAIN
+ * (ANALYZE, BUFFERS) on PostgreSQL (under the run's work_mem), EXPLAIN QUERY PLAN on SQLite.
+ * Usage: node dist/tests/bench/explain.js '<json MeasureArgs>'
+ */
+import { pino } from 'pino';
+import { resolveConfig } from '../../config/load.js';
+import { openEtlContext } from '../../etl/context.js';
+import { readTestRecordSource, summaryStatement } from '../../etl/nightly-summary.js';
+import { dateRange } from '../../etl/periods.js';
+import type { MeasureArgs } from './measure.js';
+
+async function main(): Promise<void> {
+  const a = JSON.parse(process.argv[2]!) as MeasureArgs;
+  const table = a.schema ? `${a.schema}.test_records` : 'test_records';
+  const cfg = resolveConfig(
+    { plant: { timezone: 'Europe/Berlin', dayStart: '06:00' }, source: { timestamps: 'local', testRecords: { table } }, target: a.schema ? { schema: a.schema } : {} },
+    { SOURCE_DATABASE_URL: a.url },
+    'bench',
+  );
+  const ctx = openEtlContext(cfg, pino({ level: 'silent' }));
+  try {
+    const source = await readTestRecordSource(ctx);
+    const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to));
+    if (ctx.sourceDialect === 'postgres') {
+      const lines = await ctx.source.transaction(async (trx) => {
+        await trx.raw(`SET LOCAL work_mem = '${cfg.etl.postgresWorkMem}'`);
+        const r = (await trx.raw(`EXPLAIN (ANALYZE, BUFFERS) ${statement.sql}`, statement.bindings)) as { rows: { 'QUERY PLAN': string }[] };
+        return r.rows.map((x) => x['QUERY PLAN']);
+      });
+      console.log(lines.join('\n'));
+    } else {
+      const rows = (await ctx.source.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, statement.bindings)) as { id: number; parent: number; detail: string }[];
+      const depth = new Map<number, number>([[0, 0]]);
+      for (const r of rows) {
+        const d = (depth.get(r.parent) ?? 0) + 1;
+        depth.set(r.id, d);
+        console.log(`${'  '.repeat(d - 1)}${r.detail}`);
+      }
+    }
+  } finally {
+    await ctx.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
