@@ -9,6 +9,7 @@ import { DAILY_YIELD_REPORT, describeReport, runDailyYieldReport } from '../repo
 import { DEFECT_TRACE, describeDefectTrace, runDefectTrace } from '../etl/defect-trace.js';
 import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
 import { PROCESS_FLOW, describeProcessFlow, runProcessFlow } from '../etl/flow/process-flow-job.js';
+import { MES_EXCHANGE, describeMesExchange, runMesExchange } from '../etl/mes/mes-exchange-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -104,6 +105,14 @@ export const JOBS: Record<string, JobDefinition> = {
     async run(ctx, params) {
       const r = await runProcessFlow(ctx, params);
       return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeProcessFlow(r), details: r };
+    },
+  },
+  [MES_EXCHANGE]: {
+    name: MES_EXCHANGE,
+    description: 'pull production orders from the MES into mes_orders, their delivery risk into mes_order_risk, and push the day\'s results to the MES once each through mes_outbox (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runMesExchange(ctx, params);
+      return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeMesExchange(r), details: r };
     },
   },
 };

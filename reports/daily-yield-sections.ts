@@ -19,6 +19,9 @@ import type { Png } from './charts.js';
 import { loadFlowDay } from '../etl/flow/flow-store.js';
 import { addProcessFlowSheet, processFlowParagraph, processFlowSheetData, productOrder, PROCESS_FLOW_DEFINITIONS } from './flow/process-flow-sheet.js';
 import { renderProcessMap } from './flow/process-map.js';
+import { computeRisk, readRisk } from '../etl/mes/risk-store.js';
+import { readOrders, lastPulledAt } from '../etl/mes/orders.js';
+import { addDeliveryRiskSheet, deliveryRiskParagraph, DELIVERY_RISK_COLUMNS, type DeliveryRiskData } from './mes/delivery-risk-sheet.js';
 
 export interface ReportSection {
   sheet: AppendixSheet;
@@ -115,5 +118,27 @@ export async function processFlowSection(ctx: EtlContext, day: string): Promise<
       flowWorstRework: data.worstRework ? `${data.worstRework.product} ${data.worstRework.step}` : '',
       flowMaps: maps.length,
     },
+  };
+}
+
+/**
+ * The Delivery risk sheet: the open MES orders as the exchange stored them for the day, or, when
+ * it has not run for the day yet (it runs beside the report), computed the same way from the
+ * orders last pulled. Null when no order was ever pulled.
+ */
+export async function deliveryRiskSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  let rows = await readRisk(ctx, day);
+  let pulledAt: string | undefined;
+  if (rows.length === 0) {
+    const orders = await readOrders(ctx);
+    if (orders.length === 0) return null;
+    rows = await computeRisk(ctx, day, orders);
+    pulledAt = (await lastPulledAt(ctx))?.toISOString();
+  }
+  const data: DeliveryRiskData = { day, rows, rateWindowDays: rows[0]?.rateWindowDays ?? ctx.config.mes.rateWindowDays, computedFromOrdersPulledAt: pulledAt };
+  return {
+    sheet: { name: 'Delivery risk', write: (book) => addDeliveryRiskSheet(book, data), definitions: DELIVERY_RISK_COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning })) },
+    email: deliveryRiskParagraph(data),
+    stats: { openOrders: rows.length, ordersAtRisk: rows.filter((r) => r.atRisk).length },
   };
 }
