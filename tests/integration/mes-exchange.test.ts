@@ -20,6 +20,7 @@ import path from 'node:path';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import ExcelJS from 'exceljs';
+import { pino } from 'pino';
 import { simpleParser } from 'mailparser';
 import { createBackend, openMigrated, silentLog, writeTestRecords, type Backend } from '../support/backends.js';
 import { startTestMes, schemaValidator } from '../support/mes-server.js';
@@ -216,6 +217,55 @@ describe.each(BACKENDS)('MES exchange on %s', (backendName) => {
     const line = 'Delivery risk: 2 of 4 open order(s) may miss their due date: ORD-2 (P1, due 2026-11-24: 12.2 of 30 projected), ORD-5 (P3, due 2026-11-30: 0 of 10 projected). See the Delivery risk sheet.';
     expect(mail.text).toContain(line);
     expect(mail.html).toContain(line);
+  }, 60_000);
+
+  it('pushes open SPC events, lot dispositions and high-risk cells once their tables exist, each body as documented', async () => {
+    const c = await setup(undefined, { push: ['spc-event', 'lot-disposition', 'cell-risk'] });
+    const logged: string[] = [];
+    const cl = { ...c, log: pino({ level: 'info' }, { write: (l: string) => void logged.push(l) }) };
+    // Without the sampling and risk tables: both kinds skipped, said once however often it runs.
+    const first = await runMesExchange(cl, { days: [DAY], triggeredBy: 'test' });
+    await runMesExchange(cl, { days: [DAY], triggeredBy: 'test' });
+    expect(first.perDay[0]!.skipped).toEqual(['lot-disposition', 'cell-risk']);
+    expect(logged.filter((l) => l.includes('MES push kind lot-disposition skipped: the target has no table lot_dispositions'))).toHaveLength(1);
+
+    const t = (name: string) => targetTable(c, c.target, name);
+    const sb = () => (c.targetSchema ? c.target.schema.withSchema(c.targetSchema) : c.target.schema);
+    // The sampling job's shape: its acceptance number is `c` or `ac`; both are read.
+    const acceptColumn = backendName === 'sqlite' ? 'c' : 'ac';
+    await sb().createTable('lot_dispositions', (x) => {
+      x.date('day'); x.string('lot_id'); x.string('product'); x.string('material'); x.string('plan'); x.integer('n'); x.integer(acceptColumn); x.integer('re');
+      x.integer('inspected'); x.integer('defectives'); x.string('decision'); x.string('state_after');
+    });
+    await sb().createTable('cell_risk', (x) => {
+      x.date('day'); x.string('cell_id'); x.double('score'); x.string('class'); x.string('model_version'); x.text('top_features');
+    });
+    await t('lot_dispositions').insert([
+      { day: DAY, lot_id: 'LOT-1', product: 'P1', material: 'CELL-18650', plan: 'ANSI Z1.4 II, AQL 1.0', n: 32, [acceptColumn]: 1, re: 2, inspected: 32, defectives: 3, decision: 'reject', state_after: 'held' },
+      { day: '2026-11-19', lot_id: 'LOT-0', product: 'P1', material: null, plan: 'x', n: 8, [acceptColumn]: 0, re: 1, inspected: 8, defectives: 0, decision: 'accept', state_after: 'released' },
+    ]);
+    await t('cell_risk').insert([
+      { day: DAY, cell_id: 'C-1', score: 91.5, class: 'high', model_version: 'v3', top_features: JSON.stringify([{ feature: 'k_value', contribution: 1.2 }]) },
+      { day: DAY, cell_id: 'C-2', score: 74.9, class: 'low', model_version: 'v3', top_features: '[]' },
+    ]);
+    await t('spc_events').insert({
+      measure: 'sep_anode_gap', chart_key: 'WND07', chart: 'I-MR', state: 'open', opened_at: new Date('2026-11-20T08:00:00Z'), last_flagged_at: new Date('2026-11-20T09:30:00Z'),
+      flagged_points: 3, extreme_value: 0.71, extreme_cl: 1.0, side: 'low', history: 0, first_seen_run_id: 1, last_seen_run_id: 1,
+    });
+
+    const r = await runMesExchange(cl, { days: [DAY], triggeredBy: 'test' });
+    expect(r.perDay[0]).toMatchObject({ results: 3, skipped: [] });
+    const bodies = (await pushesOf(c)).map((p) => JSON.parse(p.payload));
+    expect(bodies.map((b) => `${b.kind} ${b.entity} ${b.disposition}`).sort()).toEqual(['cell-risk C-1 hold', 'lot-disposition LOT-1 nonconforming', 'spc-event 1 nonconforming']);
+    for (const b of bodies) expect(schemaValidator('QualityResult')(b)).toEqual([]);
+    expect(mes!.results.size).toBe(3);
+    const lot = bodies.find((b) => b.kind === 'lot-disposition');
+    expect(lot).toMatchObject({ material: { id: 'CELL-18650' }, lot: { id: 'LOT-1', state: 'held' }, samplingPlan: { plan: 'ANSI Z1.4 II, AQL 1.0', sampleSize: 32, accept: 1, reject: 2 } });
+    expect(lot.testResults).toEqual([{ name: 'defectives', value: 3, unit: 'units', spec: { upper: 1 }, disposition: 'nonconforming', sampleSize: 32 }]);
+    const cell = bodies.find((b) => b.kind === 'cell-risk');
+    expect(cell).toMatchObject({ materialSublot: { id: 'C-1' }, riskModel: { version: 'v3', class: 'high', topFeatures: [{ feature: 'k_value', contribution: 1.2 }] } });
+    const ev = bodies.find((b) => b.kind === 'spc-event');
+    expect(ev).toMatchObject({ equipment: { id: 'WND07' }, spcEvent: { measure: 'sep_anode_gap', state: 'open', openedAt: '2026-11-20T08:00:00.000Z', flaggedPoints: 3, side: 'low', acknowledged: false } });
   }, 60_000);
 
   it('refuses what the document does not describe, retries a wrong token, and re-sends a claim whose sender died', async () => {

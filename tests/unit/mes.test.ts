@@ -1,0 +1,114 @@
+/**
+ * The MES exchange's configuration, its pure delivery-risk maths on hand-worked orders, the order
+ * parser and the idempotency key.
+ */
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { resolveConfig, ConfigError } from '../../config/load.js';
+import { deliveryRisk, daysBetween, type MesOrder } from '../../etl/mes/delivery-risk.js';
+import { parseOrder } from '../../etl/mes/orders.js';
+import { idempotencyKey } from '../../etl/mes/outbox.js';
+import { pushRetryDelayMs } from '../../etl/mes/sender.js';
+import { REDACTED_PATHS } from '../../jobs/log.js';
+
+const fail = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    resolveConfig(raw, env, 'test.yaml');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('mes configuration', () => {
+  it('is off by default and takes the token only from MES_TOKEN', () => {
+    const off = resolveConfig({}, {});
+    expect(off.mes).toMatchObject({ enabled: false, timeoutMs: 10_000, rateWindowDays: 7, push: ['product-yield', 'order-yield', 'spc-event', 'lot-disposition', 'cell-risk'] });
+    expect(off.mes.token).toBeUndefined();
+    const on = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com/api/v1/' } }, { MES_TOKEN: ' s3cret ' });
+    expect(on.mes).toMatchObject({ url: 'https://mes.example.com/api/v1', token: 's3cret' });
+  });
+
+  it('names the key of a bad value', () => {
+    expect(fail({ mes: { token: 'abc' } })).toMatch(/mes\.token: the MES token is a secret: set it in the environment MES_TOKEN/);
+    expect(fail({ mes: { enabled: true } }, { MES_TOKEN: 't' })).toMatch(/mes\.url: expected the MES API base URL when mes\.enabled is true/);
+    expect(fail({ mes: { url: 'ftp://mes/api' } })).toMatch(/mes\.url: expected the MES API base URL/);
+    expect(fail({ mes: { url: 'not a url' } })).toMatch(/mes\.url: expected the MES API base URL/);
+    expect(fail({ mes: { url: 'https://user:pw@mes.example.com/api' } })).toMatch(/mes\.url: credentials in the URL are not allowed/);
+    expect(fail({ mes: { push: ['product-yield', 'wafer-map'] } })).toMatch(/mes\.push\.1: expected push kinds from/);
+    expect(fail({ mes: { rateWindowDays: 0 } })).toMatch(/mes\.rateWindowDays/);
+    expect(fail({ mes: { enabled: true, url: 'https://mes.example.com' } })).toMatch(/environment MES_TOKEN: required when mes\.enabled is true/);
+  });
+
+  it('never logs the token (the logger\'s redaction)', () => {
+    const lines: string[] = [];
+    const log = pino({ redact: { paths: REDACTED_PATHS, censor: '***' } }, { write: (l: string) => void lines.push(l) });
+    const cfg = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com' } }, { MES_TOKEN: 'tok-123' });
+    log.info({ mes: cfg.mes }, 'config');
+    expect(lines.join('')).not.toContain('tok-123');
+  });
+});
+
+describe('delivery risk', () => {
+  const o = (x: Partial<MesOrder>): MesOrder => ({ orderId: 'O', product: 'P', quantity: 100, unit: 'units', startDate: '2026-11-10', dueDate: '2026-11-20', status: 'released', ...x });
+  // P: 10 good units a day from 11-10 to 11-14, none on 11-15.
+  const good = new Map([['P', new Map(['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13', '2026-11-14'].map((d) => [d, 10]))]]);
+  const opts = { rateWindowDays: 3, openStatuses: ['Released', 'running'] };
+
+  it('counts the order\'s own days, projects the recent rate to the due date and flags a shortfall', () => {
+    // As of 11-15: good 50 (11-10 … 11-14); rate (10 + 10 + 0) / 3 over 11-13 … 11-15; 5 days left (11-16 … 11-20).
+    const [r] = deliveryRisk([o({})], good, '2026-11-15', opts);
+    expect(r).toMatchObject({ goodSoFar: 50, daysLeft: 5, atRisk: true });
+    expect(r!.ratePerDay).toBeCloseTo(20 / 3, 12);
+    expect(r!.projectedGood).toBeCloseTo(50 + (5 * 20) / 3, 12);
+    expect(r!.shortfall).toBeCloseTo(100 - 50 - 100 / 3, 12);
+  });
+
+  it('an order that starts later counts no earlier output and has its days from its start; an overdue one has none left', () => {
+    // Starts 11-18: nothing so far; days left 11-18 … 11-20 = 3; projected 3 × 20/3 = 20.
+    const [late] = deliveryRisk([o({ startDate: '2026-11-18', quantity: 20 })], good, '2026-11-15', opts);
+    expect(late).toMatchObject({ goodSoFar: 0, daysLeft: 3, atRisk: false });
+    expect(late!.projectedGood).toBeCloseTo(20, 12);
+    // Due 11-12, asked for 40 as of 11-15: 11-10 … 11-12 gave 30; no day left; short 10.
+    const [over] = deliveryRisk([o({ dueDate: '2026-11-12', quantity: 40 })], good, '2026-11-15', opts);
+    expect(over).toMatchObject({ goodSoFar: 30, daysLeft: 0, projectedGood: 30, shortfall: 10, atRisk: true });
+  });
+
+  it('lists only open orders (status compared without case), at-risk ones first, then by due date', () => {
+    const rows = deliveryRisk(
+      [o({ orderId: 'A', quantity: 10, dueDate: '2026-11-16' }), o({ orderId: 'B', status: 'COMPLETED' }), o({ orderId: 'C', status: 'RUNNING', quantity: 1000 }), o({ orderId: 'D', quantity: 10, dueDate: '2026-11-15' })],
+      good,
+      '2026-11-15',
+      opts,
+    );
+    expect(rows.map((r) => [r.orderId, r.atRisk])).toEqual([['C', true], ['D', false], ['A', false]]);
+    expect(daysBetween('2026-03-28', '2026-03-30')).toBe(2); // across the spring DST change: calendar days
+  });
+});
+
+describe('orders and keys', () => {
+  const doc = { id: 'PO-1', material: { id: 'SFP' }, quantity: { value: 5, unit: 'units' }, scheduledStart: '2026-11-01', dueDate: '2026-11-09', status: 'released' };
+
+  it('parses a documented order and names what is wrong with another', () => {
+    expect(parseOrder(doc)).toEqual({ orderId: 'PO-1', product: 'SFP', quantity: 5, unit: 'units', startDate: '2026-11-01', dueDate: '2026-11-09', status: 'released' });
+    expect(parseOrder({ ...doc, quantity: { value: 2.5 } })).toEqual({ orderId: 'PO-1', reason: 'quantity.value: expected a whole number of units ≥ 0' });
+    expect(parseOrder({ ...doc, material: {} })).toEqual({ orderId: 'PO-1', reason: 'material.id: expected the product (material definition) id' });
+    expect(parseOrder({ ...doc, scheduledStart: '2026-11-10' })).toEqual({ orderId: 'PO-1', reason: 'scheduledStart is after dueDate' });
+    expect(parseOrder({ ...doc, id: '' })).toEqual({ orderId: null, reason: 'id: expected a non-empty string' });
+    expect(parseOrder(null)).toEqual({ orderId: null, reason: 'id: expected a non-empty string' });
+  });
+
+  it('keys a result by kind, day and entity, hashing an entity too long for the column', () => {
+    expect(idempotencyKey('product-yield', '2026-11-20', 'SFP-10G-LR')).toBe('yieldrun:product-yield:2026-11-20:SFP-10G-LR');
+    const long = idempotencyKey('cell-risk', '2026-11-20', 'x'.repeat(300));
+    expect(long).toMatch(/^yieldrun:cell-risk:2026-11-20:sha256-[0-9a-f]{64}$/);
+    expect(long).toBe(idempotencyKey('cell-risk', '2026-11-20', 'x'.repeat(300)));
+  });
+
+  it('waits twice as long after each failed try, up to the longest wait, and at least what Retry-After asked', () => {
+    const ctx = { config: resolveConfig({ mes: { retryDelayMs: 1000, maxRetryDelayMs: 5000 } }, {}) };
+    expect([1, 2, 3, 4].map((n) => pushRetryDelayMs(ctx, n))).toEqual([1000, 2000, 4000, 5000]);
+    expect(pushRetryDelayMs(ctx, 1, 30_000)).toBe(30_000);
+  });
+});
