@@ -1,54 +1,13 @@
 /**
- * The MES exchange's configuration, its pure delivery-risk maths on hand-worked orders, the order
- * parser and the idempotency key.
+ * The MES exchange's pure delivery-risk maths on hand-worked orders, the order
+ * parser, the idempotency key and the retry wait (its configuration: tests/unit/config.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { resolveConfig, ConfigError } from '../../config/load.js';
+import { resolveConfig } from '../../config/load.js';
 import { deliveryRisk, daysBetween, type MesOrder } from '../../etl/mes/delivery-risk.js';
 import { parseOrder } from '../../etl/mes/orders.js';
 import { idempotencyKey } from '../../etl/mes/outbox.js';
 import { pushRetryDelayMs } from '../../etl/mes/sender.js';
-import { REDACTED_PATHS } from '../../jobs/log.js';
-
-const fail = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
-  try {
-    resolveConfig(raw, env, 'test.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-};
-
-describe('mes configuration', () => {
-  it('is off by default and takes the token only from MES_TOKEN', () => {
-    const off = resolveConfig({}, {});
-    expect(off.mes).toMatchObject({ enabled: false, timeoutMs: 10_000, rateWindowDays: 7, push: ['product-yield', 'order-yield', 'spc-event', 'lot-disposition', 'cell-risk'] });
-    expect(off.mes.token).toBeUndefined();
-    const on = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com/api/v1/' } }, { MES_TOKEN: ' s3cret ' });
-    expect(on.mes).toMatchObject({ url: 'https://mes.example.com/api/v1', token: 's3cret' });
-  });
-
-  it('names the key of a bad value', () => {
-    expect(fail({ mes: { token: 'abc' } })).toMatch(/mes\.token: the MES token is a secret: set it in the environment MES_TOKEN/);
-    expect(fail({ mes: { enabled: true } }, { MES_TOKEN: 't' })).toMatch(/mes\.url: expected the MES API base URL when mes\.enabled is true/);
-    expect(fail({ mes: { url: 'ftp://mes/api' } })).toMatch(/mes\.url: expected the MES API base URL/);
-    expect(fail({ mes: { url: 'not a url' } })).toMatch(/mes\.url: expected the MES API base URL/);
-    expect(fail({ mes: { url: 'https://user:pw@mes.example.com/api' } })).toMatch(/mes\.url: credentials in the URL are not allowed/);
-    expect(fail({ mes: { push: ['product-yield', 'wafer-map'] } })).toMatch(/mes\.push\.1: expected push kinds from/);
-    expect(fail({ mes: { rateWindowDays: 0 } })).toMatch(/mes\.rateWindowDays/);
-    expect(fail({ mes: { enabled: true, url: 'https://mes.example.com' } })).toMatch(/environment MES_TOKEN: required when mes\.enabled is true/);
-  });
-
-  it('never logs the token (the logger\'s redaction)', () => {
-    const lines: string[] = [];
-    const log = pino({ redact: { paths: REDACTED_PATHS, censor: '***' } }, { write: (l: string) => void lines.push(l) });
-    const cfg = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com' } }, { MES_TOKEN: 'tok-123' });
-    log.info({ mes: cfg.mes }, 'config');
-    expect(lines.join('')).not.toContain('tok-123');
-  });
-});
 
 describe('delivery risk', () => {
   const o = (x: Partial<MesOrder>): MesOrder => ({ orderId: 'O', product: 'P', quantity: 100, unit: 'units', startDate: '2026-11-10', dueDate: '2026-11-20', status: 'released', ...x });
