@@ -1,6 +1,6 @@
 /**
  * The MES exchange's pure delivery-risk maths on hand-worked orders, the order
- * parser, the idempotency key and the retry wait (its configuration: tests/unit/config.test.ts).
+ * parser, the idempotency key, the retry wait and the generator's orders (its configuration: tests/unit/config.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
@@ -8,6 +8,9 @@ import { deliveryRisk, daysBetween, type MesOrder } from '../../etl/mes/delivery
 import { parseOrder } from '../../etl/mes/orders.js';
 import { idempotencyKey } from '../../etl/mes/outbox.js';
 import { pushRetryDelayMs } from '../../etl/mes/sender.js';
+import { mesProductionOrders } from '../../data/mes-orders.js';
+import { PRODUCTS } from '../../data/test-floor.js';
+import { schemaValidator } from '../support/mes-server.js';
 
 describe('delivery risk', () => {
   const o = (x: Partial<MesOrder>): MesOrder => ({ orderId: 'O', product: 'P', quantity: 100, unit: 'units', startDate: '2026-11-10', dueDate: '2026-11-20', status: 'released', ...x });
@@ -69,5 +72,23 @@ describe('orders and keys', () => {
     const ctx = { config: resolveConfig({ mes: { retryDelayMs: 1000, maxRetryDelayMs: 5000 } }, {}) };
     expect([1, 2, 3, 4].map((n) => pushRetryDelayMs(ctx, n))).toEqual([1000, 2000, 4000, 5000]);
     expect(pushRetryDelayMs(ctx, 1, 30_000)).toBe(30_000);
+  });
+});
+
+describe('the generator\'s production orders', () => {
+  it('are seeded, in the documented shape, one completed and one open order per product, some planned', () => {
+    const opts = { seed: 42, rows: 20_000, start: '2026-10-12', days: 30 };
+    const orders = mesProductionOrders(opts);
+    expect(mesProductionOrders(opts)).toEqual(orders);
+    const valid = schemaValidator('ProductionOrder');
+    for (const o of orders) expect(valid(o)).toEqual([]);
+    expect(schemaValidator('ProductionOrderPage')({ items: orders, nextPageToken: null })).toEqual([]);
+    expect(orders.filter((o) => o.status === 'completed')).toHaveLength(PRODUCTS.length);
+    const open = orders.filter((o) => o.status === 'released' || o.status === 'running');
+    expect(open.map((o) => o.material.id).sort()).toEqual(PRODUCTS.map((p) => p.name).sort());
+    // Open orders run from the middle of the days to a week after the last one (2026-11-10).
+    expect(new Set(open.map((o) => `${o.scheduledStart}..${o.dueDate}`))).toEqual(new Set(['2026-10-27..2026-11-17']));
+    expect(orders.filter((o) => o.status === 'planned').length).toBeGreaterThan(0);
+    expect(parseOrder(orders[0])).toMatchObject({ orderId: orders[0]!.id });
   });
 });
