@@ -207,7 +207,7 @@ const cellRisk: PushProvider = {
 
 export const PROVIDERS: readonly PushProvider[] = [productYield, orderYield, spcEvent, lotDispositions, cellRisk];
 
-/** Kinds already said to be skipped, per target schema: said once per process. */
+/** Kinds already said to be skipped, per target database and schema: said once per process. */
 const toldSkipped = new Set<string>();
 
 export interface Collected {
@@ -226,7 +226,7 @@ export async function collectResults(ctx: EtlContext, day: string, providers: re
     for (const t of p.tables) if (!(await schema().hasTable(t))) missing ??= t;
     if (missing) {
       out.skipped.push({ kind: p.kind, table: missing });
-      const told = `${ctx.targetSchema ?? ''}|${p.kind}`;
+      const told = `${ctx.config.target.url}|${ctx.targetSchema ?? ''}|${p.kind}`;
       if (!toldSkipped.has(told)) {
         toldSkipped.add(told);
         ctx.log.info({ kind: p.kind, table: missing }, `MES push kind ${p.kind} skipped: the target has no table ${missing} (its job is not installed); remove it from mes.push to silence this`);

@@ -36,6 +36,9 @@ import { pushDue, pushNow } from '../../etl/mes/sender.js';
 import { readRisk } from '../../etl/mes/risk-store.js';
 import { readOrders } from '../../etl/mes/orders.js';
 import { runDailyYieldReport } from '../../reports/daily-yield-report.js';
+import { startWorker } from '../../jobs/worker.js';
+import { redisConnection } from '../../jobs/queues.js';
+import { waitFor } from '../support/worker-process.js';
 import { mailSettings } from '../../reports/mail.js';
 
 const TOKEN = 'test-mes-token-0123456789';
@@ -266,6 +269,25 @@ describe.each(BACKENDS)('MES exchange on %s', (backendName) => {
     expect(cell).toMatchObject({ materialSublot: { id: 'C-1' }, riskModel: { version: 'v3', class: 'high', topFeatures: [{ feature: 'k_value', contribution: 1.2 }] } });
     const ev = bodies.find((b) => b.kind === 'spc-event');
     expect(ev).toMatchObject({ equipment: { id: 'WND07' }, spcEvent: { measure: 'sep_anode_gap', state: 'open', openedAt: '2026-11-20T08:00:00.000Z', flaggedPoints: 3, side: 'low', acknowledged: false } });
+  }, 60_000);
+
+  // The worker's part is the same on every database (the outbox's is tested above on both): SQLite only.
+  it.runIf(backendName === 'sqlite')('a worker sends the pushes a run left pending, under the same key, from its housekeeping', async () => {
+    let down = true;
+    const c = await setup((r) => (r.method === 'POST' && down ? '5xx' : 'normal'), { sendEveryMs: 200, push: ['product-yield'] });
+    await expect(runMesExchange(c, { days: [DAY], triggeredBy: 'test' })).rejects.toThrow(/2 push\(es\) not acknowledged yet/);
+    // Due again right away: the backoff is what the test moves, not the clock.
+    await targetTable(c, c.target, 'mes_outbox').update({ next_attempt_at: new Date(Date.now() - 1000) });
+    down = false;
+    const cfg = { ...c.config, runner: { ...c.config.runner, queuePrefix: `yrmes${Date.now()}`, catchUp: false } };
+    const worker = await startWorker(cfg, silentLog, { connection: redisConnection(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'), jobs: {} });
+    try {
+      await waitFor('both pushes acknowledged by the worker', async () => (await pushesOf(c)).every((p) => p.status === 'acknowledged'), 20_000);
+    } finally {
+      await worker.close();
+    }
+    expect(mes!.results.size).toBe(2);
+    for (const k of [keyOf('product-yield', 'P1'), keyOf('product-yield', 'P2')]) expect(postsFor(k).map((l) => l.status)).toEqual([503, 503, 201]);
   }, 60_000);
 
   it('refuses what the document does not describe, retries a wrong token, and re-sends a claim whose sender died', async () => {
