@@ -162,7 +162,8 @@ describe.each(BACKENDS)('MES exchange on %s', (backendName) => {
   }, 60_000);
 
   it('pulls every page into mes_orders, updates an order that changed, and computes the delivery risk worked out by hand', async () => {
-    const c = await setup();
+    let pullDown = false;
+    const c = await setup((r) => (r.method === 'GET' && pullDown ? '5xx' : 'normal'));
     await runMesExchange(c, { days: [DAY], triggeredBy: 'test' });
     expect(mes!.log.filter((l) => l.method === 'GET').length).toBe(3);
     let stored = await readOrders(c);
@@ -188,6 +189,23 @@ describe.each(BACKENDS)('MES exchange on %s', (backendName) => {
     stored = await readOrders(c);
     expect(stored.find((o) => o.orderId === 'ORD-1')?.status).toBe('completed');
     expect((await readRisk(c, DAY)).map((r) => r.orderId)).toEqual(['ORD-2', 'ORD-5', 'ORD-3']);
+
+    // The MES down for the pull: the risk is computed from the orders last pulled, and the run fails saying so.
+    pullDown = true;
+    await c.target.transaction(async (trx) => void (await targetTable(c, trx, 'mes_order_risk').delete()));
+    await expect(runMesExchange(c, { days: [DAY], triggeredBy: 'test' })).rejects.toThrow(/MES exchange incomplete: production orders not pulled \(GET \/production-orders: HTTP 503: unavailable: try again later\)/);
+    expect((await readRisk(c, DAY)).map((r) => r.orderId)).toEqual(['ORD-2', 'ORD-5', 'ORD-3']);
+    const runs = (await targetTable(c, c.target, 'etl_runs').where({ job: 'mes-exchange' }).orderBy('id').pluck('status')) as string[];
+    expect(runs).toEqual(['succeeded', 'succeeded', 'failed']);
+  }, 60_000);
+
+  it('with mes.enabled false records a run that pulls and pushes nothing', async () => {
+    const c = await setup(undefined, { enabled: false });
+    const r = await runMesExchange(c, { days: [DAY], triggeredBy: 'test' });
+    expect(r).toMatchObject({ enabled: false, pull: null, perDay: [] });
+    expect(mes!.log).toEqual([]);
+    expect(await pushesOf(c)).toEqual([]);
+    expect((await targetTable(c, c.target, 'etl_runs').where({ id: r.runId }).first('status')).status).toBe('succeeded');
   }, 60_000);
 
   it('shows the delivery risk in a Delivery risk sheet and an email line of the daily report', async () => {
