@@ -74,11 +74,12 @@ function retryAfterMs(v: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-/** A status another try may change: timeouts, throttling, the server's own trouble, and a token not (yet) accepted. */
-const retryableStatus = (status: number) => status === 401 || status === 403 || status === 408 || status === 425 || status === 429 || status >= 500;
+/** A status another try may change: timeouts, throttling, the server's own trouble, a token not (yet) accepted, a redirect (mes.url to fix). */
+const retryableStatus = (status: number) => (status >= 300 && status < 400) || status === 401 || status === 403 || status === 408 || status === 425 || status === 429 || status >= 500;
 
 async function request(s: MesClientSettings, path: string, init: { method: string; headers?: Record<string, string>; body?: string }) {
-  const res = await fetch(`${s.url}${path}`, { ...init, headers: headers(s, init.headers), signal: AbortSignal.timeout(s.timeoutMs) });
+  // Redirects are not followed: a POST redirected would arrive as a GET, or elsewhere than mes.url says.
+  const res = await fetch(`${s.url}${path}`, { ...init, redirect: 'manual', headers: headers(s, init.headers), signal: AbortSignal.timeout(s.timeoutMs) });
   // The body is read under the same timeout: a connection cut mid-answer throws here.
   const text = await res.text();
   return { status: res.status, headers: res.headers, text };
@@ -111,7 +112,7 @@ export async function pushResult(s: MesClientSettings, idempotencyKey: string, b
   }
   const why = `HTTP ${r.status}: ${bodyText(r.text)}`;
   if (retryableStatus(r.status)) {
-    const hint = r.status === 401 || r.status === 403 ? ' (check MES_TOKEN)' : '';
+    const hint = r.status === 401 || r.status === 403 ? ' (check MES_TOKEN)' : r.status < 400 ? ` (redirected to ${r.headers.get('location') ?? '?'}: check mes.url)` : '';
     return { kind: 'retry', status: r.status, error: why + hint, retryAfterMs: retryAfterMs(r.headers.get('retry-after')) };
   }
   return { kind: 'rejected', status: r.status, error: why };
