@@ -7,9 +7,11 @@ import type { ZodError } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
 /** A resolved configuration: the file's values, environment overrides applied, URLs settled. */
-export interface ResolvedConfig extends Config {
+export interface ResolvedConfig extends Omit<Config, 'mes'> {
   source: Config['source'];
   target: Config['target'] & { url: string };
+  /** The MES exchange; `token` from the environment MES_TOKEN only. */
+  mes: Omit<Config['mes'], 'token'> & { token?: string };
   /** Where the configuration came from, for messages. */
   origin: string;
 }
@@ -40,7 +42,7 @@ const URL_FORM = /^(sqlite:|postgres:\/\/|postgresql:\/\/|mssql:\/\/)/;
 
 /**
  * Validates a raw config object (as read from YAML) and applies the environment:
- * SOURCE_DATABASE_URL, TARGET_DATABASE_URL (defaults to the source) and PLANT_TIMEZONE.
+ * SOURCE_DATABASE_URL, TARGET_DATABASE_URL (defaults to the source), PLANT_TIMEZONE and MES_TOKEN.
  */
 export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, origin = 'config'): ResolvedConfig {
   const parsed = configSchema.safeParse(raw ?? {});
@@ -59,8 +61,14 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env
   if (tz && !IANAZone.isValidZone(tz)) {
     throw new ConfigError(`environment PLANT_TIMEZONE: expected an IANA time zone such as Europe/Berlin, got '${tz}'`);
   }
+  const mesToken = env.MES_TOKEN?.trim() || undefined;
+  if (cfg.mes.enabled && !mesToken) {
+    throw new ConfigError('environment MES_TOKEN: required when mes.enabled is true (the bearer token the MES API expects)');
+  }
+  const { token: _fileToken, ...mes } = cfg.mes;
   return {
     ...cfg,
+    mes: { ...mes, token: mesToken },
     plant: { ...cfg.plant, timezone: tz || cfg.plant.timezone },
     source: { ...cfg.source, url: sourceUrl },
     target: { ...cfg.target, url: targetUrl },

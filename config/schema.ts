@@ -443,6 +443,73 @@ const samplingSchema = z
 
 export type SamplingConfig = z.infer<typeof samplingSchema>;
 
+// ------------------------------------------------------------------------------------------------
+// The MES exchange (README "MES exchange"): production orders in, quality results out, over REST.
+
+/** The kinds of results pushed to the MES, each from its own provider (etl/mes/providers.ts). */
+export const MES_PUSH_KINDS = ['product-yield', 'order-yield', 'spc-event', 'lot-disposition', 'cell-risk'] as const;
+export type MesPushKind = (typeof MES_PUSH_KINDS)[number];
+
+/** The MES's base URL: http(s), no credentials (the token comes from MES_TOKEN), no query or fragment. */
+const mesUrl = z
+  .string()
+  .trim()
+  .refine((u) => {
+    try {
+      const x = new URL(u);
+      return (x.protocol === 'http:' || x.protocol === 'https:') && x.hostname !== '' && !x.search && !x.hash;
+    } catch {
+      return false;
+    }
+  }, { message: 'expected the MES API base URL, such as https://mes.example.com/api/v1 (http or https, no query)' })
+  .refine((u) => {
+    try {
+      const x = new URL(u);
+      return !x.username && !x.password;
+    } catch {
+      return true;
+    }
+  }, { message: 'credentials in the URL are not allowed; the token comes from the environment MES_TOKEN' })
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const mesConfig = z
+  .object({
+    /** Off: mes-exchange pulls and pushes nothing and the worker sends nothing. */
+    enabled: z.boolean().default(false),
+    url: mesUrl.optional(),
+    /** Refused: the bearer token is a secret and comes only from the environment MES_TOKEN. */
+    token: z.unknown().refine((v) => v === undefined, { message: 'the MES token is a secret: set it in the environment MES_TOKEN, never in the config file' }).optional(),
+    /** One HTTP request, from connecting to the whole answer. */
+    timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+    /** Further attempts a run makes at once after a failure that may be temporary, before it leaves a push to the worker. */
+    retries: z.number().int().min(0).max(10).default(2),
+    /** First wait before a retry; each further one waits twice as long, up to maxRetryDelayMs. */
+    retryDelayMs: z.number().int().min(0).max(600_000).default(2_000),
+    maxRetryDelayMs: z.number().int().min(0).max(86_400_000).default(900_000),
+    /** A push not acknowledged this long after it was queued expires (logged; its payload kept). */
+    expireAfterMs: z.number().int().min(1_000).max(90 * 86_400_000).default(7 * 86_400_000),
+    /** How often a worker sends the pushes that are due. */
+    sendEveryMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Production orders asked for per page. */
+    pageSize: z.number().int().min(1).max(10_000).default(500),
+    /** Order statuses (as the MES spells them, compared case-insensitively) that are still to be delivered. */
+    openStatuses: z.array(z.string().trim().min(1)).min(1).default(['released', 'running']),
+    /** The recent rate of a product: its good units per day over this many production days ending with the run's day. */
+    rateWindowDays: z.number().int().min(1).max(366).default(7),
+    /** What is pushed: the providers by kind; a kind whose table the target lacks is skipped (logged once). */
+    push: z
+      .array(z.enum(MES_PUSH_KINDS, { errorMap: () => ({ message: `expected push kinds from: ${MES_PUSH_KINDS.join(', ')}` }) }))
+      .refine((k) => new Set(k).size === k.length, { message: 'expected each push kind once' })
+      .default([...MES_PUSH_KINDS]),
+    /** High-risk cells pushed: those scored at least this (0–100). */
+    cellRiskMinScore: z.number().min(0).max(100).default(75),
+  })
+  .strict()
+  .default({})
+  .superRefine((m, ctx) => {
+    if (m.enabled && !m.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected the MES API base URL when mes.enabled is true' });
+  });
+
 export const configSchema = z
   .object({
     plant: z
@@ -550,6 +617,7 @@ export const configSchema = z
                 defectTrace: z.boolean().default(true),
                 processFlow: z.boolean().default(true),
                 lotSampling: z.boolean().default(true),
+                deliveryRisk: z.boolean().default(true),
               })
               .strict()
               .default({}),
@@ -697,6 +765,7 @@ export const configSchema = z
           .strict(),
       )
       .default({}),
+    mes: mesConfig,
     alerts: z
       .object({
         /** Who gets an email when a job fails its last attempt. */

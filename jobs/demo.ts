@@ -20,6 +20,11 @@ import { runLotSampling } from '../etl/sampling/lot-sampling-job.js';
 import { listStates } from '../etl/sampling/sampling-state.js';
 import { planGeneration, cellLineStream } from '../data/generate.js';
 import { writeIncomingLots } from '../data/incoming-lots.js';
+import { randomBytes } from 'node:crypto';
+import { startLoopbackMes } from '../data/loopback-mes.js';
+import { mesProductionOrders } from '../data/mes-orders.js';
+import { runMesExchange } from '../etl/mes/mes-exchange-job.js';
+import { readRisk } from '../etl/mes/risk-store.js';
 
 export const DEMO = { seed: 42, start: '2026-10-12', days: 30 } as const;
 
@@ -70,6 +75,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
     await demoBatteryLine(ctx, days);
     await demoProcessFlow(ctx, days);
     await demoLotSampling(ctx, days);
+    await demoMesExchange(ctx, days[days.length - 1]!, opts.rows);
     await demoReport(ctx, days[days.length - 1]!);
   } finally {
     await ctx.close();
@@ -176,6 +182,29 @@ async function demoLotSampling(ctx: EtlContext, days: readonly string[]): Promis
   const states = await listStates(ctx);
   const notNormal = states.filter((s) => s.state !== 'normal');
   console.log(`  inspection states now: ${notNormal.map((s) => `${s.product} / ${s.inspectionClass} ${s.state}`).join(', ') || 'all normal'}`);
+}
+
+/**
+ * The MES exchange against an MES the demo starts on 127.0.0.1 (data/loopback-mes.ts) serving the
+ * generator's production orders (data/mes-orders.ts), never against a configured mes.url: the
+ * demo's results are made up. Its orders and their delivery risk then show in the report.
+ */
+async function demoMesExchange(ctx: EtlContext, day: string, rows: number): Promise<void> {
+  const token = randomBytes(16).toString('hex');
+  const mes = await startLoopbackMes({ orders: mesProductionOrders({ seed: DEMO.seed, rows, start: DEMO.start, days: DEMO.days }), token });
+  try {
+    const demoCtx: EtlContext = { ...ctx, config: { ...ctx.config, mes: { ...ctx.config.mes, enabled: true, url: mes.url, token } } };
+    const r = await runMesExchange(demoCtx, { days: [day], triggeredBy: 'demo', reason: 'npm run demo', client: { url: mes.url, token, timeoutMs: ctx.config.mes.timeoutMs } });
+    const risk = await readRisk(ctx, day);
+    console.log(`
+MES exchange run ${r.runId} against the demo's MES at ${mes.url}: ${r.pull?.orders ?? 0} production orders pulled, ${risk.length} open`);
+    for (const o of risk.filter((x) => x.atRisk)) {
+      console.log(`  at risk: ${o.orderId} ${o.product}, due ${o.dueDate}: ${Math.round(o.projectedGood)} of ${o.quantity} good units projected (${Math.round(o.goodSoFar)} so far, ${o.ratePerDay.toFixed(1)} a day)`);
+    }
+    console.log(`  pushed: ${r.queued.queued + r.queued.updated} new result(s), ${r.pushes.acknowledged} acknowledged, ${r.queued.unchanged} acknowledged by an earlier run and not sent again; tables mes_orders, mes_order_risk, mes_outbox`);
+  } finally {
+    await mes.close();
+  }
 }
 
 /** The daily yield report for the last demo day: the workbook under reports.outDir, the email as an .eml file. */

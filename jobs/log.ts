@@ -1,5 +1,8 @@
 import { pino, destination, type Logger } from 'pino';
 
+/** What is never written to a log: passwords, URLs (which may hold one) and tokens (MES_TOKEN in mes.token). */
+export const REDACTED_PATHS = ['*.password', '*.url', 'url', 'password', '*.token'];
+
 /**
  * Structured logs (JSON lines) on stderr, so a command's stdout stays what it prints for people.
  * LOG_LEVEL sets the level (default info; `silent` in tests).
@@ -9,7 +12,7 @@ export function createLogger(bindings: Record<string, unknown> = {}): Logger {
     {
       level: process.env.LOG_LEVEL ?? 'info',
       base: { app: 'yieldrun', ...bindings },
-      redact: { paths: ['*.password', '*.url', 'url', 'password', '*.token'], censor: '***' },
+      redact: { paths: REDACTED_PATHS, censor: '***' },
     },
     destination(2),
   );

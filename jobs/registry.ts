@@ -10,6 +10,7 @@ import { DEFECT_TRACE, describeDefectTrace, runDefectTrace } from '../etl/defect
 import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
 import { PROCESS_FLOW, describeProcessFlow, runProcessFlow } from '../etl/flow/process-flow-job.js';
 import { LOT_SAMPLING, describeLotSampling, runLotSampling } from '../etl/sampling/lot-sampling-job.js';
+import { MES_EXCHANGE, describeMesExchange, runMesExchange } from '../etl/mes/mes-exchange-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -113,6 +114,14 @@ export const JOBS: Record<string, JobDefinition> = {
     async run(ctx, params) {
       const r = await runLotSampling(ctx, params);
       return { runId: r.runId, days: r.judgedDays, primaryDays: r.days, summary: describeLotSampling(r), details: r };
+    },
+  },
+  [MES_EXCHANGE]: {
+    name: MES_EXCHANGE,
+    description: 'pull production orders from the MES into mes_orders, their delivery risk into mes_order_risk, and push the day\'s results to the MES once each through mes_outbox (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runMesExchange(ctx, params);
+      return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeMesExchange(r), details: r };
     },
   },
 };

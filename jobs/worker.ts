@@ -10,7 +10,7 @@ import { DateTime } from 'luxon';
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
-import { openEtlContext } from '../etl/context.js';
+import { openEtlContext, type EtlContext } from '../etl/context.js';
 import { JOBS, isJobName, type JobDefinition } from './registry.js';
 import { DEPENDENTS_QUEUE, redisConnection, type QueuedJobData } from './queues.js';
 import { SCHEDULE_QUEUE, firingTime, syncSchedules } from './schedules.js';
@@ -26,6 +26,8 @@ import { TEXT_LIMITS, fitColumn } from './caller-input.js';
 import { logDays } from './log.js';
 import { mailSettings } from '../reports/mail.js';
 import { startOutboxSender, type OutboxSenderHandle } from '../reports/outbox/sender.js';
+import { pushDue } from '../etl/mes/sender.js';
+import { mesClientSettings } from '../etl/mes/client.js';
 
 /**
  * A Redis restart can leave a command of the client library's rejected with "Connection is closed."
@@ -82,6 +84,12 @@ export function validateJobNames(cfg: ResolvedConfig, jobs: Record<string, JobDe
       if (!isJobName(d, jobs)) throw new StartRefusedError(`schedules.${name}.dependents: unknown job '${d}'; known jobs: ${known}`);
     }
   }
+}
+
+/** The MES pushes that are due (mes.sendEveryMs): what a run could not deliver is sent by the worker, under the same key. */
+async function sendDueMesPushes(ctx: EtlContext, log: Logger): Promise<void> {
+  const r = await pushDue(ctx, { client: mesClientSettings(ctx.config), log: log.child({ component: 'mes-outbox' }) });
+  if (r.acknowledged + r.pending + r.rejected + r.expired + r.released > 0) log.info(r, 'MES outbox pass');
 }
 
 export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: WorkerOptions = {}): Promise<WorkerHandle> {
@@ -246,6 +254,9 @@ export async function startWorker(cfg: ResolvedConfig, log: Logger, opts: Worker
       { name: 'sync schedules', everyMs: cfg.runner.resyncIntervalMs, onReconnect: true, run: async () => void (await syncSchedules(cfg, connection, log)) },
       ...(cfg.runner.catchUp
         ? [{ name: 'catch up', everyMs: cfg.runner.catchUpIntervalMs, onReconnect: true, run: async () => void (await enqueueCatchUp(ctx, connection, log, now(), 'never-run')) }]
+        : []),
+      ...(cfg.mes.enabled && cfg.mes.url
+        ? [{ name: 'mes outbox', everyMs: cfg.mes.sendEveryMs, onReconnect: false, run: async () => void (await sendDueMesPushes(ctx, log)) }]
         : []),
       ...(opts.periodic ?? []),
     ];

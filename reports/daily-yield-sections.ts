@@ -22,6 +22,9 @@ import { renderProcessMap } from './flow/process-map.js';
 import { loadSamplingDay } from '../etl/sampling/sampling-store.js';
 import { addLotSamplingSheet, curvesToDraw, lotSamplingParagraph, lotSamplingSheetData, LOT_SAMPLING_DEFINITIONS } from './sampling/lot-sampling-sheet.js';
 import { renderOcChart, type CurvePlan } from './sampling/oc-chart.js';
+import { computeRisk, readRisk } from '../etl/mes/risk-store.js';
+import { readOrders, lastPulledAt } from '../etl/mes/orders.js';
+import { addDeliveryRiskSheet, deliveryRiskParagraph, DELIVERY_RISK_COLUMNS, type DeliveryRiskData } from './mes/delivery-risk-sheet.js';
 
 export interface ReportSection {
   sheet: AppendixSheet;
@@ -135,5 +138,27 @@ export async function lotSamplingSection(ctx: EtlContext, day: string): Promise<
     sheet: { name: 'Lot sampling', write: (book) => addLotSamplingSheet(book, data, curves, ctx.config.plant.timezone), definitions: LOT_SAMPLING_DEFINITIONS },
     email: lotSamplingParagraph(data, ctx.config.sampling.emailLots),
     stats: { samplingLots: data.lots.length, samplingRejected: data.rejected.length, samplingChanges: data.changes.length, samplingCurves: curves.length },
+  };
+}
+
+/**
+ * The Delivery risk sheet: the open MES orders as the exchange stored them for the day, or, when
+ * it has not run for the day yet (it runs beside the report), computed the same way from the
+ * orders last pulled. Null when no order was ever pulled.
+ */
+export async function deliveryRiskSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  let rows = await readRisk(ctx, day);
+  let pulledAt: string | undefined;
+  if (rows.length === 0) {
+    const orders = await readOrders(ctx);
+    if (orders.length === 0) return null;
+    rows = await computeRisk(ctx, day, orders);
+    pulledAt = (await lastPulledAt(ctx))?.toISOString();
+  }
+  const data: DeliveryRiskData = { day, rows, rateWindowDays: rows[0]?.rateWindowDays ?? ctx.config.mes.rateWindowDays, computedFromOrdersPulledAt: pulledAt };
+  return {
+    sheet: { name: 'Delivery risk', write: (book) => addDeliveryRiskSheet(book, data), definitions: DELIVERY_RISK_COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning })) },
+    email: deliveryRiskParagraph(data),
+    stats: { openOrders: rows.length, ordersAtRisk: rows.filter((r) => r.atRisk).length },
   };
 }

@@ -789,6 +789,87 @@ export const MIGRATIONS: Migration[] = [
       for (const t of ['sampling_state_history', 'sampling_state', 'lot_dispositions']) await withSchema(db, schema).dropTableIfExists(t);
     },
   },
+  {
+    // The MES exchange (etl/mes/): production orders pulled from the MES, the delivery risk of the
+    // open ones per day, and the outbox of quality results pushed to it.
+    name: '013_mes',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      /** An order as the MES gave it: the columns mes_orders and mes_order_risk share. */
+      const orderColumns = (t: Knex.CreateTableBuilder) => {
+        t.string('order_id', TEXT_KEY).notNullable();
+        /** The material (product) the order makes: the product of the summaries. */
+        t.string('product', TEXT_KEY).notNullable();
+        t.integer('quantity').notNullable();
+        /** Plant-local dates YYYY-MM-DD: the order's scheduled start and its due date. */
+        t.string('start_date', 10);
+        t.string('due_date', 10).notNullable();
+        /** As the MES spells it (released, running, completed, …). */
+        t.string('status', 32).notNullable();
+      };
+      // The MES's production orders as last pulled: replaced order by order on every pull.
+      await s().createTable('mes_orders', (t) => {
+        orderColumns(t);
+        t.string('unit', 16);
+        ts(t, 'pulled_at').notNullable();
+        t.integer('run_id').notNullable();
+        t.primary(['order_id'], 'pk_mes_orders');
+      });
+      // Delivery risk of each open order as of a production day (README "MES exchange").
+      await s().createTable('mes_order_risk', (t) => {
+        t.date('day').notNullable();
+        orderColumns(t);
+        /** Σ load_qty × rolled_cumulative_yield of the product over the order's days up to the day. */
+        t.double('good_so_far').notNullable();
+        /** The product's good units per day over rate_window_days ending with the day. */
+        t.double('rate_per_day').notNullable();
+        t.integer('rate_window_days').notNullable();
+        /** Days after the day up to the due date (0 once due). */
+        t.integer('days_left').notNullable();
+        t.double('projected_good').notNullable();
+        /** quantity − projected_good when positive, else 0. */
+        t.double('shortfall').notNullable();
+        t.boolean('at_risk').notNullable();
+        runColumns(t, ts);
+        t.primary(['day', 'order_id'], 'pk_mes_order_risk');
+      });
+      // Every result pushed to the MES is written here first, under its idempotency key, and sent
+      // by whichever process claims it (etl/mes/outbox.ts): never again once acknowledged.
+      await s().createTable('mes_outbox', (t) => {
+        t.increments('id').primary();
+        /** kind:day:entity, sent as the Idempotency-Key header. */
+        t.string('idempotency_key', 255).notNullable();
+        t.string('kind', 32).notNullable();
+        t.string('day', 10).notNullable();
+        t.string('entity', 255).notNullable();
+        /** pending | sending | acknowledged | rejected | expired */
+        t.string('status', 16).notNullable();
+        /** The JSON body, exactly as sent. */
+        t.text('payload').notNullable();
+        t.integer('attempts').notNullable().defaultTo(0);
+        ts(t, 'next_attempt_at').notNullable();
+        ts(t, 'expires_at').notNullable();
+        t.string('claimed_by', 128);
+        t.string('claim_token', 64);
+        ts(t, 'claimed_at');
+        t.text('last_error');
+        /** The HTTP status of the answer that settled it (2xx, 409, or the refusal). */
+        t.integer('http_status');
+        /** The MES's receipt id of the stored result. */
+        t.string('receipt', 255);
+        t.integer('run_id');
+        ts(t, 'created_at').notNullable();
+        ts(t, 'updated_at').notNullable();
+        ts(t, 'acknowledged_at');
+        t.unique(['idempotency_key'], { indexName: 'ux_mes_outbox_key' });
+        t.index(['status', 'next_attempt_at'], 'ix_mes_outbox_due');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['mes_outbox', 'mes_order_risk', 'mes_orders']) await withSchema(db, schema).dropTableIfExists(t);
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

@@ -244,7 +244,12 @@ export async function settleHeld(
 
 /** Ids of the pending messages due by `now`, and of those past their expiry, oldest first. */
 export async function dueIds(ctx: EtlContext, now: Date, limit: number): Promise<{ due: number[]; expired: number[] }> {
-  const pending = () => outbox(ctx, ctx.target).where({ status: 'pending' }).orderBy('id').limit(limit).pluck('id');
+  return dueIdsIn(ctx, TABLE, now, limit);
+}
+
+/** The same for any outbox-shaped table (status, next_attempt_at, expires_at): the MES outbox's too. */
+export async function dueIdsIn(ctx: EtlContext, table: string, now: Date, limit: number): Promise<{ due: number[]; expired: number[] }> {
+  const pending = () => targetTable(ctx, ctx.target, table).where({ status: 'pending' }).orderBy('id').limit(limit).pluck('id');
   const expired = (await pending().where('expires_at', '<=', now)) as unknown[];
   const due = (await pending().where('expires_at', '>', now).where('next_attempt_at', '<=', now)) as unknown[];
   return { due: due.map(Number), expired: expired.map(Number) };

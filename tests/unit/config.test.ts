@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, resolveConfig, defaultConfigPath, ConfigError } from '../../config/load.js';
 import { redactUrl, mssqlConnection } from '../../sql/connection.js';
+import { pino } from 'pino';
+import { REDACTED_PATHS } from '../../jobs/log.js';
 
 const fail = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
   try {
@@ -81,5 +83,34 @@ describe('configuration', () => {
     const c = mssqlConnection('mssql://reader:p%40ss@mes.plant:1444/MES_DB?encrypt=false&trustServerCertificate=true') as any;
     expect(c).toMatchObject({ server: 'mes.plant', port: 1444, user: 'reader', password: 'p@ss', database: 'MES_DB' });
     expect(c.options).toMatchObject({ encrypt: false, trustServerCertificate: true, useUTC: true });
+  });
+});
+
+describe('mes configuration', () => {
+  it('is off by default and takes the token only from MES_TOKEN', () => {
+    const off = resolveConfig({}, {});
+    expect(off.mes).toMatchObject({ enabled: false, timeoutMs: 10_000, rateWindowDays: 7, push: ['product-yield', 'order-yield', 'spc-event', 'lot-disposition', 'cell-risk'] });
+    expect(off.mes.token).toBeUndefined();
+    const on = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com/api/v1/' } }, { MES_TOKEN: ' s3cret ' });
+    expect(on.mes).toMatchObject({ url: 'https://mes.example.com/api/v1', token: 's3cret' });
+  });
+
+  it('names the key of a bad value', () => {
+    expect(fail({ mes: { token: 'abc' } })).toMatch(/mes\.token: the MES token is a secret: set it in the environment MES_TOKEN/);
+    expect(fail({ mes: { enabled: true } }, { MES_TOKEN: 't' })).toMatch(/mes\.url: expected the MES API base URL when mes\.enabled is true/);
+    expect(fail({ mes: { url: 'ftp://mes/api' } })).toMatch(/mes\.url: expected the MES API base URL/);
+    expect(fail({ mes: { url: 'not a url' } })).toMatch(/mes\.url: expected the MES API base URL/);
+    expect(fail({ mes: { url: 'https://user:pw@mes.example.com/api' } })).toMatch(/mes\.url: credentials in the URL are not allowed/);
+    expect(fail({ mes: { push: ['product-yield', 'wafer-map'] } })).toMatch(/mes\.push\.1: expected push kinds from/);
+    expect(fail({ mes: { rateWindowDays: 0 } })).toMatch(/mes\.rateWindowDays/);
+    expect(fail({ mes: { enabled: true, url: 'https://mes.example.com' } })).toMatch(/environment MES_TOKEN: required when mes\.enabled is true/);
+  });
+
+  it('never logs the token (the logger\'s redaction)', () => {
+    const lines: string[] = [];
+    const log = pino({ redact: { paths: REDACTED_PATHS, censor: '***' } }, { write: (l: string) => void lines.push(l) });
+    const cfg = resolveConfig({ mes: { enabled: true, url: 'https://mes.example.com' } }, { MES_TOKEN: 'tok-123' });
+    log.info({ mes: cfg.mes }, 'config');
+    expect(lines.join('')).not.toContain('tok-123');
   });
 });
