@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { addDays, dateRange, lastCompleteDay, periodsForDays, productionDay, sourceTimestamp, weekBatches, weekMonday, type Period } from './periods.js';
-import { finishRun, recordFailure, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { isoDate } from './nightly-summary.js';
 import {
@@ -37,17 +37,8 @@ export const DEFECT_TRACE_TABLE = 'summary_defect_winder';
 /** ISO weeks per statement: a long backfill is split so each statement stays small. */
 const WEEKS_PER_BATCH = 5;
 
-export interface DefectTraceRequest {
-  /** Production days; omitted: yesterday. */
-  days?: readonly string[];
-  triggeredBy: string;
-  reason?: string;
-  queueJobId?: string;
-  attempt?: number;
-  /** "Now", for choosing yesterday; tests pin it. */
-  now?: DateTime;
-  onProgress?: (fraction: number) => void;
-}
+/** Production days omitted: yesterday. */
+export type DefectTraceRequest = JobRequest;
 
 /** A row of summary_defect_winder, without run_id and computed_at. */
 export interface DefectWinderRow {

@@ -17,7 +17,7 @@ import {
 } from './periods.js';
 import { assembleSummaries, type FineRow, type SummaryRows } from './summary-rows.js';
 import { loadSummaries, type RejectRow } from './load-summaries.js';
-import { finishRun, recordFailure, setRunDays, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, setRunDays, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from './test-record-source.js';
@@ -25,15 +25,8 @@ import { runStatement } from '../sql/statement.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
 
-export interface NightlySummaryRequest {
-  /** Production days to compute. Omitted: yesterday plus the lookback days that need it. */
-  days?: readonly string[];
-  triggeredBy: string;
-  reason?: string;
-  queueJobId?: string;
-  attempt?: number;
-  /** "Now", for choosing yesterday; tests pin it. */
-  now?: DateTime;
+/** Production days omitted: yesterday plus the lookback days that need it. */
+export interface NightlySummaryRequest extends JobRequest {
   /**
    * Progress as the fraction of the work done, weighted by days: 0 once the days are chosen (named
    * in `detail`), then after each batch's aggregate statement and after its load.

@@ -3,6 +3,7 @@
  */
 import os from 'node:os';
 import type { Knex } from 'knex';
+import type { DateTime } from 'luxon';
 import { targetTable, type EtlContext } from './context.js';
 
 export interface RunStart {
@@ -12,6 +13,17 @@ export interface RunStart {
   reason?: string;
   queueJobId?: string;
   attempt?: number;
+}
+
+/**
+ * What a caller gives a job's run: who asks and why, as etl_runs records it; the production days
+ * (omitted: the job's default, yesterday for most); "now", for choosing yesterday (tests pin it);
+ * and where progress goes, as the fraction of the work done.
+ */
+export interface JobRequest extends Omit<RunStart, 'job' | 'days'> {
+  days?: readonly string[];
+  now?: DateTime;
+  onProgress?: (fraction: number) => void;
 }
 
 export interface RunTotals {

@@ -14,7 +14,7 @@
 import { DateTime } from 'luxon';
 import type { EtlContext } from './context.js';
 import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
-import { finishRun, recordFailure, startRun, type RunTotals } from './run-log.js';
+import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import type { EventsWritten } from './spc-event-store.js';
 import { checkMeasureSource, readChartInputs, type KeyedInput, type UnchartedRows } from './spc-inputs.js';
 import { judgeKey, storedLimitsApply } from './spc-judge.js';
@@ -32,20 +32,12 @@ import type { SpcChartData, SpcChartPoint } from '../reports/spc-chart.js';
 export const SPC = 'spc';
 export const SPC_RESET_LIMITS = 'spc-reset-limits';
 
-export interface SpcRequest {
-  /** Production days; omitted: yesterday in plant time. */
-  days?: readonly string[];
-  triggeredBy: string;
-  reason?: string;
-  queueJobId?: string;
-  attempt?: number;
-  /** "Now", for choosing yesterday; tests pin it. */
-  now?: DateTime;
+/** Production days omitted: yesterday in plant time. */
+export interface SpcRequest extends JobRequest {
   /** Only these measures; default: every enabled one. */
   measures?: readonly string[];
   /** Default: the configuration's mail keys and SMTP_URL. */
   mail?: MailSettings;
-  onProgress?: (fraction: number) => void;
 }
 
 /** queued: in the outbox, which the worker sends once the mail server answers. */

@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { addDays, dateRange, lastCompleteDay, periodsForDays, productionDay, sourceTimestamp, weekBatches, type Period } from '../periods.js';
-import { finishRun, recordFailure, startRun, type RunTotals } from '../run-log.js';
+import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import type { EtlContext } from '../context.js';
 import { deletePeriods } from '../load-summaries.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from '../test-record-source.js';
@@ -37,16 +37,8 @@ export const FLOW_TABLES = {
 /** ISO weeks per statement: a long backfill is split so each statement stays small. */
 export const WEEKS_PER_BATCH = 5;
 
-export interface ProcessFlowRequest {
-  /** Production days; omitted: yesterday. */
-  days?: readonly string[];
-  triggeredBy: string;
-  reason?: string;
-  queueJobId?: string;
-  attempt?: number;
-  now?: DateTime;
-  onProgress?: (fraction: number) => void;
-}
+/** Production days omitted: yesterday. */
+export type ProcessFlowRequest = JobRequest;
 
 /** What the run found on its last day, per product: for people and the logs. */
 export interface ProductFlowFinding {

@@ -16,7 +16,7 @@
 import { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
 import { lastCompleteDay } from '../periods.js';
-import { finishRun, recordFailure, startRun, type RunTotals } from '../run-log.js';
+import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import { mesClientSettings, type MesClientSettings } from './client.js';
 import { pullOrders, readOrders, type PullResult } from './orders.js';
 import { computeRisk, storeRisk } from './risk-store.js';
@@ -26,15 +26,8 @@ import { pushNow, type PushCounts } from './sender.js';
 
 export const MES_EXCHANGE = 'mes-exchange';
 
-export interface MesExchangeRequest {
-  /** Production days; omitted: yesterday. */
-  days?: readonly string[];
-  triggeredBy: string;
-  reason?: string;
-  queueJobId?: string;
-  attempt?: number;
-  now?: DateTime;
-  onProgress?: (fraction: number) => void;
+/** Production days omitted: yesterday. */
+export interface MesExchangeRequest extends JobRequest {
   /** Default: mes.url, mes.timeoutMs and MES_TOKEN. */
   client?: MesClientSettings;
   providers?: readonly PushProvider[];

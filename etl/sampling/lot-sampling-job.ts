@@ -14,7 +14,7 @@ import type { EtlContext } from '../context.js';
 import { targetTable } from '../context.js';
 import { isoDate } from '../nightly-summary.js';
 import { lastCompleteDay, productionDay } from '../periods.js';
-import { finishRun, recordFailure, startRun, type RunStart, type RunTotals } from '../run-log.js';
+import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import { insertBatched } from '../../sql/batch-insert.js';
 import { mailSettings, type MailSettings } from '../../reports/mail.js';
 import { queueAndSend, type SenderOptions } from '../../reports/outbox/sender.js';
@@ -26,11 +26,8 @@ export const LOT_SAMPLING = 'lot-sampling';
 
 export const SAMPLING_TABLES = { dispositions: 'lot_dispositions', state: 'sampling_state', history: 'sampling_state_history' } as const;
 
-/** Who asked and why, as etl_runs records it, and the days (default: yesterday). */
-export interface LotSamplingRequest extends Omit<RunStart, 'job' | 'days'> {
-  days?: readonly string[];
-  now?: DateTime;
-  onProgress?: (fraction: number) => void;
+/** Production days omitted: yesterday. */
+export interface LotSamplingRequest extends JobRequest {
   /** Mail transport; default from the config and SMTP_URL. */
   mail?: MailSettings;
 }
