@@ -19,7 +19,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { targetTable, type EtlContext } from '../context.js';
 import { instantOf } from '../../reports/daily-yield-data.js';
-import { dueIdsIn, HOLDER, isUniqueViolation } from '../../reports/outbox/outbox.js';
+import { claimUpdateIn, dueIdsIn, expireUpdateIn, isUniqueViolation } from '../../reports/outbox/outbox.js';
 
 export type PushStatus = 'pending' | 'sending' | 'acknowledged' | 'rejected' | 'expired';
 
@@ -159,9 +159,7 @@ export async function pushesOf(ctx: EtlContext, days?: readonly string[]): Promi
 /** Takes push `id` for one attempt: held when pending, not expired, and due by `dueBy` (a run's own push need not wait). */
 export async function claimPush(ctx: EtlContext, id: number, now: Date, dueBy?: Date): Promise<HeldPush | undefined> {
   const token = randomUUID();
-  const q = table(ctx, ctx.target).where({ id, status: 'pending' }).where('expires_at', '>', now);
-  if (dueBy) q.where('next_attempt_at', '<=', dueBy);
-  await q.update({ status: 'sending', claim_token: token, claimed_by: HOLDER, claimed_at: now, attempts: ctx.target.raw('attempts + 1'), updated_at: now });
+  await claimUpdateIn(ctx, ctx.target, MES_OUTBOX, id, token, now, dueBy);
   const r = (await table(ctx, ctx.target).where({ id, claim_token: token }).first(COLUMNS)) as Record<string, unknown> | undefined;
   return r ? { ...entryOf(r), token } : undefined;
 }
@@ -194,10 +192,7 @@ export function duePushIds(ctx: EtlContext, now: Date, limit: number): Promise<{
 /** Expires a pending push past its expiry; true when this call did (read back by its token). */
 export async function expirePush(ctx: EtlContext, id: number, now: Date): Promise<PushEntry | undefined> {
   const token = randomUUID();
-  await table(ctx, ctx.target)
-    .where({ id, status: 'pending' })
-    .where('expires_at', '<=', now)
-    .update({ status: 'expired', claim_token: token, claimed_by: HOLDER, claimed_at: now, updated_at: now });
+  await expireUpdateIn(ctx, ctx.target, MES_OUTBOX, id, token, now);
   const r = (await table(ctx, ctx.target).where({ id, claim_token: token }).first(COLUMNS)) as Record<string, unknown> | undefined;
   return r ? entryOf(r) : undefined;
 }

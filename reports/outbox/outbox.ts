@@ -208,15 +208,31 @@ export async function claimMessage(ctx: EtlContext, id: number, now: Date, dueBy
 
 /** The claim's UPDATE: the token lands only where the message is still claimable; its count is never read. */
 export function claimStatement(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex, id: number, token: string, now: Date, dueBy?: Date) {
-  const q = outbox(ctx, db).where({ id, status: 'pending' }).where('expires_at', '>', now);
+  return claimUpdateIn(ctx, db, TABLE, id, token, now, dueBy);
+}
+
+/**
+ * The claim's UPDATE on an outbox table (this one, or the MES pushes' mes_outbox): row `id` gets
+ * `token` only while it is pending, not expired and due by `dueBy`; the holder reads it back by token.
+ */
+export function claimUpdateIn(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex | Knex.Transaction, table: string, id: number, token: string, now: Date, dueBy?: Date) {
+  const q = targetTable(ctx, db, table).where({ id, status: 'pending' }).where('expires_at', '>', now);
   if (dueBy) q.where('next_attempt_at', '<=', dueBy);
   return q.update({ status: 'sending', claim_token: token, claimed_by: HOLDER, claimed_at: now, attempts: db.raw('attempts + 1'), updated_at: now });
+}
+
+/** The expiry's UPDATE on an outbox table: row `id` becomes expired under `token` only while pending and past its expiry. */
+export function expireUpdateIn(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex | Knex.Transaction, table: string, id: number, token: string, now: Date) {
+  return targetTable(ctx, db, table)
+    .where({ id, status: 'pending' })
+    .where('expires_at', '<=', now)
+    .update({ status: 'expired', claim_token: token, claimed_by: HOLDER, claimed_at: now, updated_at: now });
 }
 
 /** Takes a pending message past its expiry, to expire it; in `db` so the admin alert is queued with it. */
 export async function claimExpired(ctx: EtlContext, db: Knex.Transaction, id: number, now: Date): Promise<HeldMessage | undefined> {
   const token = randomUUID();
-  await outbox(ctx, db).where({ id, status: 'pending' }).where('expires_at', '<=', now).update({ status: 'expired', claim_token: token, claimed_by: HOLDER, claimed_at: now, updated_at: now });
+  await expireUpdateIn(ctx, db, TABLE, id, token, now);
   return readHeld(ctx, db, id, token);
 }
 
