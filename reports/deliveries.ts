@@ -5,7 +5,8 @@
  * table, in one transaction with the rendered message in the outbox (reports/outbox/): of two runs
  * of the same report only one insert succeeds, and a retried job finds the row of its earlier
  * attempt and its message. From then on the outbox sends it, and the delivery's state is its
- * message's:
+ * message's (read from the outbox here, and repeated in the row's status, attempts, error,
+ * transport, location and sent_at by every change the outbox makes, for whoever reads the table):
  *
  *   pending       queued, not sent yet (the mail server was unreachable): tried again with backoff
  *   sending       an attempt under way
@@ -226,7 +227,7 @@ async function insertClaim(ctx: EtlContext, req: DeliveryRequest, key: string, r
           kind: req.kind,
           dedupe_key: key,
           resend,
-          status: queued ? 'queued' : 'skipped',
+          status: queued ? 'pending' : 'skipped',
           ...requestColumns(req),
           attempts: 1,
           outbox_id: outboxId,
@@ -254,7 +255,7 @@ async function reclaimFailed(ctx: EtlContext, req: DeliveryRequest, existing: De
   return ctx.target.transaction(async (trx) => {
     await targetTable(ctx, trx, TABLE)
       .where({ id: existing.id, status: 'failed' })
-      .update({ status: 'queued', claim_token: token, attempts: attempt, updated_at: now, error: null, ...requestColumns(req) });
+      .update({ status: 'pending', claim_token: token, attempts: attempt, updated_at: now, error: null, ...requestColumns(req) });
     const held = await targetTable(ctx, trx, TABLE).where({ id: existing.id, claim_token: token }).first('id');
     if (!held) return undefined;
     const outboxId = await insertMessage(ctx, trx, queueRequest(req, existing.dedupeKey, queued, attempt), now);

@@ -870,6 +870,28 @@ export const MIGRATIONS: Migration[] = [
       for (const t of ['mes_outbox', 'mes_order_risk', 'mes_orders']) await withSchema(db, schema).dropTableIfExists(t);
     },
   },
+  {
+    // report_deliveries repeats its message's state (reports/outbox/outbox.ts mirrorToDelivery):
+    // the rows written since the outbox took over sending said `queued` for ever. Brought up to
+    // date here; the index serves the mirror's UPDATE by outbox_id.
+    name: '015_delivery_mirror',
+    async up(db, schema) {
+      await withSchema(db, schema).alterTable('report_deliveries', (t) => {
+        t.index(['outbox_id'], 'ix_report_deliveries_outbox');
+      });
+      const table = (name: string) => (schema ? db.withSchema(schema).table(name) : db.table(name));
+      const values: Record<string, unknown> = {};
+      for (const [column, from] of Object.entries({ status: 'status', attempts: 'attempts', error: 'last_error', transport: 'transport', location: 'location', sent_at: 'sent_at' })) {
+        values[column] = table('outbox').whereRaw('?? = ??', ['outbox.id', 'report_deliveries.outbox_id']).select(from);
+      }
+      await table('report_deliveries').whereNotNull('outbox_id').update(values);
+    },
+    async down(db, schema) {
+      await withSchema(db, schema).alterTable('report_deliveries', (t) => {
+        t.dropIndex(['outbox_id'], 'ix_report_deliveries_outbox');
+      });
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

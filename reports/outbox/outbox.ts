@@ -203,7 +203,9 @@ async function readHeld(ctx: EtlContext, db: Knex | Knex.Transaction, id: number
 export async function claimMessage(ctx: EtlContext, id: number, now: Date, dueBy?: Date): Promise<HeldMessage | undefined> {
   const token = randomUUID();
   await claimStatement(ctx, ctx.target, id, token, now, dueBy);
-  return readHeld(ctx, ctx.target, id, token);
+  const held = await readHeld(ctx, ctx.target, id, token);
+  if (held) await mirrorToDelivery(ctx, ctx.target, id, now);
+  return held;
 }
 
 /** The claim's UPDATE: the token lands only where the message is still claimable; its count is never read. */
@@ -233,7 +235,9 @@ export function expireUpdateIn(ctx: Pick<EtlContext, 'targetSchema'>, db: Knex |
 export async function claimExpired(ctx: EtlContext, db: Knex.Transaction, id: number, now: Date): Promise<HeldMessage | undefined> {
   const token = randomUUID();
   await expireUpdateIn(ctx, db, TABLE, id, token, now);
-  return readHeld(ctx, db, id, token);
+  const held = await readHeld(ctx, db, id, token);
+  if (held) await mirrorToDelivery(ctx, db, id, now);
+  return held;
 }
 
 /** Changes a held message; nothing happens when the hold was lost. */
@@ -256,6 +260,7 @@ export async function settleHeld(
       ...(change.keptFile ? { kept_file: change.keptFile } : {}),
       ...(change.sentAt ? { sent_at: change.sentAt } : {}),
     });
+  await mirrorToDelivery(ctx, db, held.id, now);
 }
 
 /** Ids of the pending messages due by `now`, and of those past their expiry, oldest first. */
@@ -290,5 +295,20 @@ export async function settleStale(ctx: EtlContext, db: Knex.Transaction, entry: 
       status: 'unconfirmed',
       updated_at: now,
       last_error: `no outcome recorded within ${Math.round(staleAfterMs / 60_000)} min of the claim by ${entry.claimedBy ?? 'a sender'}: the sending process stopped; the message may or may not have been sent`,
-    });
+    });  await mirrorToDelivery(ctx, db, entry.id, now);
+}
+
+/** The columns of report_deliveries that repeat its message's state, with the outbox column each comes from. */
+const DELIVERY_MIRROR = { status: 'status', attempts: 'attempts', error: 'last_error', transport: 'transport', location: 'location', sent_at: 'sent_at' } as const;
+
+/**
+ * Copies message `id`'s state onto the report delivery that holds it (report_deliveries.outbox_id),
+ * so that a dashboard or an admin reading that table sees what the outbox knows: one UPDATE whose
+ * values are subqueries of the outbox row, so it copies whatever the row holds when it runs, in the
+ * same transaction as the change. Messages of no delivery (alerts) match no row.
+ */
+export async function mirrorToDelivery(ctx: EtlContext, db: Knex | Knex.Transaction, id: number, now: Date): Promise<void> {
+  const values: Record<string, unknown> = { updated_at: now };
+  for (const [column, from] of Object.entries(DELIVERY_MIRROR)) values[column] = outbox(ctx, db).where('id', id).select(from);
+  await targetTable(ctx, db, 'report_deliveries').where('outbox_id', id).update(values);
 }

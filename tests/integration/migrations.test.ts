@@ -80,6 +80,36 @@ describe.each(['sqlite', 'postgres'] as const)('migrate on %s', (name) => {
     expect(await migrate(k, backend.schema)).toEqual([]);
   });
 
+  it('015 brings the deliveries written since the outbox took over (status queued for ever) up to date with their messages', async () => {
+    const k = db();
+    await migrate(k, backend.schema);
+    // The schema as 013 left it: 015 rolled back and unrecorded.
+    const mirror = MIGRATIONS.find((m) => m.name === '015_delivery_mirror')!;
+    await mirror.down!(k, backend.schema);
+    await table(k, MIGRATIONS_TABLE).where({ name: mirror.name }).delete();
+    const at = new Date('2026-11-21T05:40:00.000Z');
+    const message = (id: number, status: string, extra: Record<string, unknown>) => ({
+      id, dedupe_key: `delivery|m${id}`, kind: 'daily-yield-report', status, message_id: `<m${id}@test>`, envelope: '{}', raw: 'x', raw_encoding: 'utf8',
+      next_attempt_at: at, expires_at: at, created_at: at, updated_at: at, ...extra,
+    });
+    await table(k, 'outbox').insert([
+      message(1, 'sent', { attempts: 2, transport: 'smtp', location: '250 OK', sent_at: at, last_error: null }),
+      message(2, 'pending', { attempts: 3, last_error: '421 busy' }),
+    ]);
+    const delivery = (id: number, status: string, outboxId: number | null) => ({
+      id, report: 'daily-yield-report', period_type: 'day', period_start: `2026-11-2${id}`, period_label: `2026-11-2${id}`, kind: 'report',
+      dedupe_key: `d${id}`, status, attempts: 1, outbox_id: outboxId, created_at: at, updated_at: at,
+    });
+    await table(k, 'report_deliveries').insert([delivery(1, 'queued', 1), delivery(2, 'queued', 2), delivery(3, 'skipped', null)]);
+    expect(await migrate(k, backend.schema)).toEqual([mirror.name]);
+    const rows = (await table(k, 'report_deliveries').orderBy('id').select('id', 'status', 'attempts', 'error', 'transport', 'location', 'sent_at')) as any[];
+    expect(rows.map((r) => [r.id, r.status, Number(r.attempts), r.error, r.transport, r.location, r.sent_at === null])).toEqual([
+      [1, 'sent', 2, null, 'smtp', '250 OK', false],
+      [2, 'pending', 3, '421 busy', null, null, true],
+      [3, 'skipped', 1, null, null, null, true],
+    ]);
+  });
+
   it('refuses a schema that records a migration it does not know, naming it', async () => {
     const k = db();
     await migrate(k, backend.schema);

@@ -148,6 +148,10 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
     let [d] = await deliveriesOf(ctx, 'daily-yield-report', DAY);
     expect(d).toMatchObject({ status: 'pending', attempts: 2 });
     expect(d!.error).toMatch(/busy/);
+    // The table itself says so too, as a dashboard or an admin reading it sees it.
+    const stored = () => targetTable(ctx, ctx.target, 'report_deliveries').where({ period_start: DAY }).first('status', 'attempts', 'error', 'transport', 'sent_at');
+    expect(await stored()).toMatchObject({ status: 'pending', attempts: 2, transport: null, sent_at: null });
+    expect((await stored()).error).toMatch(/421.*busy/s);
     const runs = (await targetTable(ctx, ctx.target, 'etl_runs').where({ job: 'daily-yield-report' }).orderBy('id')) as any[];
     expect(runs.map((x) => x.status)).toEqual(['failed']);
 
@@ -158,6 +162,9 @@ describe.each(BACKENDS)('daily yield report email on %s', (backendName) => {
       expect(ok.received).toHaveLength(1);
       [d] = await deliveriesOf(ctx, 'daily-yield-report', DAY);
       expect(d).toMatchObject({ status: 'sent', attempts: 3, error: null });
+      const row = await stored();
+      expect(row).toMatchObject({ status: 'sent', attempts: 3, error: null, transport: 'smtp' });
+      expect(row.sent_at).not.toBeNull();
       // The message queued by the first run, byte for byte: one Message-ID for every attempt.
       expect((await simpleParser(ok.received[0]!.raw)).messageId).toBe(d!.messageId);
       await runDailyYieldReport(ctx, { days: [DAY], triggeredBy: 'test', mail: smtpSettings(ctx, ok) });
