@@ -94,6 +94,25 @@ export const WINDING_COLUMNS = { cellId: 'cell_id', lotId: 'lot_id', eqpId: 'eqp
 
 export const INSPECTION_COLUMNS = { eqpId: 'eqp_id', inspDt: 'insp_dt', itemCd: 'item_cd', inspVal: 'insp_val' } as const;
 
+/** Formation and ageing per cell: OCV after formation (ocv1) and after ageing (ocv2), ageing days, capacity, DCIR. */
+export const FORMATION_COLUMNS = {
+  cellId: 'cell_id',
+  lotId: 'lot_id',
+  eqpId: 'eqp_id',
+  fmtDt: 'fmt_dt',
+  ocv1: 'ocv1_v',
+  ocv2: 'ocv2_v',
+  ageDays: 'age_days',
+  capacity: 'capacity_ah',
+  dcir: 'dcir_mohm',
+} as const;
+
+/** The outgoing (OQC) check of sampled cells: OK / NG and the measured AC resistance. */
+export const OQC_COLUMNS = { cellId: 'cell_id', lotId: 'lot_id', inspDt: 'insp_dt', result: 'result', value: 'acir_mohm' } as const;
+
+/** What later became of a cell: short_test_fail or field_return; a cell without a row did not fail. */
+export const OUTCOME_COLUMNS = { cellId: 'cell_id', outcomeDt: 'outcome_dt', outcome: 'outcome' } as const;
+
 const synonyms = z.array(z.string().trim().min(1).transform((s) => s.toUpperCase())).min(1);
 
 const emailAddress = z.string().trim().email('expected an email address such as quality-team@example.com');
@@ -531,6 +550,9 @@ export const configSchema = z
         assembly: sourceTable('asb_data', ASSEMBLY_COLUMNS),
         winding: sourceTable('wnd_data', WINDING_COLUMNS),
         inspection: sourceTable('isp_ifo_h', INSPECTION_COLUMNS),
+        formation: sourceTable('fmt_data', FORMATION_COLUMNS),
+        oqc: sourceTable('oqc_data', OQC_COLUMNS),
+        outcome: sourceTable('cell_outcome', OUTCOME_COLUMNS),
       })
       .strict()
       .default({}),

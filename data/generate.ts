@@ -15,10 +15,14 @@ import { dialectOf } from '../sql/dialect.js';
 import { cellLineDays, plannedDrifts, type CellLineDay, type CellLineTally, type WinderDrift } from './cell-assembly.js';
 import { REJECT_REASONS, faultsForDay, type Fault, type RejectReason } from './planted-faults.js';
 import { dstChangeDays, productionDayWindows, sourceTimeFormatter, type DayWindow } from './source-time.js';
+import { cellQualityDays, gapReadingsByWinder, OUTCOME_WITHIN_DAYS, PLANTED_RISK, type CellQualityDay, type CellQualityTally } from './cell-quality.js';
 import {
   assemblyMapper,
   createSourceTables,
+  formationMapper,
   inspectionMapper,
+  oqcMapper,
+  outcomeMapper,
   nonEmptySourceTables,
   testRecordMapper,
   windingMapper,
@@ -66,6 +70,12 @@ export interface GenerateOptions {
   flowPatterns?: boolean;
   /** Also write inspected lots for the lot-sampling job into this table (config `sampling.lots`). */
   lots?: LotsMapping;
+  /**
+   * Also write the cell-quality tables of the cell-risk job (formation, OQC, outcomes; config
+   * `source.formation`, `source.oqc`, `source.outcome`) with the planted failure risk (default false:
+   * data sets generated before them stay as they were; the demo writes them). Needs `assembly`.
+   */
+  cellQuality?: boolean;
   /** Called after each chunk of test records: rows written so far, and the planned total. */
   onProgress?: (written: number, total: number) => void;
 }
@@ -106,6 +116,19 @@ export interface GenerateManifest {
   gapReadings: number;
   /** Inspected lots written (with `lots`), and the planted bad supplier. */
   incomingLots?: { lots: number; badSupplier: { supplier: string; product: string; fromDay: string } };
+  /**
+   * With `cellQuality`: rows written, and the planted failure model (data/cell-quality.ts):
+   * logit P = intercept + gapPerMm·(gap − gapRef) + kPerMvDay·(K − kRef) + cefDefect·[dfct_cd ≠ 0].
+   */
+  cellQuality?: {
+    formation: number;
+    oqc: number;
+    oqcNg: number;
+    outcomes: number;
+    failuresDrawn: number;
+    outcomeWithinDays: number;
+    planted: typeof PLANTED_RISK;
+  };
 }
 
 /** Everything decided before the first row: the same options always give the same plan. */
@@ -183,9 +206,11 @@ const CHUNK_ROWS = 10_000;
 export async function generate(db: Knex, opts: GenerateOptions): Promise<GenerateManifest> {
   const plan = planGeneration(opts);
   const assembly = opts.assembly ?? true;
+  const cellQuality = assembly && (opts.cellQuality ?? false);
+  if (opts.cellQuality && !assembly) throw new Error('generate: cellQuality needs the battery tables (assembly)');
   const dialect = dialectOf(db);
-  await createSourceTables(db, opts.mapping, { assembly });
-  const filled = await nonEmptySourceTables(db, opts.mapping, { assembly });
+  await createSourceTables(db, opts.mapping, { assembly, cellQuality });
+  const filled = await nonEmptySourceTables(db, opts.mapping, { assembly, cellQuality });
   if (filled.length > 0) {
     throw new Error(
       `generate: ${filled.join(', ')} already hold${filled.length === 1 ? 's' : ''} rows; the generator only writes into empty tables ` +
@@ -208,6 +233,7 @@ export async function generate(db: Knex, opts: GenerateOptions): Promise<Generat
     cells = cellLine.tally;
   }
   const manifest = manifestOf(plan, tests.tally, cells);
+  if (cellQuality) manifest.cellQuality = await writeCellQuality(db, opts.mapping, plan);
   if (opts.lots) manifest.incomingLots = await writeIncomingLots(db, opts.lots, plan, assembly ? cellLineStream(plan).days : null);
   return manifest;
 }
@@ -226,6 +252,32 @@ async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable
     for (const r of day.inspection) if (inspection.add(toInspection(r))) await inspection.flush();
   }
   await Promise.all([winding.flush(), assembly.flush(), inspection.flush()]);
+}
+
+/** The cell-quality rows follow from the battery-line days: a first pass collects the gap readings, a second writes the rows. */
+export function cellQualityStream(plan: GenerationPlan): { days: Generator<CellQualityDay>; tally: CellQualityTally } {
+  const tally: CellQualityTally = { formation: 0, oqc: 0, oqcNg: 0, outcomes: 0, failuresDrawn: 0 };
+  const gaps = gapReadingsByWinder(cellLineStream(plan).days);
+  const rangeEnd = plan.windows[plan.windows.length - 1]!.to;
+  return { days: cellQualityDays({ seed: plan.seed, rangeEnd, formatTime: plan.formatTime }, cellLineStream(plan).days, gaps, tally), tally };
+}
+
+async function writeCellQuality(db: Knex, mapping: Config['source'], plan: GenerationPlan): Promise<NonNullable<GenerateManifest['cellQuality']>> {
+  const dialect = dialectOf(db);
+  const formation = tableWriter(db, dialect, mapping.formation.table, CHUNK_ROWS);
+  const oqc = tableWriter(db, dialect, mapping.oqc.table, CHUNK_ROWS);
+  const outcomes = tableWriter(db, dialect, mapping.outcome.table, CHUNK_ROWS);
+  const toFormation = formationMapper(mapping.formation.columns);
+  const toOqc = oqcMapper(mapping.oqc.columns);
+  const toOutcome = outcomeMapper(mapping.outcome.columns);
+  const stream = cellQualityStream(plan);
+  for (const day of stream.days) {
+    for (const r of day.formation) if (formation.add(toFormation(r))) await formation.flush();
+    for (const r of day.oqc) if (oqc.add(toOqc(r))) await oqc.flush();
+    for (const r of day.outcomes) if (outcomes.add(toOutcome(r))) await outcomes.flush();
+  }
+  await Promise.all([formation.flush(), oqc.flush(), outcomes.flush()]);
+  return { ...stream.tally, outcomeWithinDays: OUTCOME_WITHIN_DAYS, planted: PLANTED_RISK };
 }
 
 const rate = (fails: number, attempts: number) => (attempts === 0 ? 0 : Math.round((fails / attempts) * 10_000) / 10_000);

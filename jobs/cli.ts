@@ -129,7 +129,8 @@ export function buildProgram(): Command {
     .option('--no-assembly', 'skip the battery assembly tables')
     .option('--no-malformed', 'write no malformed rows or duplicates')
     .option('--flow-patterns', 'plant the process-flow patterns (bottleneck, rework hot spot, route deviation, shift effect; README "Process flow")')
-    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean; flowPatterns?: boolean }, cmd: Command) => {
+    .option('--cell-quality', 'also write formation, OQC and outcome tables with the planted cell failure risk (README "Cell risk")')
+    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean; flowPatterns?: boolean; cellQuality?: boolean }, cmd: Command) => {
       const cfg = config(cmd);
       const url = o.db ?? cfg.source.url;
       const db = connect(url);
@@ -147,10 +148,12 @@ export function buildProgram(): Command {
           assembly: o.assembly,
           malformed: o.malformed,
           flowPatterns: o.flowPatterns === true,
+          cellQuality: o.cellQuality === true,
           lots: cfg.sampling.lots.table ? { table: cfg.sampling.lots.table, columns: cfg.sampling.lots.columns } : undefined,
         });
         console.log(`wrote ${m.testRecords} test records and ${m.cells} cells to ${redactUrl(url)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(`planted: ${m.failRateJump.machine} fail rate jumps on ${m.failRateJump.day}; gap drift on ${m.gapDrift.map((g) => `${g.winder} from ${g.driftStartDay}`).join(', ')}`);
+        if (m.cellQuality) console.log(`wrote ${m.cellQuality.formation} formation rows, ${m.cellQuality.oqc} OQC results and ${m.cellQuality.outcomes} failed-cell outcomes (planted: low gap and high K-value raise the failure odds)`);
         if (m.incomingLots) console.log(`wrote ${m.incomingLots.lots} inspected lots; ${m.incomingLots.badSupplier.supplier} (${m.incomingLots.badSupplier.product}) drifts worse from ${m.incomingLots.badSupplier.fromDay}`);
       } finally {
         await db.destroy();
