@@ -29,6 +29,7 @@ import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './c
 import { StartRefusedError } from './start-refused.js';
 import { registerSpcCommands } from './spc-commands.js';
 import { registerSamplingCommands } from './sampling-commands.js';
+import { registerRiskCommands } from './risk-commands.js';
 import { addUser, checkRole, checkUserName, listUsers, revokeUser } from './console/users.js';
 import { auditedCli } from './console/cli-audit.js';
 import { BACKFILL_PRIORITY } from './enqueue.js';
@@ -388,6 +389,10 @@ export function buildProgram(): Command {
   // Lot acceptance sampling (README "Lot sampling"): plans and their OC, design, states, resume.
   const samplingCmd = program.command('sampling').description('lot acceptance sampling: MIL-STD-105E plans and what they promise, plan design, inspection states (the dispositions are `yieldrun run lot-sampling`)');
   registerSamplingCommands(samplingCmd, { config, triggeredBy: defaultTriggeredBy, usageError: (m) => new UsageError(m), log });
+
+  // Cell risk (README "Cell risk"): model versions and a refit on demand (the scores are `yieldrun run cell-risk`).
+  const riskCmd = program.command('risk').description('cell risk: the model versions and a refit on demand (the daily scores are `yieldrun run cell-risk`)');
+  registerRiskCommands(riskCmd, { config, triggeredBy: defaultTriggeredBy, dayArg: isoDateArg, log });
 
   return program;
 }
