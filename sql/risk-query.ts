@@ -6,11 +6,11 @@
  *
  * The gap reading nearest the winding is an as-of join done with window functions, never with a
  * correlated subquery per cell (which ran for most of an hour on the demo data on PostgreSQL): the
- * windings and the gap readings of the winders are put in one list; per winder in time order, the
- * latest reading at or before each winding is a running MAX of the readings' times, and the first
- * at or after it the same running MIN the other way round. Both readings are joined back by
- * (winder, time) and returned with their times; the caller keeps the closer one, so no dialect's
- * date arithmetic is needed. The readings are restricted to the windings' range and a margin.
+ * windings and the gap readings of the winders are put in one list, and per winder in time order
+ * the latest reading at or before each winding and the first at or after it are found by window
+ * aggregates (no join back). Both readings are returned with their times; the caller keeps the
+ * closer one, so no dialect's date arithmetic is needed. The readings are restricted to the
+ * windings' range and a margin.
  *
  * Every value is a bound parameter; identifiers come from validated config and are quoted here.
  */
@@ -67,6 +67,16 @@ export interface RiskFeatureRow {
   outcome_dt: unknown;
 }
 
+type NullKind = 'text' | 'float' | 'time';
+
+/** A typed NULL, so every branch of a UNION agrees on its columns' types. */
+function nullOf(d: Dialect, kind: NullKind): string {
+  if (kind === 'float') return 'CAST(NULL AS float)';
+  if (d === 'sqlite') return 'NULL';
+  if (kind === 'text') return d === 'mssql' ? 'CAST(NULL AS nvarchar(4000))' : 'CAST(NULL AS text)';
+  return d === 'mssql' ? 'CAST(NULL AS datetime2(3))' : 'CAST(NULL AS timestamp)';
+}
+
 export function buildRiskFeatureStatement(input: RiskQueryInput): Statement {
   const d = input.dialect;
   const q = new SqlText();
@@ -74,6 +84,7 @@ export function buildRiskFeatureStatement(input: RiskQueryInput): Statement {
   const col = (alias: string, name: string) => `${alias}.${quoteIdent(d, name)}`;
   const at = (alias: string, name: string) => timestampExpr(d, col(alias, name));
   const num = (expr: string) => `CAST(${expr} AS float)`;
+  const nul = (kind: NullKind) => nullOf(d, kind);
   const f = input.formation.columns;
   const a = input.assembly.columns;
   const w = input.winding.columns;
@@ -99,8 +110,7 @@ export function buildRiskFeatureStatement(input: RiskQueryInput): Statement {
     `wound AS (SELECT ${col('w', w.cellId)} AS cell_id, ${winder} AS winder, ${at('w', w.prodDt)} AS wound_at,
       ROW_NUMBER() OVER (PARTITION BY ${col('w', w.cellId)} ORDER BY ${at('w', w.prodDt)} DESC) AS rn
     FROM ${quoteTable(d, input.winding.table)} w
-    WHERE ${col('w', w.cellId)} IN (SELECT cell_id FROM cells) AND ${winder} IS NOT NULL AND ${at('w', w.prodDt)} >= ${ts} AND ${at('w', w.prodDt)} < ${ts}),
-  winding AS (SELECT cell_id, winder, wound_at FROM wound WHERE rn = 1),\n`,
+    WHERE ${col('w', w.cellId)} IN (SELECT cell_id FROM cells) AND ${winder} IS NOT NULL AND ${at('w', w.prodDt)} >= ${ts} AND ${at('w', w.prodDt)} < ${ts}),\n`,
     input.windingFrom,
     input.ageingTo,
   );
@@ -115,14 +125,23 @@ export function buildRiskFeatureStatement(input: RiskQueryInput): Statement {
     input.gapFrom,
     input.gapTo,
   );
-  // The as-of join: at equal times a reading sorts before a winding in both directions, so a
-  // reading taken at the winding's instant is both the one before and the one after.
-  q.add(`events AS (SELECT winder, wound_at AS t, 0 AS is_reading FROM winding UNION ALL SELECT winder, read_at, 1 FROM gaps),
-  asof AS (SELECT winder, t, is_reading,
-      MAX(CASE WHEN is_reading = 1 THEN t END) OVER (PARTITION BY winder ORDER BY t, is_reading DESC ROWS UNBOUNDED PRECEDING) AS before_at,
-      MIN(CASE WHEN is_reading = 1 THEN t END) OVER (PARTITION BY winder ORDER BY t DESC, is_reading DESC ROWS UNBOUNDED PRECEDING) AS after_at
+  // The as-of join without a join back: per winder in time order, a running count of readings
+  // numbers the groups that each begin with one reading, so a winding's latest reading at or before
+  // it is the one reading of its group, found by a MAX over the group; the same backwards gives the
+  // first reading at or after it. At equal times a reading sorts before a winding both ways, so a
+  // reading taken at the winding's instant is both.
+  q.add(`events AS (SELECT winder, wound_at AS t, 0 AS is_reading, cell_id, ${nul('float')} AS val FROM wound WHERE rn = 1
+    UNION ALL SELECT winder, read_at, 1, ${nul('text')}, val FROM gaps),
+  numbered AS (SELECT winder, t, is_reading, cell_id, val,
+      SUM(is_reading) OVER (PARTITION BY winder ORDER BY t, is_reading DESC ROWS UNBOUNDED PRECEDING) AS fwd,
+      SUM(is_reading) OVER (PARTITION BY winder ORDER BY t DESC, is_reading DESC ROWS UNBOUNDED PRECEDING) AS bwd
     FROM events),
-  nearest AS (SELECT DISTINCT winder, t, before_at, after_at FROM asof WHERE is_reading = 0),\n`);
+  asof AS (SELECT cell_id, winder, t AS wound_at, is_reading,
+      MAX(CASE WHEN is_reading = 1 THEN val END) OVER (PARTITION BY winder, fwd) AS gap_before,
+      MAX(CASE WHEN is_reading = 1 THEN t END) OVER (PARTITION BY winder, fwd) AS gap_before_at,
+      MAX(CASE WHEN is_reading = 1 THEN val END) OVER (PARTITION BY winder, bwd) AS gap_after,
+      MAX(CASE WHEN is_reading = 1 THEN t END) OVER (PARTITION BY winder, bwd) AS gap_after_at
+    FROM numbered),\n`);
   q.add(
     `cef AS (SELECT ${col('a', a.cellId)} AS cell_id, ${col('a', a.dfctCd)} AS dfct_cd,
       ROW_NUMBER() OVER (PARTITION BY ${col('a', a.cellId)} ORDER BY ${at('a', a.prodDt)} DESC) AS rn
@@ -132,22 +151,34 @@ export function buildRiskFeatureStatement(input: RiskQueryInput): Statement {
     FROM ${quoteTable(d, input.oqc.table)} o WHERE ${col('o', o.cellId)} IN (SELECT cell_id FROM cells) AND ${at('o', o.inspDt)} < ${ts}),
   outcome AS (SELECT ${col('r', r.cellId)} AS cell_id, ${trimmedText(col('r', r.outcome))} AS outcome, ${at('r', r.outcomeDt)} AS outcome_dt,
       ROW_NUMBER() OVER (PARTITION BY ${col('r', r.cellId)} ORDER BY ${at('r', r.outcomeDt)}) AS rn
-    FROM ${quoteTable(d, input.outcome.table)} r WHERE ${col('r', r.cellId)} IN (SELECT cell_id FROM cells) AND ${at('r', r.outcomeDt)} < ${ts})\n`,
+    FROM ${quoteTable(d, input.outcome.table)} r WHERE ${col('r', r.cellId)} IN (SELECT cell_id FROM cells) AND ${at('r', r.outcomeDt)} < ${ts}),\n`,
     input.knownBefore,
     input.knownBefore,
   );
-  q.add(`SELECT c.cell_id, c.lot_id, c.fmt_eqp, c.fmt_dt, c.ocv1, c.ocv2, c.age_days,
-    CASE WHEN c.age_days > 0 THEN (c.ocv1 - c.ocv2) * 1000.0 / c.age_days END AS k_value,
-    c.capacity, c.dcir, wd.winder, wd.wound_at, gb.val AS gap_before, n.before_at AS gap_before_at, ga.val AS gap_after, n.after_at AS gap_after_at,
-    cf.dfct_cd, oq.result AS oqc_result, oq.val AS oqc_value, oc.outcome, oc.outcome_dt
-  FROM cells c
-  LEFT JOIN winding wd ON wd.cell_id = c.cell_id
-  LEFT JOIN nearest n ON n.winder = wd.winder AND n.t = wd.wound_at
-  LEFT JOIN gaps gb ON gb.winder = n.winder AND gb.read_at = n.before_at
-  LEFT JOIN gaps ga ON ga.winder = n.winder AND ga.read_at = n.after_at
-  LEFT JOIN cef cf ON cf.cell_id = c.cell_id AND cf.rn = 1
-  LEFT JOIN oqc oq ON oq.cell_id = c.cell_id AND oq.rn = 1
-  LEFT JOIN outcome oc ON oc.cell_id = c.cell_id AND oc.rn = 1
-  ORDER BY c.cell_id`);
+  // One row per cell and source, gathered by a GROUP BY rather than joined: a join chain of these
+  // sets is planned as nested loops when the source tables have no statistics (an MES database
+  // that is never analysed), and ran for minutes on the demo data; an aggregate cannot go quadratic.
+  const F = ['cell_id', 'lot_id', 'fmt_eqp', 'fmt_dt', 'ocv1', 'ocv2', 'age_days', 'capacity', 'dcir', 'winder', 'wound_at', 'gap_before', 'gap_before_at', 'gap_after', 'gap_after_at', 'dfct_cd', 'oqc_result', 'oqc_value', 'outcome', 'outcome_dt'] as const;
+  type Field = (typeof F)[number];
+  const kinds: Record<Field, NullKind> = {
+    cell_id: 'text', lot_id: 'text', fmt_eqp: 'text', fmt_dt: 'time', ocv1: 'float', ocv2: 'float', age_days: 'float', capacity: 'float', dcir: 'float',
+    winder: 'text', wound_at: 'time', gap_before: 'float', gap_before_at: 'time', gap_after: 'float', gap_after_at: 'time',
+    dfct_cd: 'float', oqc_result: 'text', oqc_value: 'float', outcome: 'text', outcome_dt: 'time',
+  };
+  const branch = (from: string, given: Partial<Record<Field, string>>) =>
+    `SELECT ${F.map((f) => `${given[f] ?? nul(kinds[f])} AS ${f}`).join(', ')} FROM ${from}`;
+  const same = (...fields: Field[]) => Object.fromEntries(fields.map((f) => [f, f])) as Partial<Record<Field, string>>;
+  q.add(`facts AS (${[
+    branch('cells', same('cell_id', 'lot_id', 'fmt_eqp', 'fmt_dt', 'ocv1', 'ocv2', 'age_days', 'capacity', 'dcir')),
+    branch('asof WHERE is_reading = 0', same('cell_id', 'winder', 'wound_at', 'gap_before', 'gap_before_at', 'gap_after', 'gap_after_at')),
+    branch('cef WHERE rn = 1', { cell_id: 'cell_id', dfct_cd: num('dfct_cd') }),
+    branch('oqc WHERE rn = 1', { cell_id: 'cell_id', oqc_result: 'result', oqc_value: 'val' }),
+    branch('outcome WHERE rn = 1', same('cell_id', 'outcome', 'outcome_dt')),
+  ].join('\n    UNION ALL ')})\n`);
+  const agg = (f: Field) => `MAX(${f})`;
+  q.add(`SELECT cell_id, ${F.filter((f) => f !== 'cell_id').map((f) => `${agg(f)} AS ${f}`).join(', ')},
+    CASE WHEN MAX(age_days) > 0 THEN (MAX(ocv1) - MAX(ocv2)) * 1000.0 / MAX(age_days) END AS k_value
+  FROM facts GROUP BY cell_id HAVING MAX(fmt_dt) IS NOT NULL
+  ORDER BY cell_id`);
   return q.statement();
 }
