@@ -262,7 +262,8 @@ export function cellQualityStream(plan: GenerationPlan): { days: Generator<CellQ
   return { days: cellQualityDays({ seed: plan.seed, rangeEnd, formatTime: plan.formatTime }, cellLineStream(plan).days, gaps, tally), tally };
 }
 
-async function writeCellQuality(db: Knex, mapping: Config['source'], plan: GenerationPlan): Promise<NonNullable<GenerateManifest['cellQuality']>> {
+/** Writes the plan's cell-quality rows into the (empty) formation, OQC and outcome tables. */
+export async function writeCellQuality(db: Knex, mapping: Config['source'], plan: GenerationPlan): Promise<NonNullable<GenerateManifest['cellQuality']>> {
   const dialect = dialectOf(db);
   const formation = tableWriter(db, dialect, mapping.formation.table, CHUNK_ROWS);
   const oqc = tableWriter(db, dialect, mapping.oqc.table, CHUNK_ROWS);
