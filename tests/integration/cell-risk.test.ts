@@ -25,6 +25,8 @@ import { dayStartInstant, sourceTimestamp } from '../../etl/periods.js';
 import { runMesExchange } from '../../etl/mes/mes-exchange-job.js';
 import { pushesOf } from '../../etl/mes/outbox.js';
 import { silentLog } from '../support/backends.js';
+import { cellRiskSection } from '../../reports/daily-yield-sections.js';
+import { writeAndReadBack } from '../support/xlsx.js';
 
 const START = '2026-10-12';
 const D = '2026-11-10';
@@ -174,6 +176,39 @@ for (const name of ['sqlite', 'postgres'] as const) {
         await mes.close();
         rmSync(out, { recursive: true, force: true });
       }
+    }, 120_000);
+
+    it('the Cell risk sheet lists the cells highest first with their top features, the model and its coefficients, two pictures; the email counts high-risk cells per lot', async () => {
+      const scores = await readScores(ctx, D);
+      const high = scores.filter((s) => s.class === HIGH_RISK);
+      const section = (await cellRiskSection(ctx, D))!;
+      expect(section.stats).toEqual({ riskCells: scores.length, riskHigh: high.length, riskModelVersion: 2 });
+      const book = await writeAndReadBack((b) => section.sheet.write(b));
+      const ws = book.getWorksheet('Cell risk')!;
+      const values = ws.getSheetValues() as unknown[][];
+      expect(String(values[1]![1])).toMatch(new RegExp(`^Cell risk on ${D}: ${scores.length} cell\\(s\\) aged on the day, ${high.length} at or above 75 \\(short-term test recommended\\); model version 2, held-out AUC 0\\.\\d{3}$`));
+      const header = values.findIndex((row) => Array.isArray(row) && row[1] === 'Cell');
+      expect(values[header]!.slice(1, 8)).toEqual(['Cell', 'Lot', 'Winder', 'Score', 'Class', 'Feature 1', 'Contribution 1']);
+      const first = values[header + 1]!;
+      const top = JSON.parse(high[0]!.top_features) as { feature: string; value: unknown; contribution: number }[];
+      expect(first.slice(1, 6)).toEqual([high[0]!.cell_id, high[0]!.lot_id, high[0]!.winder, high[0]!.score, HIGH_RISK]);
+      expect(first.slice(6, 8)).toEqual([`${top[0]!.feature} = ${top[0]!.value}`, top[0]!.contribution]);
+      expect(values[header + high.length + 1]![5]).toBe('safe for all usage');
+      const flat = values.flat().filter((v) => v !== undefined && v !== null).map(String);
+      expect(flat).toContain('Model version 2');
+      expect(flat).toContain('Coefficients with standard errors');
+      const gapRow = values.find((row) => Array.isArray(row) && row[1] === 'gap_mm')!;
+      expect(Number(gapRow[2])).toBeLessThan(0);
+      expect(Number(gapRow[5])).toBeLessThan(-8);
+      expect(ws.getImages()).toHaveLength(2);
+      const byLot = new Map<string, number>();
+      for (const h of high) byLot.set(h.lot_id!, (byLot.get(h.lot_id!) ?? 0) + 1);
+      const lots = [...byLot].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+      const listed = lots.slice(0, 10).map(([l, n]) => `${l} ${n}`).join(', ');
+      const more = lots.length > 10 ? `, and ${lots.length - 10} more lot(s)` : '';
+      expect(section.email!.text).toMatch(new RegExp(`^Cell risk: of ${scores.length} cell\\(s\\) aged on ${D}, ${high.length} high risk \\(short-term test recommended\\), by lot: ${listed.replace(/[()]/g, '\\$&')}${more.replace(/[()]/g, '\\$&')}\\. Model version 2 \\(held-out AUC 0\\.\\d{3}\\)\\. See the Cell risk sheet\\.$`));
+      expect(section.email!.html).toContain('Cell risk: of ');
+      expect(section.sheet.definitions.some((d) => d.column === 'Cell risk: Score')).toBe(true);
     }, 120_000);
   });
 }
