@@ -31,7 +31,7 @@ export function scoreHistogramSpec(scores: readonly number[], o: { day: string; 
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     config: CONFIG,
-    title: { text: `Risk scores of the cells aged on ${o.day}`, subtitle: `${scores.length} cells, model version ${o.version}; ${high} at or above ${o.threshold} (short-term test recommended); cells on a log scale` },
+    title: { text: `Risk scores of the cells aged on ${o.day}`, subtitle: `${scores.length} cells, model version ${o.version}; ${high} at or above ${o.threshold} (short-term test recommended); cells on a square-root scale` },
     width: 560,
     height: 200,
     layer: [
@@ -41,8 +41,13 @@ export function scoreHistogramSpec(scores: readonly number[], o: { day: string; 
         encoding: {
           x: { field: 'from', type: 'quantitative', bin: { binned: true, step: 5 }, title: 'score (100 × P(failure))', scale: { domain: [0, 100] } },
           x2: { field: 'to' },
-          y: { field: 'cells', type: 'quantitative', title: 'cells', scale: { type: 'symlog' } },
+          y: { field: 'cells', type: 'quantitative', title: 'cells', scale: { type: 'sqrt' } },
         },
+      },
+      {
+        data: { values: bins.filter((b) => b.cells > 0).map((b) => ({ ...b, mid: (b.from + b.to) / 2 })) },
+        mark: { type: 'text', dy: -6, fontSize: 9, color: '#333333' },
+        encoding: { x: { field: 'mid', type: 'quantitative' }, y: { field: 'cells', type: 'quantitative' }, text: { field: 'cells', type: 'quantitative' } },
       },
       { data: { values: [{ t: o.threshold }] }, mark: { type: 'rule', color: RED, strokeDash: [4, 3], strokeWidth: 1.5 }, encoding: { x: { field: 't', type: 'quantitative' } } },
       { data: { values: [{ t: o.threshold, text: `threshold ${o.threshold}` }] }, mark: { type: 'text', color: RED, align: 'left', dx: 4, dy: -90, fontSize: 10 }, encoding: { x: { field: 't', type: 'quantitative' }, text: { field: 'text' } } },
