@@ -238,20 +238,31 @@ export async function generate(db: Knex, opts: GenerateOptions): Promise<Generat
   return manifest;
 }
 
-async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable<CellLineDay>): Promise<void> {
+/** One table a day's rows go to: its name, and the day's rows already keyed by column. */
+interface DayTable<D> {
+  table: string;
+  rows: (day: D) => Iterable<Record<string, unknown>>;
+}
+
+/** Writes each day's rows into their tables in chunks (memory bounded at any volume). */
+async function writeDays<D>(db: Knex, days: Iterable<D>, tables: readonly DayTable<D>[]): Promise<void> {
   const dialect = dialectOf(db);
-  const winding = tableWriter(db, dialect, mapping.winding.table, CHUNK_ROWS);
-  const assembly = tableWriter(db, dialect, mapping.assembly.table, CHUNK_ROWS);
-  const inspection = tableWriter(db, dialect, mapping.inspection.table, CHUNK_ROWS);
+  const writers = tables.map((t) => ({ ...t, writer: tableWriter(db, dialect, t.table, CHUNK_ROWS) }));
+  for (const day of days) {
+    for (const w of writers) for (const r of w.rows(day)) if (w.writer.add(r)) await w.writer.flush();
+  }
+  await Promise.all(writers.map((w) => w.writer.flush()));
+}
+
+async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable<CellLineDay>): Promise<void> {
   const toWinding = windingMapper(mapping.winding.columns);
   const toAssembly = assemblyMapper(mapping.assembly.columns);
   const toInspection = inspectionMapper(mapping.inspection.columns);
-  for (const day of days) {
-    for (const r of day.winding) if (winding.add(toWinding(r))) await winding.flush();
-    for (const r of day.assembly) if (assembly.add(toAssembly(r))) await assembly.flush();
-    for (const r of day.inspection) if (inspection.add(toInspection(r))) await inspection.flush();
-  }
-  await Promise.all([winding.flush(), assembly.flush(), inspection.flush()]);
+  await writeDays(db, days, [
+    { table: mapping.winding.table, rows: (d) => d.winding.map(toWinding) },
+    { table: mapping.assembly.table, rows: (d) => d.assembly.map(toAssembly) },
+    { table: mapping.inspection.table, rows: (d) => d.inspection.map(toInspection) },
+  ]);
 }
 
 /** The cell-quality rows follow from the battery-line days: a first pass collects the gap readings, a second writes the rows. */
@@ -264,20 +275,15 @@ export function cellQualityStream(plan: GenerationPlan): { days: Generator<CellQ
 
 /** Writes the plan's cell-quality rows into the (empty) formation, OQC and outcome tables. */
 export async function writeCellQuality(db: Knex, mapping: Config['source'], plan: GenerationPlan): Promise<NonNullable<GenerateManifest['cellQuality']>> {
-  const dialect = dialectOf(db);
-  const formation = tableWriter(db, dialect, mapping.formation.table, CHUNK_ROWS);
-  const oqc = tableWriter(db, dialect, mapping.oqc.table, CHUNK_ROWS);
-  const outcomes = tableWriter(db, dialect, mapping.outcome.table, CHUNK_ROWS);
   const toFormation = formationMapper(mapping.formation.columns);
   const toOqc = oqcMapper(mapping.oqc.columns);
   const toOutcome = outcomeMapper(mapping.outcome.columns);
   const stream = cellQualityStream(plan);
-  for (const day of stream.days) {
-    for (const r of day.formation) if (formation.add(toFormation(r))) await formation.flush();
-    for (const r of day.oqc) if (oqc.add(toOqc(r))) await oqc.flush();
-    for (const r of day.outcomes) if (outcomes.add(toOutcome(r))) await outcomes.flush();
-  }
-  await Promise.all([formation.flush(), oqc.flush(), outcomes.flush()]);
+  await writeDays(db, stream.days, [
+    { table: mapping.formation.table, rows: (d) => d.formation.map(toFormation) },
+    { table: mapping.oqc.table, rows: (d) => d.oqc.map(toOqc) },
+    { table: mapping.outcome.table, rows: (d) => d.outcomes.map(toOutcome) },
+  ]);
   return { ...stream.tally, outcomeWithinDays: OUTCOME_WITHIN_DAYS, planted: PLANTED_RISK };
 }
 
