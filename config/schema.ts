@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IANAZone } from 'luxon';
 import cronParser from 'cron-parser';
 import { AQLS as MIL_STD_105E_AQLS } from '../etl/sampling/mil-std-105e.js';
+import { CATEGORICAL_FEATURES, NUMERIC_FEATURES } from '../etl/risk/features.js';
 
 /** SQL identifiers from config are spliced into SQL, so they must be plain names. */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -93,6 +94,25 @@ export const ASSEMBLY_COLUMNS = {
 export const WINDING_COLUMNS = { cellId: 'cell_id', lotId: 'lot_id', eqpId: 'eqp_id', prodDt: 'prod_dt' } as const;
 
 export const INSPECTION_COLUMNS = { eqpId: 'eqp_id', inspDt: 'insp_dt', itemCd: 'item_cd', inspVal: 'insp_val' } as const;
+
+/** Formation and ageing per cell: OCV after formation (ocv1) and after ageing (ocv2), ageing days, capacity, DCIR. */
+export const FORMATION_COLUMNS = {
+  cellId: 'cell_id',
+  lotId: 'lot_id',
+  eqpId: 'eqp_id',
+  fmtDt: 'fmt_dt',
+  ocv1: 'ocv1_v',
+  ocv2: 'ocv2_v',
+  ageDays: 'age_days',
+  capacity: 'capacity_ah',
+  dcir: 'dcir_mohm',
+} as const;
+
+/** The outgoing (OQC) check of sampled cells: OK / NG and the measured AC resistance. */
+export const OQC_COLUMNS = { cellId: 'cell_id', lotId: 'lot_id', inspDt: 'insp_dt', result: 'result', value: 'acir_mohm' } as const;
+
+/** What later became of a cell: short_test_fail or field_return; a cell without a row did not fail. */
+export const OUTCOME_COLUMNS = { cellId: 'cell_id', outcomeDt: 'outcome_dt', outcome: 'outcome' } as const;
 
 const synonyms = z.array(z.string().trim().min(1).transform((s) => s.toUpperCase())).min(1);
 
@@ -444,6 +464,57 @@ const samplingSchema = z
 export type SamplingConfig = z.infer<typeof samplingSchema>;
 
 // ------------------------------------------------------------------------------------------------
+// Cell risk (README "Cell risk"): a logistic model of later cell failures from in-process, final
+// and outgoing data, refitted every few days, scoring each day's cells.
+
+const distinct = <T>(xs: readonly T[]) => new Set(xs).size === xs.length;
+const days = (max: number) => z.number().int().min(1).max(max);
+
+const riskSchema = z
+  .object({
+    /** Cells scored at or above this (0–100) are "short-term test recommended". */
+    threshold: z.number().min(0).max(100).default(75),
+    features: z
+      .object({
+        numeric: z
+          .array(z.enum(NUMERIC_FEATURES, { errorMap: () => ({ message: `expected numeric features from: ${NUMERIC_FEATURES.join(', ')}` }) }))
+          .refine(distinct, { message: 'expected each feature once' })
+          .default(['gap_mm', 'k_value', 'capacity_ah', 'dcir_mohm']),
+        categorical: z
+          .array(z.enum(CATEGORICAL_FEATURES, { errorMap: () => ({ message: `expected categorical features from: ${CATEGORICAL_FEATURES.join(', ')}` }) }))
+          .refine(distinct, { message: 'expected each feature once' })
+          .default(['winder', 'cef_defect', 'oqc_result']),
+      })
+      .strict()
+      .default({})
+      .refine((f) => f.numeric.length + f.categorical.length > 0, { message: 'expected at least one feature' }),
+    /** Production days of cells the model is fitted on, ending where the held-out window starts. */
+    trainingDays: days(366).default(14),
+    /** The latest production days with known outcomes, kept out of the fit to evaluate it. */
+    heldOutDays: days(366).default(5),
+    /** A new version is fitted once the active one was fitted this many production days before the day scored. */
+    refitEveryDays: days(366).default(7),
+    /** Ridge penalty on the standardised coefficients (0: plain maximum likelihood). */
+    ridge: z.number().min(0).max(1e6).default(1),
+    /**
+     * A cell's outcome counts as known once its ageing ended at least this many production days
+     * before the day of the run; a cell without an outcome row by then counts as good.
+     */
+    outcomeAfterDays: days(366).default(7),
+    /** A cell's winding is looked for up to this many days before its end of ageing. */
+    windingLookbackDays: days(60).default(14),
+    /** Gap readings further than this from a winding are not its nearest reading. */
+    gapMarginHours: z.number().positive().max(24 * 14).default(24),
+    /** Fewer training cells or failures than these: no new version is fitted. */
+    minTrainingCells: z.number().int().min(10).default(200),
+    minTrainingFailures: z.number().int().min(1).default(10),
+  })
+  .strict()
+  .default({});
+
+export type RiskConfig = z.infer<typeof riskSchema>;
+
+// ------------------------------------------------------------------------------------------------
 // The MES exchange (README "MES exchange"): production orders in, quality results out, over REST.
 
 /** The kinds of results pushed to the MES, each from its own provider (etl/mes/providers.ts). */
@@ -531,6 +602,9 @@ export const configSchema = z
         assembly: sourceTable('asb_data', ASSEMBLY_COLUMNS),
         winding: sourceTable('wnd_data', WINDING_COLUMNS),
         inspection: sourceTable('isp_ifo_h', INSPECTION_COLUMNS),
+        formation: sourceTable('fmt_data', FORMATION_COLUMNS),
+        oqc: sourceTable('oqc_data', OQC_COLUMNS),
+        outcome: sourceTable('cell_outcome', OUTCOME_COLUMNS),
       })
       .strict()
       .default({}),
@@ -618,6 +692,7 @@ export const configSchema = z
                 processFlow: z.boolean().default(true),
                 lotSampling: z.boolean().default(true),
                 deliveryRisk: z.boolean().default(true),
+                cellRisk: z.boolean().default(true),
               })
               .strict()
               .default({}),
@@ -686,6 +761,8 @@ export const configSchema = z
       .default({}),
     /** Lot acceptance sampling: `yieldrun run lot-sampling --date D`, `yieldrun sampling plan|design`. */
     sampling: samplingSchema,
+    /** Cell risk: `yieldrun run cell-risk --date D`, `yieldrun risk models|refit`. */
+    risk: riskSchema,
     /** Statistical process control (spc.md): `yieldrun run spc --date D`. */
     spc: z
       .object({

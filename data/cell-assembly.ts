@@ -81,10 +81,35 @@ export interface InspectionRow {
   inspVal: number;
 }
 
+/**
+ * A filled cell as the line knows it, with instants in epoch milliseconds: what the cell-quality
+ * data (data/cell-quality.ts) continues from. Not written anywhere itself.
+ */
+export interface CellTrace {
+  cellId: string;
+  lotId: string;
+  /** null for a cell without a winding record. */
+  winder: string | null;
+  woundAt: number;
+  filledAt: number;
+  dfctCd: number;
+}
+
+/** A SEP_ANODE_GAP reading with its instant. */
+export interface GapReading {
+  winder: string;
+  at: number;
+  value: number;
+}
+
 export interface CellLineDay {
   winding: WindingRow[];
   assembly: AssemblyRow[];
   inspection: InspectionRow[];
+  /** The assembly rows' cells with their instants, in the same order. */
+  cells: CellTrace[];
+  /** The day's gap readings with their instants. */
+  gaps: GapReading[];
 }
 
 export interface CellLinePlan {
@@ -125,7 +150,7 @@ export function* cellLineDays(plan: CellLinePlan, tally: CellLineTally): Generat
   for (const w of [leadIn, ...plan.windows]) {
     const inRange = w !== leadIn;
     const range = { from: first.from, to: rangeEnd };
-    const day: CellLineDay = { winding: [], assembly: [], inspection: [] };
+    const day: CellLineDay = { winding: [], assembly: [], inspection: [], cells: [], gaps: [] };
     for (const [k, winder] of WINDERS.entries()) {
       const drift = drifts.get(winder);
       windCells(createRng(plan.seed, 'cells', w.date, winder), plan, w, winder, k + 1, drift, range, day, tally);
@@ -170,6 +195,7 @@ function windCells(
     const u = rng.next();
     const dfctCd = u < pInfusion ? DFCT_INFUSION : u < pInfusion + P_FILLING_DEFECT ? DFCT_FILLING : DFCT_OK;
     day.assembly.push({ cellId, lotId, eqpId: rng.pick(CEF_STATIONS), prodDt: plan.formatTime(filledAt), dfctCd });
+    day.cells.push({ cellId, lotId, winder: untraced ? null : winder, woundAt, filledAt, dfctCd });
     tally.cells++;
     if (untraced) tally.untracedCells++;
   }
@@ -187,8 +213,9 @@ function inspect(rng: Rng, plan: CellLinePlan, w: DayWindow, winder: string, off
   for (let hour = 0; w.from + hour * HOUR < w.to; hour++) {
     const at = Math.min(w.to - 1, w.from + hour * HOUR + Math.round(rng.between(2, 10) * MINUTE));
     const inspDt = plan.formatTime(at);
-    const gap = rng.normal(gapMean(offset, drift, at), SEP_ANODE_GAP.sd);
-    day.inspection.push({ eqpId: winder, inspDt, itemCd: SEP_ANODE_GAP.itemCd, inspVal: round(gap, 4) });
+    const gap = round(rng.normal(gapMean(offset, drift, at), SEP_ANODE_GAP.sd), 4);
+    day.inspection.push({ eqpId: winder, inspDt, itemCd: SEP_ANODE_GAP.itemCd, inspVal: gap });
+    day.gaps.push({ winder, at, value: gap });
     tally.gapReadings++;
     if (hour % 4 === 1) {
       for (const item of OTHER_ITEMS) {

@@ -15,10 +15,14 @@ import { dialectOf } from '../sql/dialect.js';
 import { cellLineDays, plannedDrifts, type CellLineDay, type CellLineTally, type WinderDrift } from './cell-assembly.js';
 import { REJECT_REASONS, faultsForDay, type Fault, type RejectReason } from './planted-faults.js';
 import { dstChangeDays, productionDayWindows, sourceTimeFormatter, type DayWindow } from './source-time.js';
+import { cellQualityDays, gapReadingsByWinder, OUTCOME_WITHIN_DAYS, PLANTED_RISK, type CellQualityDay, type CellQualityTally } from './cell-quality.js';
 import {
   assemblyMapper,
   createSourceTables,
+  formationMapper,
   inspectionMapper,
+  oqcMapper,
+  outcomeMapper,
   nonEmptySourceTables,
   testRecordMapper,
   windingMapper,
@@ -66,6 +70,12 @@ export interface GenerateOptions {
   flowPatterns?: boolean;
   /** Also write inspected lots for the lot-sampling job into this table (config `sampling.lots`). */
   lots?: LotsMapping;
+  /**
+   * Also write the cell-quality tables of the cell-risk job (formation, OQC, outcomes; config
+   * `source.formation`, `source.oqc`, `source.outcome`) with the planted failure risk (default false:
+   * data sets generated before them stay as they were; the demo writes them). Needs `assembly`.
+   */
+  cellQuality?: boolean;
   /** Called after each chunk of test records: rows written so far, and the planned total. */
   onProgress?: (written: number, total: number) => void;
 }
@@ -106,6 +116,19 @@ export interface GenerateManifest {
   gapReadings: number;
   /** Inspected lots written (with `lots`), and the planted bad supplier. */
   incomingLots?: { lots: number; badSupplier: { supplier: string; product: string; fromDay: string } };
+  /**
+   * With `cellQuality`: rows written, and the planted failure model (data/cell-quality.ts):
+   * logit P = intercept + gapPerMm·(gap − gapRef) + kPerMvDay·(K − kRef) + cefDefect·[dfct_cd ≠ 0].
+   */
+  cellQuality?: {
+    formation: number;
+    oqc: number;
+    oqcNg: number;
+    outcomes: number;
+    failuresDrawn: number;
+    outcomeWithinDays: number;
+    planted: typeof PLANTED_RISK;
+  };
 }
 
 /** Everything decided before the first row: the same options always give the same plan. */
@@ -183,9 +206,11 @@ const CHUNK_ROWS = 10_000;
 export async function generate(db: Knex, opts: GenerateOptions): Promise<GenerateManifest> {
   const plan = planGeneration(opts);
   const assembly = opts.assembly ?? true;
+  const cellQuality = assembly && (opts.cellQuality ?? false);
+  if (opts.cellQuality && !assembly) throw new Error('generate: cellQuality needs the battery tables (assembly)');
   const dialect = dialectOf(db);
-  await createSourceTables(db, opts.mapping, { assembly });
-  const filled = await nonEmptySourceTables(db, opts.mapping, { assembly });
+  await createSourceTables(db, opts.mapping, { assembly, cellQuality });
+  const filled = await nonEmptySourceTables(db, opts.mapping, { assembly, cellQuality });
   if (filled.length > 0) {
     throw new Error(
       `generate: ${filled.join(', ')} already hold${filled.length === 1 ? 's' : ''} rows; the generator only writes into empty tables ` +
@@ -208,24 +233,58 @@ export async function generate(db: Knex, opts: GenerateOptions): Promise<Generat
     cells = cellLine.tally;
   }
   const manifest = manifestOf(plan, tests.tally, cells);
+  if (cellQuality) manifest.cellQuality = await writeCellQuality(db, opts.mapping, plan);
   if (opts.lots) manifest.incomingLots = await writeIncomingLots(db, opts.lots, plan, assembly ? cellLineStream(plan).days : null);
   return manifest;
 }
 
-async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable<CellLineDay>): Promise<void> {
+/** One table a day's rows go to: its name, and the day's rows already keyed by column. */
+interface DayTable<D> {
+  table: string;
+  rows: (day: D) => Iterable<Record<string, unknown>>;
+}
+
+/** Writes each day's rows into their tables in chunks (memory bounded at any volume). */
+async function writeDays<D>(db: Knex, days: Iterable<D>, tables: readonly DayTable<D>[]): Promise<void> {
   const dialect = dialectOf(db);
-  const winding = tableWriter(db, dialect, mapping.winding.table, CHUNK_ROWS);
-  const assembly = tableWriter(db, dialect, mapping.assembly.table, CHUNK_ROWS);
-  const inspection = tableWriter(db, dialect, mapping.inspection.table, CHUNK_ROWS);
+  const writers = tables.map((t) => ({ ...t, writer: tableWriter(db, dialect, t.table, CHUNK_ROWS) }));
+  for (const day of days) {
+    for (const w of writers) for (const r of w.rows(day)) if (w.writer.add(r)) await w.writer.flush();
+  }
+  await Promise.all(writers.map((w) => w.writer.flush()));
+}
+
+async function writeCellLine(db: Knex, mapping: Config['source'], days: Iterable<CellLineDay>): Promise<void> {
   const toWinding = windingMapper(mapping.winding.columns);
   const toAssembly = assemblyMapper(mapping.assembly.columns);
   const toInspection = inspectionMapper(mapping.inspection.columns);
-  for (const day of days) {
-    for (const r of day.winding) if (winding.add(toWinding(r))) await winding.flush();
-    for (const r of day.assembly) if (assembly.add(toAssembly(r))) await assembly.flush();
-    for (const r of day.inspection) if (inspection.add(toInspection(r))) await inspection.flush();
-  }
-  await Promise.all([winding.flush(), assembly.flush(), inspection.flush()]);
+  await writeDays(db, days, [
+    { table: mapping.winding.table, rows: (d) => d.winding.map(toWinding) },
+    { table: mapping.assembly.table, rows: (d) => d.assembly.map(toAssembly) },
+    { table: mapping.inspection.table, rows: (d) => d.inspection.map(toInspection) },
+  ]);
+}
+
+/** The cell-quality rows follow from the battery-line days: a first pass collects the gap readings, a second writes the rows. */
+export function cellQualityStream(plan: GenerationPlan): { days: Generator<CellQualityDay>; tally: CellQualityTally } {
+  const tally: CellQualityTally = { formation: 0, oqc: 0, oqcNg: 0, outcomes: 0, failuresDrawn: 0 };
+  const gaps = gapReadingsByWinder(cellLineStream(plan).days);
+  const rangeEnd = plan.windows[plan.windows.length - 1]!.to;
+  return { days: cellQualityDays({ seed: plan.seed, rangeEnd, formatTime: plan.formatTime }, cellLineStream(plan).days, gaps, tally), tally };
+}
+
+/** Writes the plan's cell-quality rows into the (empty) formation, OQC and outcome tables. */
+export async function writeCellQuality(db: Knex, mapping: Config['source'], plan: GenerationPlan): Promise<NonNullable<GenerateManifest['cellQuality']>> {
+  const toFormation = formationMapper(mapping.formation.columns);
+  const toOqc = oqcMapper(mapping.oqc.columns);
+  const toOutcome = outcomeMapper(mapping.outcome.columns);
+  const stream = cellQualityStream(plan);
+  await writeDays(db, stream.days, [
+    { table: mapping.formation.table, rows: (d) => d.formation.map(toFormation) },
+    { table: mapping.oqc.table, rows: (d) => d.oqc.map(toOqc) },
+    { table: mapping.outcome.table, rows: (d) => d.outcomes.map(toOutcome) },
+  ]);
+  return { ...stream.tally, outcomeWithinDays: OUTCOME_WITHIN_DAYS, planted: PLANTED_RISK };
 }
 
 const rate = (fails: number, attempts: number) => (attempts === 0 ? 0 : Math.round((fails / attempts) * 10_000) / 10_000);

@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { DEFAULT_ERROR_CODE_COLUMN, type Config } from '../config/schema.js';
 import { dialectOf, quoteIdent, type Dialect } from '../sql/dialect.js';
 import type { AssemblyRow, InspectionRow, WindingRow } from './cell-assembly.js';
+import type { FormationRow, OqcRow, OutcomeRow } from './cell-quality.js';
 import type { TestRecordRow } from './test-records.js';
 
 export type SourceMapping = Config['source'];
@@ -41,12 +42,16 @@ export interface SourceTableDef {
   build(t: Knex.CreateTableBuilder, d: Dialect): void;
 }
 
-/** The source tables to create: test records, and with `assembly` the three battery tables. */
-export function sourceTableDefs(mapping: SourceMapping, opts: { assembly?: boolean } = {}): SourceTableDef[] {
+export interface SourceTableOptions {
+  /** The three battery tables (default true). */
+  assembly?: boolean;
+  /** The cell-quality tables of the cell-risk job: formation, OQC, outcomes (default false). */
+  cellQuality?: boolean;
+}
+
+/** The source tables to create: test records; with `assembly` the three battery tables; with `cellQuality` the cell-quality ones. */
+export function sourceTableDefs(mapping: SourceMapping, opts: SourceTableOptions = {}): SourceTableDef[] {
   const tr = mapping.testRecords.columns;
-  const asb = mapping.assembly.columns;
-  const wnd = mapping.winding.columns;
-  const isp = mapping.inspection.columns;
   const testRecords: SourceTableDef = {
     name: mapping.testRecords.table,
     build(t, d) {
@@ -64,8 +69,14 @@ export function sourceTableDefs(mapping: SourceMapping, opts: { assembly?: boole
     },
   };
   if (!(opts.assembly ?? true)) return [testRecords];
+  return [testRecords, ...batteryTableDefs(mapping), ...(opts.cellQuality ? cellQualityTableDefs(mapping) : [])];
+}
+
+function batteryTableDefs(mapping: SourceMapping): SourceTableDef[] {
+  const asb = mapping.assembly.columns;
+  const wnd = mapping.winding.columns;
+  const isp = mapping.inspection.columns;
   return [
-    testRecords,
     {
       name: mapping.assembly.table,
       build(t, d) {
@@ -101,6 +112,51 @@ export function sourceTableDefs(mapping: SourceMapping, opts: { assembly?: boole
   ];
 }
 
+function cellQualityTableDefs(mapping: SourceMapping): SourceTableDef[] {
+  const fmt = mapping.formation.columns;
+  const oqc = mapping.oqc.columns;
+  const out = mapping.outcome.columns;
+  const short = (name: string) => splitTableName(name).table;
+  return [
+    {
+      name: mapping.formation.table,
+      build(t, d) {
+        t.string(fmt.cellId, TEXT);
+        t.string(fmt.lotId, TEXT);
+        t.string(fmt.eqpId, TEXT);
+        timestampColumn(t, d, fmt.fmtDt);
+        t.double(fmt.ocv1);
+        t.double(fmt.ocv2);
+        t.double(fmt.ageDays);
+        t.double(fmt.capacity);
+        t.double(fmt.dcir);
+        // The cell-risk job reads a range of ageing ends.
+        t.index([fmt.fmtDt], indexName(short(mapping.formation.table), fmt.fmtDt));
+      },
+    },
+    {
+      name: mapping.oqc.table,
+      build(t, d) {
+        t.string(oqc.cellId, TEXT);
+        t.string(oqc.lotId, TEXT);
+        timestampColumn(t, d, oqc.inspDt);
+        t.string(oqc.result, 8);
+        t.double(oqc.value);
+        t.index([oqc.cellId], indexName(short(mapping.oqc.table), oqc.cellId));
+      },
+    },
+    {
+      name: mapping.outcome.table,
+      build(t, d) {
+        t.string(out.cellId, TEXT);
+        timestampColumn(t, d, out.outcomeDt);
+        t.string(out.outcome, 32);
+        t.index([out.cellId], indexName(short(mapping.outcome.table), out.cellId));
+      },
+    },
+  ];
+}
+
 function schemaBuilder(db: Knex, schema: string | undefined): Knex.SchemaBuilder {
   return schema ? db.schema.withSchema(schema) : db.schema;
 }
@@ -119,7 +175,7 @@ async function ensureSchema(db: Knex, d: Dialect, schema: string): Promise<void>
  * Creates the source tables (test records; with `assembly`, also the battery tables) under their
  * mapped names where they do not exist yet. Existing tables are left as they are.
  */
-export async function createSourceTables(db: Knex, mapping: SourceMapping, opts: { assembly?: boolean } = {}): Promise<void> {
+export async function createSourceTables(db: Knex, mapping: SourceMapping, opts: SourceTableOptions = {}): Promise<void> {
   const d = dialectOf(db);
   for (const def of sourceTableDefs(mapping, opts)) {
     const { schema, table } = splitTableName(def.name);
@@ -130,7 +186,7 @@ export async function createSourceTables(db: Knex, mapping: SourceMapping, opts:
 }
 
 /** The mapped tables that already hold rows. */
-export async function nonEmptySourceTables(db: Knex, mapping: SourceMapping, opts: { assembly?: boolean } = {}): Promise<string[]> {
+export async function nonEmptySourceTables(db: Knex, mapping: SourceMapping, opts: SourceTableOptions = {}): Promise<string[]> {
   const out: string[] = [];
   for (const def of sourceTableDefs(mapping, opts)) {
     const { schema, table } = splitTableName(def.name);
@@ -145,7 +201,7 @@ function generatedErrorCodeColumn(c: Columns<'testRecords'>): string | null {
   return c.errorCode === undefined ? DEFAULT_ERROR_CODE_COLUMN : c.errorCode;
 }
 
-type Columns<K extends 'testRecords' | 'assembly' | 'winding' | 'inspection'> = SourceMapping[K]['columns'];
+type Columns<K extends 'testRecords' | 'assembly' | 'winding' | 'inspection' | 'formation' | 'oqc' | 'outcome'> = SourceMapping[K]['columns'];
 
 /** Logical rows to rows keyed by the configured column names. */
 export function testRecordMapper(c: Columns<'testRecords'>) {
@@ -172,4 +228,26 @@ export function windingMapper(c: Columns<'winding'>) {
 
 export function inspectionMapper(c: Columns<'inspection'>) {
   return (r: InspectionRow): Record<string, unknown> => ({ [c.eqpId]: r.eqpId, [c.inspDt]: r.inspDt, [c.itemCd]: r.itemCd, [c.inspVal]: r.inspVal });
+}
+
+export function formationMapper(c: Columns<'formation'>) {
+  return (r: FormationRow): Record<string, unknown> => ({
+    [c.cellId]: r.cellId,
+    [c.lotId]: r.lotId,
+    [c.eqpId]: r.eqpId,
+    [c.fmtDt]: r.fmtDt,
+    [c.ocv1]: r.ocv1V,
+    [c.ocv2]: r.ocv2V,
+    [c.ageDays]: r.ageDays,
+    [c.capacity]: r.capacityAh,
+    [c.dcir]: r.dcirMohm,
+  });
+}
+
+export function oqcMapper(c: Columns<'oqc'>) {
+  return (r: OqcRow): Record<string, unknown> => ({ [c.cellId]: r.cellId, [c.lotId]: r.lotId, [c.inspDt]: r.inspDt, [c.result]: r.result, [c.value]: r.acirMohm });
+}
+
+export function outcomeMapper(c: Columns<'outcome'>) {
+  return (r: OutcomeRow): Record<string, unknown> => ({ [c.cellId]: r.cellId, [c.outcomeDt]: r.outcomeDt, [c.outcome]: r.outcome });
 }

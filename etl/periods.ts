@@ -140,6 +140,17 @@ export function sourceTimestamp(instant: DateTime, mode: 'utc' | 'local', clock:
   return t.toFormat('yyyy-MM-dd HH:mm:ss');
 }
 
+/**
+ * A source timestamp as a driver returns it: text (PostgreSQL's timestamp without zone, SQLite), a
+ * Date holding the wall-clock as UTC (SQL Server's datetime2), or epoch milliseconds (a JS Date that
+ * SQLite stored).
+ */
+export function sourceValueInstant(value: unknown, mode: 'utc' | 'local', clock: PlantClock): DateTime {
+  if (value instanceof Date) return parseSourceTimestamp(value.toISOString().slice(0, 23).replace('T', ' '), mode, clock);
+  if (typeof value === 'number') return parseSourceTimestamp(new Date(value).toISOString().slice(0, 23), 'utc', clock);
+  return parseSourceTimestamp(String(value), mode, clock);
+}
+
 /** Parses a source timestamp text (as the database returned it) into an instant. */
 export function parseSourceTimestamp(text: string, mode: 'utc' | 'local', clock: PlantClock): DateTime {
   const iso = text.trim().replace(' ', 'T').replace(/Z$/, '');

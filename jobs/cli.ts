@@ -29,6 +29,7 @@ import { CallerInputError, TEXT_LIMITS, boundedDayRange, boundedText } from './c
 import { StartRefusedError } from './start-refused.js';
 import { registerSpcCommands } from './spc-commands.js';
 import { registerSamplingCommands } from './sampling-commands.js';
+import { registerRiskCommands } from './risk-commands.js';
 import { addUser, checkRole, checkUserName, listUsers, revokeUser } from './console/users.js';
 import { auditedCli } from './console/cli-audit.js';
 import { BACKFILL_PRIORITY } from './enqueue.js';
@@ -129,7 +130,8 @@ export function buildProgram(): Command {
     .option('--no-assembly', 'skip the battery assembly tables')
     .option('--no-malformed', 'write no malformed rows or duplicates')
     .option('--flow-patterns', 'plant the process-flow patterns (bottleneck, rework hot spot, route deviation, shift effect; README "Process flow")')
-    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean; flowPatterns?: boolean }, cmd: Command) => {
+    .option('--cell-quality', 'also write formation, OQC and outcome tables with the planted cell failure risk (README "Cell risk")')
+    .action(async (o: { db?: string; rows: number; seed: number; start: string; days: number; assembly: boolean; malformed: boolean; flowPatterns?: boolean; cellQuality?: boolean }, cmd: Command) => {
       const cfg = config(cmd);
       const url = o.db ?? cfg.source.url;
       const db = connect(url);
@@ -147,10 +149,12 @@ export function buildProgram(): Command {
           assembly: o.assembly,
           malformed: o.malformed,
           flowPatterns: o.flowPatterns === true,
+          cellQuality: o.cellQuality === true,
           lots: cfg.sampling.lots.table ? { table: cfg.sampling.lots.table, columns: cfg.sampling.lots.columns } : undefined,
         });
         console.log(`wrote ${m.testRecords} test records and ${m.cells} cells to ${redactUrl(url)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         console.log(`planted: ${m.failRateJump.machine} fail rate jumps on ${m.failRateJump.day}; gap drift on ${m.gapDrift.map((g) => `${g.winder} from ${g.driftStartDay}`).join(', ')}`);
+        if (m.cellQuality) console.log(`wrote ${m.cellQuality.formation} formation rows, ${m.cellQuality.oqc} OQC results and ${m.cellQuality.outcomes} failed-cell outcomes (planted: low gap and high K-value raise the failure odds)`);
         if (m.incomingLots) console.log(`wrote ${m.incomingLots.lots} inspected lots; ${m.incomingLots.badSupplier.supplier} (${m.incomingLots.badSupplier.product}) drifts worse from ${m.incomingLots.badSupplier.fromDay}`);
       } finally {
         await db.destroy();
@@ -385,6 +389,10 @@ export function buildProgram(): Command {
   // Lot acceptance sampling (README "Lot sampling"): plans and their OC, design, states, resume.
   const samplingCmd = program.command('sampling').description('lot acceptance sampling: MIL-STD-105E plans and what they promise, plan design, inspection states (the dispositions are `yieldrun run lot-sampling`)');
   registerSamplingCommands(samplingCmd, { config, triggeredBy: defaultTriggeredBy, usageError: (m) => new UsageError(m), log });
+
+  // Cell risk (README "Cell risk"): model versions and a refit on demand (the scores are `yieldrun run cell-risk`).
+  const riskCmd = program.command('risk').description('cell risk: the model versions and a refit on demand (the daily scores are `yieldrun run cell-risk`)');
+  registerRiskCommands(riskCmd, { config, triggeredBy: defaultTriggeredBy, dayArg: isoDateArg, log });
 
   return program;
 }

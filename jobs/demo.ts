@@ -18,7 +18,10 @@ import { describeSpc, runSpc } from '../etl/spc-job.js';
 import { runProcessFlow } from '../etl/flow/process-flow-job.js';
 import { runLotSampling } from '../etl/sampling/lot-sampling-job.js';
 import { listStates } from '../etl/sampling/sampling-state.js';
-import { planGeneration, cellLineStream } from '../data/generate.js';
+import { planGeneration, cellLineStream, writeCellQuality } from '../data/generate.js';
+import { createSourceTables, nonEmptySourceTables } from '../data/source-tables.js';
+import { runCellRisk } from '../etl/risk/cell-risk-job.js';
+import { listModels } from '../etl/risk/model-store.js';
 import { writeIncomingLots } from '../data/incoming-lots.js';
 import { randomBytes } from 'node:crypto';
 import { startLoopbackMes } from '../data/loopback-mes.js';
@@ -57,6 +60,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
         timestamps: cfg.source.timestamps,
         mapping: cfg.source,
         flowPatterns: true,
+        cellQuality: true,
         lots: lotsMapping(cfg),
       });
       console.log(`  ${m.testRecords} test records, ${m.cells} cells, ${m.gapReadings} gap readings in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -75,6 +79,7 @@ export async function runDemo(cfg: ResolvedConfig, log: Logger, opts: { rows: nu
     await demoBatteryLine(ctx, days);
     await demoProcessFlow(ctx, days);
     await demoLotSampling(ctx, days);
+    await demoCellRisk(ctx, days[days.length - 1]!);
     await demoMesExchange(ctx, days[days.length - 1]!, opts.rows);
     await demoReport(ctx, days[days.length - 1]!);
   } finally {
@@ -182,6 +187,36 @@ async function demoLotSampling(ctx: EtlContext, days: readonly string[]): Promis
   const states = await listStates(ctx);
   const notNormal = states.filter((s) => s.state !== 'normal');
   console.log(`  inspection states now: ${notNormal.map((s) => `${s.product} / ${s.inspectionClass} ${s.state}`).join(', ') || 'all normal'}`);
+}
+
+/**
+ * The cell risk of the last demo day (README "Cell risk"): a model fitted on the cells with known
+ * outcomes, evaluated on the held-out days, the day's cells scored. A demo database generated
+ * before the cell-quality tables existed gets them now, from the same seed.
+ */
+async function demoCellRisk(ctx: EtlContext, day: string): Promise<void> {
+  const c = ctx.config;
+  await createSourceTables(ctx.source, c.source, { assembly: true, cellQuality: true });
+  const filled = await nonEmptySourceTables(ctx.source, c.source, { assembly: true, cellQuality: true });
+  if (!filled.includes(c.source.formation.table)) {
+    const plan = planGeneration({ rows: 0, seed: DEMO.seed, start: DEMO.start, days: DEMO.days, timezone: c.plant.timezone, dayStart: c.plant.dayStart, timestamps: c.source.timestamps, flowPatterns: true });
+    const m = await writeCellQuality(ctx.source, c.source, plan);
+    console.log(`
+wrote ${m.formation} formation rows, ${m.oqc} OQC results and ${m.outcomes} failed-cell outcomes`);
+  }
+  const r = await runCellRisk(ctx, { days: [day], triggeredBy: 'demo', reason: 'npm run demo' });
+  const d = r.perDay[0]!;
+  const [m] = await listModels(ctx);
+  console.log(`
+cell risk run ${r.runId}: ${d.cells} cells aged on ${day} scored with model version ${d.modelVersion}; ${d.highRisk} high risk (short-term test recommended)`);
+  if (m) {
+    const per = (f: string) => m.columns.find((x) => x.feature === f && x.level === undefined)?.perUnit;
+    const gap = per('gap_mm');
+    const k = per('k_value');
+    console.log(`  model: trained on ${m.nTrain} cells aged ${m.train.from} … ${m.train.to}, held out ${m.test.from} … ${m.test.to}: AUC ${m.auc?.toFixed(3) ?? '–'}`);
+    console.log(`  log-odds per mm of gap ${gap?.coefficient.toFixed(1) ?? '–'} (planted −14), per mV/day of K-value ${k?.coefficient.toFixed(2) ?? '–'} (planted 1.1)`);
+  }
+  console.log(`  most high-risk cells per lot: ${d.highRiskByLot.slice(0, 5).map((l) => `${l.lotId} ${l.cells}`).join(', ') || 'none'}; table cell_risk, models in risk_models`);
 }
 
 /**

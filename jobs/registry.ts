@@ -11,6 +11,7 @@ import { SPC, describeSpc, runSpc } from '../etl/spc-job.js';
 import { PROCESS_FLOW, describeProcessFlow, runProcessFlow } from '../etl/flow/process-flow-job.js';
 import { LOT_SAMPLING, describeLotSampling, runLotSampling } from '../etl/sampling/lot-sampling-job.js';
 import { MES_EXCHANGE, describeMesExchange, runMesExchange } from '../etl/mes/mes-exchange-job.js';
+import { CELL_RISK, describeCellRisk, runCellRisk } from '../etl/risk/cell-risk-job.js';
 
 export interface JobParams {
   /** Production days; omitted: the job's own default (for the nightly summary, yesterday plus what needs recomputing). */
@@ -114,6 +115,14 @@ export const JOBS: Record<string, JobDefinition> = {
     async run(ctx, params) {
       const r = await runLotSampling(ctx, params);
       return { runId: r.runId, days: r.judgedDays, primaryDays: r.days, summary: describeLotSampling(r), details: r };
+    },
+  },
+  [CELL_RISK]: {
+    name: CELL_RISK,
+    description: 'score the cells whose ageing ended on the day with the active cell-risk model into cell_risk (short-term test recommended at or above risk.threshold), fitting and evaluating a new model version first when it is due (default: yesterday)',
+    async run(ctx, params) {
+      const r = await runCellRisk(ctx, params);
+      return { runId: r.runId, days: r.days, primaryDays: r.days, summary: describeCellRisk(r), details: r };
     },
   },
   [MES_EXCHANGE]: {

@@ -13,7 +13,7 @@ import type { EtlContext } from '../etl/context.js';
 import { MACHINE_COLUMNS, PROD_COLUMNS, PROD_TEST_COLUMNS, REJECT_COLUMNS } from './columns.js';
 import { detailRows, kpiLine, loadDailyYieldData, rejectRows, type DailyYieldData } from './daily-yield-data.js';
 import { writeDailyYieldWorkbook, type DetailSheet } from './daily-yield-workbook.js';
-import { defectTraceSection, deliveryRiskSection, lotSamplingSection, processFlowSection, spcSection, type ReportSection } from './daily-yield-sections.js';
+import { cellRiskSection, defectTraceSection, deliveryRiskSection, lotSamplingSection, processFlowSection, spcSection, type ReportSection } from './daily-yield-sections.js';
 import { paretoChartSpec, renderPng, trendChartSpec } from './charts.js';
 import { composeDailyYieldEmail, composeNoDataNotice, composeSummaryFailedNotice, pctText, pointsText, type ComposedEmail } from './daily-yield-email.js';
 import { mailSettings, newMessageId, renderMail, type MailAttachment, type MailSettings } from './mail.js';
@@ -144,6 +144,7 @@ async function buildReport(ctx: EtlContext, data: DailyYieldData, runId: number)
     cfg.sections.processFlow ? await processFlowSection(ctx, data.day) : null,
     cfg.sections.lotSampling ? await lotSamplingSection(ctx, data.day) : null,
     cfg.sections.deliveryRisk ? await deliveryRiskSection(ctx, data.day) : null,
+    cfg.sections.cellRisk ? await cellRiskSection(ctx, data.day) : null,
   ].filter((s): s is ReportSection => s !== null);
   const trend = await renderPng(trendChartSpec(data.trend, { day: data.day, target: cfg.targets.firstPassYield }));
   const pareto = data.pareto.bars.length ? await renderPng(paretoChartSpec(data.pareto, { day: data.day })) : undefined;

@@ -25,6 +25,9 @@ import { renderOcChart, type CurvePlan } from './sampling/oc-chart.js';
 import { computeRisk, readRisk } from '../etl/mes/risk-store.js';
 import { readOrders, lastPulledAt } from '../etl/mes/orders.js';
 import { addDeliveryRiskSheet, deliveryRiskParagraph, DELIVERY_RISK_COLUMNS, type DeliveryRiskData } from './mes/delivery-risk-sheet.js';
+import { readModel, readScores } from '../etl/risk/model-store.js';
+import { addCellRiskSheet, cellRiskParagraph, cellRiskSheetData, CELL_RISK_DEFINITIONS } from './risk/cell-risk-sheet.js';
+import { renderRocChart, renderScoreHistogram } from './risk/risk-charts.js';
 
 export interface ReportSection {
   sheet: AppendixSheet;
@@ -160,5 +163,23 @@ export async function deliveryRiskSection(ctx: EtlContext, day: string): Promise
     sheet: { name: 'Delivery risk', write: (book) => addDeliveryRiskSheet(book, data), definitions: DELIVERY_RISK_COLUMNS.map((c) => ({ column: c.header, meaning: c.meaning })) },
     email: deliveryRiskParagraph(data),
     stats: { openOrders: rows.length, ordersAtRisk: rows.filter((r) => r.atRisk).length },
+  };
+}
+
+/**
+ * The Cell risk sheet with its score histogram and ROC curve; null when the cell-risk job scored
+ * no cell on the day.
+ */
+export async function cellRiskSection(ctx: EtlContext, day: string): Promise<ReportSection | null> {
+  const rows = await readScores(ctx, day);
+  if (rows.length === 0) return null;
+  const model = await readModel(ctx, Math.max(...rows.map((r) => r.model_version)));
+  const data = cellRiskSheetData(day, rows, model, ctx.config.risk.threshold);
+  const histogram = await renderScoreHistogram(data.cells.map((c) => c.score), { day, threshold: data.threshold, version: model?.version ?? 0 });
+  const roc = model && model.roc.length > 1 ? await renderRocChart(model.roc, { version: model.version, auc: model.auc, test: model.test }) : null;
+  return {
+    sheet: { name: 'Cell risk', write: (book) => addCellRiskSheet(book, data, { histogram, roc }), definitions: CELL_RISK_DEFINITIONS },
+    email: cellRiskParagraph(data),
+    stats: { riskCells: data.cells.length, riskHigh: data.highRisk.length, riskModelVersion: model?.version ?? 0 },
   };
 }

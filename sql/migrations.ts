@@ -871,6 +871,69 @@ export const MIGRATIONS: Migration[] = [
     },
   },
   {
+    // The cell-risk job (etl/risk/, README "Cell risk"): the fitted model versions and the day's
+    // scores per cell. A refit adds a version and retires the active one; scores are replaced per day.
+    name: '014_cell_risk',
+    async up(db, schema) {
+      const s = () => withSchema(db, schema);
+      const ts = instantColumn(db);
+      await s().createTable('risk_models', (t) => {
+        t.integer('version').notNullable().primary();
+        /** active | retired: one active version at a time. */
+        t.string('status', 16).notNullable();
+        /** The production day the model was fitted for, from which refitEveryDays counts. */
+        t.date('fit_day').notNullable();
+        ts(t, 'fitted_at').notNullable();
+        t.string('fitted_by', 255).notNullable();
+        t.integer('run_id').notNullable();
+        /** Production days of the cells' end of ageing (fmt_dt), inclusive. */
+        t.date('train_from').notNullable();
+        t.date('train_to').notNullable();
+        t.date('test_from').notNullable();
+        t.date('test_to').notNullable();
+        /** The features and their encoding (numeric: mean and sd; categorical: levels and reference), JSON. */
+        t.text('features').notNullable();
+        /** Intercept, coefficients and standard errors per design column, JSON. */
+        t.text('coefficients').notNullable();
+        t.double('ridge').notNullable();
+        t.boolean('separated').notNullable();
+        t.integer('n_train').notNullable();
+        t.integer('n_test').notNullable();
+        t.integer('positives_train').notNullable();
+        t.integer('positives_test').notNullable();
+        t.double('auc');
+        t.double('precision_at_threshold');
+        t.double('recall_at_threshold');
+        t.double('threshold').notNullable();
+        /** Calibration by decile of the held-out cells, JSON. */
+        t.text('calibration').notNullable();
+        /** The held-out ROC curve, thinned, JSON. */
+        t.text('roc').notNullable();
+        t.index(['status'], 'ix_risk_models_status');
+      });
+      await s().createTable('cell_risk', (t) => {
+        /** The production day of the cell's end of ageing. */
+        t.date('day').notNullable();
+        t.string('cell_id', TEXT_KEY).notNullable();
+        t.string('lot_id', TEXT_KEY);
+        t.string('winder', TEXT_KEY);
+        /** 100 × the predicted failure probability. */
+        t.double('score').notNullable();
+        /** short-term test recommended | safe for all usage */
+        t.string('class', 40).notNullable();
+        /** The three features that raised the score most: feature, value, contribution, JSON. */
+        t.string('top_features', 1000).notNullable();
+        t.integer('model_version').notNullable();
+        runColumns(t, ts);
+        t.primary(['day', 'cell_id'], 'pk_cell_risk');
+        t.index(['day', 'score'], 'ix_cell_risk_day_score');
+      });
+    },
+    async down(db, schema) {
+      for (const t of ['cell_risk', 'risk_models']) await withSchema(db, schema).dropTableIfExists(t);
+    },
+  },
+  {
     // report_deliveries repeats its message's state (reports/outbox/outbox.ts mirrorToDelivery):
     // the rows written since the outbox took over sending said `queued` for ever. Brought up to
     // date here; the index serves the mirror's UPDATE by outbox_id.

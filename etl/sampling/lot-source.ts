@@ -6,7 +6,7 @@
  */
 import type { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
-import { parseSourceTimestamp, sourceTimestamp } from '../periods.js';
+import { sourceTimestamp, sourceValueInstant } from '../periods.js';
 import { quoteIdent, quoteTable } from '../../sql/dialect.js';
 import { SqlText, runStatement, type Statement } from '../../sql/statement.js';
 import { checkSourceTable } from '../../sql/source-check.js';
@@ -81,12 +81,7 @@ export async function readLots(ctx: EtlContext, from: DateTime, to: DateTime): P
   const rows = await runStatement<Record<string, unknown>>(ctx.source, lotsStatement(ctx, from, to));
   const lots = rows.map((r): InspectedLot => {
     const at = r.inspectedAt;
-    const inspectedAt =
-      at instanceof Date
-        ? parseSourceTimestamp(at.toISOString().slice(0, 23).replace('T', ' '), mode, ctx.clock)
-        : typeof at === 'number'
-          ? parseSourceTimestamp(new Date(at).toISOString().slice(0, 23), 'utc', ctx.clock)
-          : parseSourceTimestamp(String(at), mode, ctx.clock);
+    const inspectedAt = sourceValueInstant(at, mode, ctx.clock);
     const lot = {
       lotId: text(r.lotId) ?? '',
       product: text(r.product) ?? '',

@@ -64,6 +64,15 @@ describe('yieldrun CLI', () => {
     expect(r.output).toMatch(/reduced\s+n\s+32 Ac 1 Re 3/);
   }, 60_000);
 
+  it('`yieldrun risk models` says no model is fitted yet; `risk refit` without cell-quality tables exits 2 naming the key (a mapping to fix, as for every job)', async () => {
+    const models = await runCli(['--config', file, 'risk', 'models'], env());
+    expect(models.code).toBe(0);
+    expect(models.output).toContain('no model fitted yet (yieldrun run cell-risk --date D, or yieldrun risk refit --date D)');
+    const refit = await runCli(['--config', file, 'risk', 'refit', '--date', '2026-11-20'], env());
+    expect(refit.code).toBe(2);
+    expect(refit.output).toMatch(/source table 'fmt_data' does not exist \(set source\.formation\.table/);
+  }, 60_000);
+
   it('prints schedules with next run times in plant time', async () => {
     const r = await runCli(['--config', file, 'schedules', '--count', '2'], env());
     expect(r.code).toBe(0);
@@ -77,6 +86,7 @@ describe('yieldrun CLI', () => {
     ['a date not YYYY-MM-DD', () => [file, 'run', 'nightly-summary', '--date', '20-11-2026'], /expected a date YYYY-MM-DD, got '20-11-2026'/],
     ['a source table that does not exist', () => [writeConfigFile({ source: { testRecords: { table: 'mes_tests' } } }), 'run', 'nightly-summary', '--date', '2026-11-20'], /source table 'mes_tests' does not exist \(set source\.testRecords\.table/],
     ['an unknown job', () => [file, 'run', 'no-such-job'], /unknown job 'no-such-job'/],
+    ['a refit day not YYYY-MM-DD', () => [file, 'risk', 'refit', '--date', '2026-11'], /expected a date YYYY-MM-DD, got '2026-11'/],
     ['an AQL that is no column of MIL-STD-105E', () => [file, 'sampling', 'plan', '--lot-size', '1000', '--aql', '0.7'], /--aql: AQL 0\.7: not a column of MIL-STD-105E; expected one of 0\.01/],
     ['an LTPD not above the AQL', () => [file, 'sampling', 'design', '--aql', '2', '--ltpd', '1'], /--ltpd: expected an LTPD above the AQL 2 %, got 1 %/],
     ['a bad cron pattern', () => [writeConfigFile({ schedules: { nightly: { job: 'nightly-summary', cron: '61 6 * * *' } } }), 'schedules'], /schedules\.nightly\.cron: expected a valid cron pattern/],

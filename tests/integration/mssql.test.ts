@@ -23,6 +23,8 @@ import { MIGRATIONS, MIGRATION_LOCK_TABLE, MIGRATIONS_TABLE, migrate } from '../
 import { generate, type GenerateManifest } from '../../data/generate.js';
 import { addDays, dateRange } from '../../etl/periods.js';
 import { runSpc } from '../../etl/spc-job.js';
+import { runCellRisk } from '../../etl/risk/cell-risk-job.js';
+import { listModels, readScores } from '../../etl/risk/model-store.js';
 import { runDefectTrace } from '../../etl/defect-trace.js';
 import { runDailyYieldReport } from '../../reports/daily-yield-report.js';
 import { runProcessFlow } from '../../etl/flow/process-flow-job.js';
@@ -170,6 +172,9 @@ function demoConfig(b: Backend, out: string) {
     assembly: { ...raw.source?.assembly, table: q('asb_data') },
     winding: { ...raw.source?.winding, table: q('wnd_data') },
     inspection: { ...raw.source?.inspection, table: q('isp_ifo_h') },
+    formation: { ...raw.source?.formation, table: q('fmt_data') },
+    oqc: { ...raw.source?.oqc, table: q('oqc_data') },
+    outcome: { ...raw.source?.outcome, table: q('cell_outcome') },
   };
   for (const m of Object.values(raw.spc.measures) as any[]) {
     m.source.table = q(m.source.table);
@@ -187,7 +192,7 @@ async function openDemo(name: 'mssql' | 'postgres', out: string): Promise<{ back
   await migrate(ctx.target, ctx.targetSchema);
   const manifest = await generate(ctx.source, {
     rows: 20_000, seed: 7, start: START, days: DAYS, timezone: ctx.config.plant.timezone, dayStart: ctx.config.plant.dayStart,
-    timestamps: ctx.config.source.timestamps, mapping: ctx.config.source,
+    timestamps: ctx.config.source.timestamps, mapping: ctx.config.source, cellQuality: true,
   });
   return { backend, ctx, manifest };
 }
@@ -269,6 +274,21 @@ describe.skipIf(!url)('every job on the generated demo data on SQL Server (MSSQL
     const before = await rows();
     await runDefectTrace(ms.ctx, { days: [LAST], triggeredBy: 'test' });
     expect(await rows()).toEqual(before);
+  }, 600_000);
+
+  it('the cell-risk job fits the same model and writes the same scores as on PostgreSQL; a rerun replaces them with the same rows', async () => {
+    const run = await runCellRisk(ms.ctx, { days: [LAST], triggeredBy: 'test' });
+    const ref = await runCellRisk(pg.ctx, { days: [LAST], triggeredBy: 'test' });
+    expect(run.perDay[0]!.fitted).toMatchObject({ version: 1 });
+    expect(run.perDay[0]!.fitted).toEqual(ref.perDay[0]!.fitted);
+    const [mm] = await listModels(ms.ctx);
+    const [pm] = await listModels(pg.ctx);
+    expect(mm!.columns).toEqual(pm!.columns);
+    const scores = await readScores(ms.ctx, LAST);
+    expect(scores.length).toBeGreaterThan(0);
+    expect(scores).toEqual(await readScores(pg.ctx, LAST));
+    await runCellRisk(ms.ctx, { days: [LAST], triggeredBy: 'test' });
+    expect(await readScores(ms.ctx, LAST)).toEqual(scores);
   }, 600_000);
 
   it('the daily report is sent once, a retry sends nothing, and --resend sends it again', async () => {
