@@ -65,6 +65,7 @@ def clean(df):
         df[c] = df[c].str.strip(WS).replace("", np.nan)
     ts = df["ts"]
     present = ts.notna() if ts.dtype.kind == "M" else ts.astype("string").str.strip(WS).fillna("") != ""
+    present = present.to_numpy(dtype=bool)
     parsed = pd.to_datetime(ts, errors="coerce")
     parsed = parsed.where((parsed >= pd.Timestamp("1970-01-01")) & (parsed < pd.Timestamp("2100-01-01")))
     df["ts"] = parsed

@@ -35,6 +35,8 @@ const SMALL_RANGE = 'ref600k';
 const LARGE_RANGE = 'ref6m';
 /** The day whose PostgreSQL temp files are measured. */
 const TEMP_DAY = 'day2m';
+/** BENCH_WARMUP=0 measures without the warm-up runs (for figures that take minutes). */
+const WARMUP = process.env.BENCH_WARMUP !== '0';
 /** BENCH_TEMP=0 leaves out PostgreSQL's temp files. */
 const TEMP = process.env.BENCH_TEMP !== '0';
 /** The tenfold growth whose peak RSS must stay flat: the 2 M day against the 200 k day. */
@@ -140,7 +142,7 @@ function markdown(results: Row[], queue: Queue | null, temp: TempFiles[]): strin
   const small = DATA_SETS.find((d) => d.id === SMALL_DAY)!;
   const large = DATA_SETS.find((d) => d.id === LARGE_DAY)!;
   const parts = [
-    `Nightly summary against the hand-written baseline query, measured in the same run: median of ${REPEATS} runs after one warm-up, each in a fresh process, ` +
+    `Nightly summary against the hand-written baseline query, measured in the same run: median of ${REPEATS} runs${WARMUP ? ' after one warm-up' : ', no warm-up'}, each in a fresh process, ` +
       `alternating; peak RSS is the largest of the runs. Scale ${SCALE}; ${os.cpus().length} CPUs (shared), Node ${process.version}, ${new Date().toISOString()}.`,
     '',
     '| database | data | records | nightly summary | baseline query | ratio (target) | records/s (summary / baseline) | peak RSS (summary / baseline) | same numbers |',
@@ -302,10 +304,12 @@ async function measureCase(b: Backend, ds: DataSet, args: MeasureArgs, label: st
   const ours: Sample[] = [];
   const base: Sample[] = [];
   const pandas: PandasSample[] = [];
-  // Alternate, after one warm-up of each, so caches favour neither side.
-  if (withBaseline) measure('baseline', args);
-  measure('summary', args);
-  if (withPandas) runPandas(args, `${b.name}-${ds.id}`);
+  // Alternate, after one warm-up of each (BENCH_WARMUP=0: none), so caches favour neither side.
+  if (WARMUP) {
+    if (withBaseline) measure('baseline', args);
+    measure('summary', args);
+    if (withPandas) runPandas(args, `${b.name}-${ds.id}`);
+  }
   let pandasCheck: Awaited<ReturnType<typeof comparePandas>> | null = null;
   for (let i = 0; i < REPEATS; i++) {
     if (withBaseline) base.push(measure('baseline', args));
