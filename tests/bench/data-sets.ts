@@ -2,7 +2,7 @@
  * The benchmarks' data sets, generated once (seeded) into .tmp/bench/ (SQLite) and PostgreSQL
  * schemas yr_bench_* and reused by every benchmark that measures them (BENCH_SCALE scales them).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexFactory from 'knex';
@@ -40,6 +40,8 @@ export const DATA_SETS: DataSet[] = [
   dataSet('day200k', Math.round(200_000 * SCALE), DAY, 1),
   dataSet('day2m', Math.round(2_000_000 * SCALE), DAY, 1),
   dataSet('ref600k', Math.round(600_000 * SCALE), '2026-10-12', 30),
+  // Ten times the reference volume over the same 30 days: how a full recompute grows.
+  dataSet('ref6m', Math.round(6_000_000 * SCALE), '2026-10-12', 30),
 ];
 
 export interface Backend {
@@ -56,11 +58,18 @@ export const backends: Backend[] = [
 ];
 
 export async function ensureData(b: Backend, ds: DataSet): Promise<void> {
-  const { url, schema } = b.place(ds);
+  const { url: placed, schema } = b.place(ds);
+  let url = placed;
+  // SQLite: generated under a partial name and renamed when complete, so an interrupted
+  // generation is redone rather than measured.
+  let partial: { file: string; final: string } | null = null;
   if (b.name === 'sqlite') {
-    const file = url.slice('sqlite:'.length);
+    const file = placed.slice('sqlite:'.length);
     if (existsSync(file)) return;
     mkdirSync(path.dirname(file), { recursive: true });
+    partial = { file: `${file}.partial`, final: file };
+    rmSync(partial.file, { force: true });
+    url = `sqlite:${partial.file}`;
   } else {
     const admin = knexFactory({ client: 'pg', connection: PG_URL });
     const exists = await admin.raw('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [schema!, 'bench_ready']);
@@ -91,6 +100,7 @@ export async function ensureData(b: Backend, ds: DataSet): Promise<void> {
   } finally {
     await db.destroy();
   }
+  if (partial) renameSync(partial.file, partial.final);
   console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -3,12 +3,24 @@
  * (ANALYZE, BUFFERS) on PostgreSQL (under the run's work_mem), EXPLAIN QUERY PLAN on SQLite.
  * Usage: node dist/tests/bench/explain.js '<json MeasureArgs>'
  */
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { resolveConfig } from '../../config/load.js';
 import { openEtlContext } from '../../etl/context.js';
 import { readTestRecordSource, summaryStatement } from '../../etl/nightly-summary.js';
 import { dateRange } from '../../etl/periods.js';
 import type { MeasureArgs } from './measure.js';
+import type { EtlContext } from '../../etl/context.js';
+import type { Statement } from '../../sql/statement.js';
+
+/** EXPLAIN (ANALYZE, BUFFERS[, FORMAT JSON]) of a statement on PostgreSQL, under the run's work_mem, as the driver returns it. */
+export async function postgresPlan(ctx: EtlContext, statement: Statement, json = false): Promise<unknown[]> {
+  return ctx.source.transaction(async (trx) => {
+    await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
+    const r = (await trx.raw(`EXPLAIN (ANALYZE, BUFFERS${json ? ', FORMAT JSON' : ''}) ${statement.sql}`, statement.bindings)) as { rows: Record<string, unknown>[] };
+    return r.rows.map((x) => x['QUERY PLAN']);
+  });
+}
 
 async function main(): Promise<void> {
   const a = JSON.parse(process.argv[2]!) as MeasureArgs;
@@ -23,12 +35,7 @@ async function main(): Promise<void> {
     const source = await readTestRecordSource(ctx);
     const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to));
     if (ctx.sourceDialect === 'postgres') {
-      const lines = await ctx.source.transaction(async (trx) => {
-        await trx.raw(`SET LOCAL work_mem = '${cfg.etl.postgresWorkMem}'`);
-        const r = (await trx.raw(`EXPLAIN (ANALYZE, BUFFERS) ${statement.sql}`, statement.bindings)) as { rows: { 'QUERY PLAN': string }[] };
-        return r.rows.map((x) => x['QUERY PLAN']);
-      });
-      console.log(lines.join('\n'));
+      console.log((await postgresPlan(ctx, statement)).join('\n'));
     } else {
       const rows = (await ctx.source.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, statement.bindings)) as { id: number; parent: number; detail: string }[];
       const depth = new Map<number, number>([[0, 0]]);
@@ -43,7 +50,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// Also imported by the benchmark's measurements, which measure PostgreSQL's temp files with it.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

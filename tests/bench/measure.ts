@@ -5,7 +5,8 @@
  */
 import { resolveConfig } from '../../config/load.js';
 import { openEtlContext } from '../../etl/context.js';
-import { runNightlySummary } from '../../etl/nightly-summary.js';
+import { readTestRecordSource, runNightlySummary, summaryStatement } from '../../etl/nightly-summary.js';
+import { postgresPlan } from './explain.js';
 import { runProcessFlow } from '../../etl/flow/process-flow-job.js';
 import { periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
 import { quoteTable } from '../../sql/dialect.js';
@@ -23,7 +24,7 @@ export interface MeasureArgs {
   to: string;
 }
 
-export type CaseName = 'summary' | 'baseline' | 'queued' | 'flow';
+export type CaseName = 'summary' | 'baseline' | 'queued' | 'flow' | 'temp';
 
 /** Product × test counts that both ways must agree on, as a canonical string. */
 function checkOf(rows: Record<string, unknown>[]): string {
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   let rows = 0;
   let check = '';
   let startLatencyMs: number | undefined;
+  let tempMb: number | undefined;
   try {
     if (name === 'queued') {
       // The same summary through Redis: an in-process worker takes the job from its queue.
@@ -76,6 +78,16 @@ async function main(): Promise<void> {
       await queue.obliterate({ force: true });
       await queue.close();
       await worker.close();
+    } else if (name === 'temp') {
+      // Temp files of the summary statement on PostgreSQL: EXPLAIN ANALYZE's blocks written (8 kB each),
+      // summed over the whole plan at its root; a database-wide counter would count other sessions too.
+      const source = await readTestRecordSource(ctx);
+      const t0 = performance.now();
+      const plan = (await postgresPlan(ctx, summaryStatement(ctx, source, days).statement, true))[0] as [{ Plan: Record<string, number> }];
+      ms = performance.now() - t0;
+      const root = plan[0].Plan;
+      tempMb = ((root['Temp Written Blocks'] ?? 0) * 8) / 1024;
+      rows = Number(root['Actual Rows'] ?? 0);
     } else if (name === 'flow') {
       await migrate(ctx.target, ctx.targetSchema);
       const t0 = performance.now();
@@ -111,7 +123,7 @@ async function main(): Promise<void> {
     await ctx.close();
   }
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ ms, maxRssMb, rows, check, startLatencyMs })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, maxRssMb, rows, check, startLatencyMs, tempMb })}\n`);
 }
 
 main().catch((e) => {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { addDays } from '../../etl/periods.js';
 import type { MeasureArgs, CaseName } from './measure.js';
 import { backends, DATA_SETS, DAY, dataSet, ensureData, root, SCALE, volume, type Backend, type DataSet } from './data-sets.js';
+import { comparePandas, pandasMissing, runPandas, type PandasSample } from './pandas-baseline.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
@@ -25,12 +26,27 @@ const DATABASES = (process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',').
 const SETS = (process.env.BENCH_DATA_SETS ?? DATA_SETS.map((x) => x.id).join(',')).split(',').map((x) => x.trim());
 /** BENCH_QUEUE=0 leaves out the queue overhead. */
 const QUEUE = process.env.BENCH_QUEUE !== '0';
+/** BENCH_PANDAS=0 leaves out the pandas script on the full recomputes. */
+const PANDAS = process.env.BENCH_PANDAS !== '0';
+/** BENCH_BASELINE_SETS=ref600k measures the hand-written query × days on those data sets only (it takes long at 6 M). */
+const BASELINE_SETS = process.env.BENCH_BASELINE_SETS?.split(',').map((x) => x.trim());
+/** The tenfold growth of a full recompute: the reference month against ten times its volume. */
+const SMALL_RANGE = 'ref600k';
+const LARGE_RANGE = 'ref6m';
+/** The day whose PostgreSQL temp files are measured. */
+const TEMP_DAY = 'day2m';
+/** BENCH_WARMUP=0 measures without the warm-up runs (for figures that take minutes). */
+const WARMUP = process.env.BENCH_WARMUP !== '0';
+/** BENCH_TEMP=0 leaves out PostgreSQL's temp files. */
+const TEMP = process.env.BENCH_TEMP !== '0';
 /** The tenfold growth whose peak RSS must stay flat: the 2 M day against the 200 k day. */
 const SMALL_DAY = 'day200k';
 const LARGE_DAY = 'day2m';
 
 /** Targets for the nightly summary's time against the baseline query on the same database. */
 const TARGET_RATIO: Record<Backend['name'], number> = { sqlite: 1.3, postgres: 1.1 };
+/** Targets for a full recompute: how many times faster than the pandas script. */
+const PANDAS_TARGET: Record<Backend['name'], number> = { sqlite: 2, postgres: 5 };
 
 /** For the queue overhead: the nightly summary of one 600 k-record day, inline and through Redis. */
 const QUEUE_DATA_SET: DataSet = dataSet('day600k', Math.round(600_000 * SCALE), DAY, 1);
@@ -41,6 +57,7 @@ interface Sample {
   rows: number;
   check: string;
   startLatencyMs?: number;
+  tempMb?: number;
 }
 
 function measure(name: CaseName, args: MeasureArgs): Sample {
@@ -61,6 +78,7 @@ interface Row {
   dataSet: string;
   rows: number;
   summaryS: number;
+  /** NaN where the baseline was not measured (BENCH_BASELINE_SETS). */
   baselineS: number;
   ratio: number;
   target: number;
@@ -70,6 +88,8 @@ interface Row {
   summaryRssMb: number;
   baselineRssMb: number;
   agrees: boolean | null;
+  /** The pandas script on a full recompute: time, peak RSS, and whether its rows match. */
+  pandas?: { s: number; rssMb: number; agrees: boolean; rowsCompared: number; speedup: number } | { skipped: string };
 }
 
 interface RssGrowth {
@@ -86,9 +106,16 @@ interface RssGrowth {
 
 type Queue = Awaited<ReturnType<typeof queueOverhead>>;
 
+interface TempFiles {
+  dataSet: string;
+  tempMb: number;
+}
+
 const s2 = (x: number) => `${x.toFixed(2)} s`;
 const int = (x: number) => Math.round(x).toLocaleString('en');
 const mb = (x: number) => `${x.toFixed(0)} MB`;
+/** A figure, or what stands where it was not measured. */
+const orNot = (x: number, f: (x: number) => string) => (Number.isFinite(x) ? f(x) : 'not measured');
 
 function rssGrowth(results: Row[]): RssGrowth[] {
   const out: RssGrowth[] = [];
@@ -111,21 +138,66 @@ function rssGrowth(results: Row[]): RssGrowth[] {
   return out;
 }
 
-function markdown(results: Row[], queue: Queue | null): string {
+function markdown(results: Row[], queue: Queue | null, temp: TempFiles[]): string {
   const small = DATA_SETS.find((d) => d.id === SMALL_DAY)!;
   const large = DATA_SETS.find((d) => d.id === LARGE_DAY)!;
   const parts = [
-    `Nightly summary against the hand-written baseline query, measured in the same run: median of ${REPEATS} runs after one warm-up, each in a fresh process, ` +
+    `Nightly summary against the hand-written baseline query, measured in the same run: median of ${REPEATS} runs${WARMUP ? ' after one warm-up' : ', no warm-up'}, each in a fresh process, ` +
       `alternating; peak RSS is the largest of the runs. Scale ${SCALE}; ${os.cpus().length} CPUs (shared), Node ${process.version}, ${new Date().toISOString()}.`,
     '',
     '| database | data | records | nightly summary | baseline query | ratio (target) | records/s (summary / baseline) | peak RSS (summary / baseline) | same numbers |',
     '|---|---|---:|---:|---:|---:|---:|---:|---|',
     ...results.map(
       (r) =>
-        `| ${r.backend} | ${r.dataSet} | ${int(r.rows)} | ${s2(r.summaryS)} | ${s2(r.baselineS)} | ${r.ratio.toFixed(2)} × (≤ ${r.target} ×: ${r.ratio <= r.target ? 'met' : 'NOT met'}) | ` +
-        `${int(r.recordsPerS)} / ${int(r.baselineRecordsPerS)} | ${mb(r.summaryRssMb)} / ${mb(r.baselineRssMb)} | ${r.agrees === null ? 'n/a (range)' : r.agrees ? 'yes' : 'NO'} |`,
+        `| ${r.backend} | ${r.dataSet} | ${int(r.rows)} | ${s2(r.summaryS)} | ${orNot(r.baselineS, s2)} | ${Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)} ×` : '–'}${r.dataSetId === SMALL_DAY || r.dataSetId === LARGE_DAY ? ` (≤ ${r.target} ×: ${r.ratio <= r.target ? 'met' : 'NOT met'})` : ''} | ` +
+        `${int(r.recordsPerS)} / ${orNot(r.baselineRecordsPerS, int)} | ${mb(r.summaryRssMb)} / ${orNot(r.baselineRssMb, mb)} | ${r.agrees === null ? 'n/a (range)' : r.agrees ? 'yes' : 'NO'} |`,
     ),
   ];
+  // The full recomputes against the pandas script, with the targets 5 × (PostgreSQL) and 2 × (SQLite).
+  const ranges = results.filter((r) => r.pandas);
+  if (ranges.length) {
+    parts.push(
+      '',
+      'Full recompute against the pandas script (tests/bench/pandas_summary.py, Debian python3-pandas) on the same database, alternating with the summary; the pandas figure is its own time from reading to result, and its own peak RSS:',
+      '',
+      '| database | data | records | nightly summary | pandas script | pandas / summary (target) | records/s (summary / pandas) | peak RSS (summary / pandas) | same numbers |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---|',
+      ...ranges.map((r) => {
+        const p = r.pandas!;
+        if (!('s' in p)) return `| ${r.backend} | ${r.dataSet} | ${int(r.rows)} | ${s2(r.summaryS)} | skipped: ${p.skipped} | | | | |`;
+        const target = PANDAS_TARGET[r.backend];
+        return (
+          `| ${r.backend} | ${r.dataSet} | ${int(r.rows)} | ${s2(r.summaryS)} | ${s2(p.s)} | ${p.speedup.toFixed(2)} × (≥ ${target} ×: ${p.speedup >= target ? 'met' : 'NOT met'}) | ` +
+          `${int(r.recordsPerS)} / ${int(r.rows / p.s)} | ${mb(r.summaryRssMb)} / ${mb(p.rssMb)} | ${p.agrees ? `yes (${int(p.rowsCompared)} day rows)` : 'NO'} |`
+        );
+      }),
+    );
+  }
+  const rangeGrowth = growthOf(results, SMALL_RANGE, LARGE_RANGE);
+  if (rangeGrowth.length) {
+    parts.push(
+      '',
+      'How a full recompute grows from the reference month to ten times its volume (time and peak RSS, large / small; target: time linear or better, summary RSS ≤ 1.2 ×):',
+      '',
+      '| database | records | summary time | summary RSS | pandas time | pandas RSS |',
+      '|---|---|---:|---:|---:|---:|',
+      ...rangeGrowth.map(
+        (g) =>
+          `| ${g.backend} | ${int(g.small.rows)} → ${int(g.large.rows)} (${(g.large.rows / g.small.rows).toFixed(2)} ×) | ${(g.large.summaryS / g.small.summaryS).toFixed(2)} × | ${(g.large.summaryRssMb / g.small.summaryRssMb).toFixed(2)} × | ` +
+          `${g.pandas ? `${g.pandas.time.toFixed(2)} ×` : '–'} | ${g.pandas ? `${g.pandas.rss.toFixed(2)} ×` : '–'} |`,
+      ),
+    );
+  }
+  if (temp.length) {
+    parts.push(
+      '',
+      'PostgreSQL temp files written by the summary statement (EXPLAIN (ANALYZE, BUFFERS), under the run\'s work_mem; target at the 2 M day: none):',
+      '',
+      '| data | temp written |',
+      '|---|---:|',
+      ...temp.map((t) => `| ${t.dataSet} | ${mb(t.tempMb)} |`),
+    );
+  }
   // The nightly day inside its history against the isolated day, per record of the day (the two
   // days differ in volume), with the target 1.2 ×.
   const inside = results.filter((r) => r.dataSetId.endsWith('-last'));
@@ -172,14 +244,25 @@ function markdown(results: Row[], queue: Queue | null): string {
   return `${parts.join('\n')}\n`;
 }
 
-function writeResults(results: Row[], queue: Queue | null): string {
+function growthOf(results: Row[], smallId: string, largeId: string) {
+  return backends.flatMap((b) => {
+    const small = results.find((r) => r.backend === b.name && r.dataSetId === smallId);
+    const large = results.find((r) => r.backend === b.name && r.dataSetId === largeId);
+    if (!small || !large) return [];
+    const ps = small.pandas && 's' in small.pandas ? small.pandas : null;
+    const pl = large.pandas && 's' in large.pandas ? large.pandas : null;
+    return [{ backend: b.name, small, large, pandas: ps && pl ? { time: pl.s / ps.s, rss: pl.rssMb / ps.rssMb } : null }];
+  });
+}
+
+function writeResults(results: Row[], queue: Queue | null, temp: TempFiles[]): string {
   const outDir = path.join(root, 'out', 'bench');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(
     path.join(outDir, 'nightly-summary.json'),
-    JSON.stringify({ scale: SCALE, repeats: REPEATS, node: process.version, cpus: os.cpus().length, at: new Date().toISOString(), results, rssGrowth: rssGrowth(results), queue }, null, 2),
+    JSON.stringify({ scale: SCALE, repeats: REPEATS, node: process.version, cpus: os.cpus().length, at: new Date().toISOString(), results, rssGrowth: rssGrowth(results), queue, temp }, null, 2),
   );
-  const md = markdown(results, queue);
+  const md = markdown(results, queue, temp);
   writeFileSync(path.join(outDir, 'nightly-summary.md'), md);
   return md;
 }
@@ -198,8 +281,9 @@ async function main(): Promise<void> {
       }
     }
   }
+  const temp = DATABASES.includes('postgres') && TEMP ? await tempFiles() : [];
   const queue = QUEUE ? await queueOverhead() : null;
-  const md = writeResults(results, queue);
+  const md = writeResults(results, queue, temp);
   console.log(`\n${md}\nwritten to out/bench/nightly-summary.{json,md}`);
   if (results.some((r) => r.agrees === false)) {
     console.error('the nightly summary and the baseline disagree on a day: see above');
@@ -207,49 +291,83 @@ async function main(): Promise<void> {
   }
 }
 
-/** One data set and range: the summary and the baseline alternating, after one warm-up of each. */
+/**
+ * One data set and range: the summary, the baseline and (on a full recompute) the pandas script
+ * alternating, after one warm-up of each.
+ */
 async function measureCase(b: Backend, ds: DataSet, args: MeasureArgs, label: string, results: Row[]): Promise<void> {
-  {
-    {
-      const oneDay = args.from === args.to;
-      const ours: Sample[] = [];
-      const base: Sample[] = [];
-      // Alternate, after one warm-up of each, so caches favour neither side.
-      measure('baseline', args);
-      measure('summary', args);
-      for (let i = 0; i < REPEATS; i++) {
-        base.push(measure('baseline', args));
-        ours.push(measure('summary', args));
-      }
-      const summaryS = median(ours.map((s) => s.ms)) / 1000;
-      const baselineS = median(base.map((s) => s.ms)) / 1000;
-      const rows = ours[0]!.rows;
-      const row: Row = {
-        backend: b.name,
-        dataSetId: ds.id,
-        dataSet: label,
-        rows,
-        summaryS,
-        baselineS,
-        ratio: summaryS / baselineS,
-        target: TARGET_RATIO[b.name],
-        recordsPerS: rows / summaryS,
-        baselineRecordsPerS: rows / baselineS,
-        summaryRssMb: Math.max(...ours.map((s) => s.maxRssMb)),
-        baselineRssMb: Math.max(...base.map((s) => s.maxRssMb)),
-        agrees: oneDay ? ours.every((s) => s.check === base[0]!.check) && base.every((s) => s.check === base[0]!.check) : null,
-      };
-      results.push(row);
-      console.log(
-        `${b.name.padEnd(8)} ${label.padEnd(42)} summary ${summaryS.toFixed(2)} s, baseline ${baselineS.toFixed(2)} s, ` +
-          `ratio ${row.ratio.toFixed(2)} (target ≤ ${row.target}), ${Math.round(row.recordsPerS)} records/s (baseline ${Math.round(row.baselineRecordsPerS)}), ` +
-          `peak RSS ${row.summaryRssMb.toFixed(0)} MB (baseline ${row.baselineRssMb.toFixed(0)} MB)` +
-          (row.agrees === null ? '' : row.agrees ? ', same numbers' : ', NUMBERS DIFFER'),
-      );
-      // Partial results after each data set: a long run that is interrupted still leaves its figures.
-      writeResults(results, null);
+  const oneDay = args.from === args.to;
+  const withBaseline = !BASELINE_SETS || BASELINE_SETS.includes(ds.id.replace(/-last$/, ''));
+  const missing = PANDAS && !oneDay ? pandasMissing(b.name) : null;
+  if (missing) console.log(`pandas baseline skipped on ${b.name}: ${missing}`);
+  const withPandas = PANDAS && !oneDay && !missing;
+  const ours: Sample[] = [];
+  const base: Sample[] = [];
+  const pandas: PandasSample[] = [];
+  // Alternate, after one warm-up of each (BENCH_WARMUP=0: none), so caches favour neither side.
+  if (WARMUP) {
+    if (withBaseline) measure('baseline', args);
+    measure('summary', args);
+    if (withPandas) runPandas(args, `${b.name}-${ds.id}`);
+  }
+  let pandasCheck: Awaited<ReturnType<typeof comparePandas>> | null = null;
+  for (let i = 0; i < REPEATS; i++) {
+    if (withBaseline) base.push(measure('baseline', args));
+    ours.push(measure('summary', args));
+    if (withPandas) {
+      pandas.push(runPandas(args, `${b.name}-${ds.id}`));
+      // Against the rows the summary just wrote for the same days.
+      if (!pandasCheck) pandasCheck = await comparePandas(args, pandas[0]!.out);
     }
   }
+  const summaryS = median(ours.map((s) => s.ms)) / 1000;
+  const baselineS = withBaseline ? median(base.map((s) => s.ms)) / 1000 : NaN;
+  const rows = ours[0]!.rows;
+  const row: Row = {
+    backend: b.name,
+    dataSetId: ds.id,
+    dataSet: label,
+    rows,
+    summaryS,
+    baselineS,
+    ratio: summaryS / baselineS,
+    target: TARGET_RATIO[b.name],
+    recordsPerS: rows / summaryS,
+    baselineRecordsPerS: rows / baselineS,
+    summaryRssMb: Math.max(...ours.map((s) => s.maxRssMb)),
+    baselineRssMb: withBaseline ? Math.max(...base.map((s) => s.maxRssMb)) : NaN,
+    agrees: oneDay && withBaseline ? ours.every((s) => s.check === base[0]!.check) && base.every((s) => s.check === base[0]!.check) : null,
+  };
+  if (withPandas) {
+    const s = median(pandas.map((x) => x.ms)) / 1000;
+    row.pandas = { s, rssMb: Math.max(...pandas.map((x) => x.maxRssMb)), agrees: pandasCheck!.differences.length === 0, rowsCompared: pandasCheck!.rows, speedup: s / summaryS };
+    if (pandasCheck!.differences.length) console.error(`pandas and the nightly summary differ:\n${pandasCheck!.differences.slice(0, 20).join('\n')}`);
+  } else if (!oneDay && !ds.id.endsWith('-last')) row.pandas = { skipped: missing ?? 'BENCH_PANDAS=0' };
+  results.push(row);
+  const p = row.pandas && 's' in row.pandas ? row.pandas : null;
+  console.log(
+    `${b.name.padEnd(8)} ${label.padEnd(42)} summary ${summaryS.toFixed(2)} s, baseline ${withBaseline ? `${baselineS.toFixed(2)} s` : 'not measured'}, ` +
+      `ratio ${row.ratio.toFixed(2)} (target ≤ ${row.target}), ${Math.round(row.recordsPerS)} records/s (baseline ${Math.round(row.baselineRecordsPerS)}), ` +
+      `peak RSS ${row.summaryRssMb.toFixed(0)} MB (baseline ${row.baselineRssMb.toFixed(0)} MB)` +
+      (row.agrees === null ? '' : row.agrees ? ', same numbers' : ', NUMBERS DIFFER') +
+      (p ? `; pandas ${p.s.toFixed(2)} s (${p.speedup.toFixed(2)} × the summary), peak RSS ${p.rssMb.toFixed(0)} MB, ${p.agrees ? 'same numbers' : 'NUMBERS DIFFER'} (${p.rowsCompared} rows)` : ''),
+  );
+  // Partial results after each data set: a long run that is interrupted still leaves its figures.
+  writeResults(results, null, []);
+}
+
+/** PostgreSQL's temp files for the summary statement of a day (EXPLAIN ANALYZE's temp blocks written). */
+async function tempFiles(): Promise<TempFiles[]> {
+  const pg = backends.find((x) => x.name === 'postgres')!;
+  const out: TempFiles[] = [];
+  for (const ds of DATA_SETS.filter((x) => (x.id === TEMP_DAY || x.id === LARGE_RANGE) && SETS.includes(x.id))) {
+    await ensureData(pg, ds);
+    const args: MeasureArgs = { ...pg.place(ds), from: ds.start, to: addDays(ds.start, ds.days - 1) };
+    const s = measure('temp', args);
+    out.push({ dataSet: ds.label, tempMb: s.tempMb ?? 0 });
+    console.log(`postgres temp files, ${ds.label}: ${(s.tempMb ?? 0).toFixed(0)} MB written by the summary statement`);
+  }
+  return out;
 }
 
 /** The same summary inline and through Redis with a real worker, alternating, medians. */
