@@ -8,9 +8,8 @@
  * pure assembly here, the periods' rows replaced in one target transaction, the run in etl_runs.
  */
 import type { Knex } from 'knex';
-import { DateTime } from 'luxon';
-import { addDays, dateRange, lastCompleteDay, periodsForDays, productionDay, sourceTimestamp, weekBatches, weekMonday, type Period } from './periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from './run-log.js';
+import { addDays, dateRange, periodsForDays, productionDay, sourceTimestamp, weekBatches, weekMonday, type Period } from './periods.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
 import { isoDate } from './nightly-summary.js';
 import {
@@ -253,7 +252,7 @@ export async function runDefectTrace(ctx: EtlContext, req: DefectTraceRequest): 
   await checkSourceTable(ctx.source, winding.table, winding.columns, 'source.winding');
   await checkSourceTable(ctx.source, inspection.table, inspection.columns, 'source.inspection');
 
-  const requested = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const requested = requestedDays(req, ctx.clock);
   const day = requested[requested.length - 1]!;
   const settings = leadSettings(ctx);
   // The lead indicator compares the report day with the days before it; days of its window that

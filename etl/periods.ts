@@ -45,6 +45,11 @@ export function dayStartInstant(date: string, clock: PlantClock): DateTime {
   return t;
 }
 
+/** Whole days from `a` to `b` (YYYY-MM-DD), negative when b is earlier. */
+export function daysBetween(a: string, b: string): number {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
+}
+
 export function addDays(date: string, n: number): string {
   return parseDate(date).plus({ days: n }).toISODate()!;
 }

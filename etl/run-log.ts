@@ -3,8 +3,9 @@
  */
 import os from 'node:os';
 import type { Knex } from 'knex';
-import type { DateTime } from 'luxon';
+import { DateTime } from 'luxon';
 import { targetTable, type EtlContext } from './context.js';
+import { lastCompleteDay, type PlantClock } from './periods.js';
 
 export interface RunStart {
   job: string;
@@ -24,6 +25,11 @@ export interface JobRequest extends Omit<RunStart, 'job' | 'days'> {
   days?: readonly string[];
   now?: DateTime;
   onProgress?: (fraction: number) => void;
+}
+
+/** The days a job request asks for, once each and in order; none: the last complete production day (yesterday). */
+export function requestedDays(req: Pick<JobRequest, 'days' | 'now'>, clock: PlantClock): string[] {
+  return req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), clock)];
 }
 
 export interface RunTotals {

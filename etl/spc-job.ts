@@ -11,10 +11,9 @@
  * and the run is recorded in etl_runs with job 'spc'. Several days given: the window ending with the
  * last day is charted, and earlier windows too when the days reach further back than one window.
  */
-import { DateTime } from 'luxon';
 import type { EtlContext } from './context.js';
-import { addDays, dateRange, lastCompleteDay, productionDay } from './periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from './run-log.js';
+import { addDays, dateRange, productionDay } from './periods.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import type { EventsWritten } from './spc-event-store.js';
 import { checkMeasureSource, readChartInputs, type KeyedInput, type UnchartedRows } from './spc-inputs.js';
 import { judgeKey, storedLimitsApply } from './spc-judge.js';
@@ -268,7 +267,7 @@ export async function runSpc(ctx: EtlContext, req: SpcRequest): Promise<SpcResul
   const t0 = Date.now();
   const measures = req.measures ? req.measures.map((name) => configuredMeasure(ctx.config, name)) : enabledMeasures(ctx.config);
   for (const m of measures) await checkMeasureSource(ctx.source, m);
-  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const windows = chartWindows(days, ctx.config.spc.windowDays);
   const ownFrom = productionDay(days[0]!, ctx.clock).from.toJSDate();
   const startedAt = new Date();

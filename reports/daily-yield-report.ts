@@ -6,9 +6,8 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { DateTime } from 'luxon';
-import { lastCompleteDay } from '../etl/periods.js';
-import { finishRun, recordFailure, startRun } from '../etl/run-log.js';
+import type { DateTime } from 'luxon';
+import { finishRun, recordFailure, requestedDays, startRun } from '../etl/run-log.js';
 import type { EtlContext } from '../etl/context.js';
 import { MACHINE_COLUMNS, PROD_COLUMNS, PROD_TEST_COLUMNS, REJECT_COLUMNS } from './columns.js';
 import { detailRows, kpiLine, loadDailyYieldData, rejectRows, type DailyYieldData } from './daily-yield-data.js';
@@ -352,7 +351,7 @@ export async function runDailyYieldReport(ctx: EtlContext, req: DailyYieldReport
   if (cfg.to.length === 0) {
     throw new Error('reports.dailyYield.to is empty: list who receives the daily yield report (e.g. to: [quality-team@example.com])');
   }
-  const days = req.days?.length ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const sender: SenderOptions = { mail: req.mail ?? mailSettings(ctx.config), log: ctx.log.child({ component: 'outbox' }) };
   const startedAt = new Date();
   const runId = await startRun(

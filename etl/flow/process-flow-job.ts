@@ -8,9 +8,9 @@
  * replaced in one target transaction, the run in etl_runs.
  */
 import type { Knex } from 'knex';
-import { DateTime } from 'luxon';
-import { addDays, dateRange, lastCompleteDay, periodsForDays, productionDay, sourceTimestamp, weekBatches, type Period } from '../periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
+import type { DateTime } from 'luxon';
+import { addDays, dateRange, periodsForDays, productionDay, sourceTimestamp, weekBatches, type Period } from '../periods.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import type { EtlContext } from '../context.js';
 import { deletePeriods } from '../load-summaries.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from '../test-record-source.js';
@@ -235,7 +235,7 @@ export function findings(rows: FlowRows, day: string, minCases: number): Product
 
 export async function runProcessFlow(ctx: EtlContext, req: ProcessFlowRequest): Promise<ProcessFlowResult> {
   const t0 = Date.now();
-  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const day = days[days.length - 1]!;
   const startedAt = new Date();
   const runId = await startRun(ctx, { job: PROCESS_FLOW, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);

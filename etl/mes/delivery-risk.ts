@@ -12,7 +12,7 @@
  * Each order sees its product's whole output over its own days: where two open orders of one
  * product overlap, both count the same units (the MES tells no order per unit).
  */
-import { addDays, dateRange } from '../periods.js';
+import { addDays, dateRange, daysBetween } from '../periods.js';
 
 export interface MesOrder {
   orderId: string;
@@ -43,11 +43,6 @@ export interface OrderRisk {
 
 /** Good units per product and production day. */
 export type GoodUnits = ReadonlyMap<string, ReadonlyMap<string, number>>;
-
-/** Whole days from `a` to `b` (YYYY-MM-DD), negative when b is earlier. */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}
 
 export function isOpen(order: Pick<MesOrder, 'status'>, openStatuses: readonly string[]): boolean {
   const s = order.status.trim().toLowerCase();

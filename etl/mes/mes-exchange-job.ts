@@ -13,10 +13,8 @@
  * sending it under the same key. Rerunning a day queues nothing twice: a key already acknowledged
  * is never pushed again.
  */
-import { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
-import { lastCompleteDay } from '../periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import { mesClientSettings, type MesClientSettings } from './client.js';
 import { pullOrders, readOrders, type PullResult } from './orders.js';
 import { computeRisk, storeRisk } from './risk-store.js';
@@ -67,7 +65,7 @@ export class MesExchangeIncompleteError extends Error {
 
 export async function runMesExchange(ctx: EtlContext, req: MesExchangeRequest): Promise<MesExchangeResult> {
   const t0 = Date.now();
-  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const startedAt = new Date();
   const runId = await startRun(ctx, { job: MES_EXCHANGE, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);
   const result: MesExchangeResult = {

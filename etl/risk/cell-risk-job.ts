@@ -18,10 +18,9 @@
  * The new version (the old one retired, kept), the day's scores and nothing else are written in
  * one transaction per day.
  */
-import { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
-import { addDays, dayStartInstant, lastCompleteDay } from '../periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
+import { addDays, dayStartInstant, daysBetween } from '../periods.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import { checkRiskSources, readCells } from './cell-features.js';
 import { HIGH_RISK, scoreCell, topFeatures } from './features.js';
 import { fitRiskModel } from './risk-model.js';
@@ -73,8 +72,6 @@ export function fitWindows(day: string, r: { outcomeAfterDays: number; heldOutDa
   return { train: { from: addDays(trainTo, -(r.trainingDays - 1)), to: trainTo }, test: { from: testFrom, to: last } };
 }
 
-const daysBetween = (from: string, to: string) => Math.round(DateTime.fromISO(to, { zone: 'UTC' }).diff(DateTime.fromISO(from, { zone: 'UTC' }), 'days').days);
-
 /** Whether D needs a new version (pure): none yet, asked for, or the active one is refitEveryDays old. */
 export function refitDue(active: Pick<StoredModel, 'fitDay'> | null, day: string, refitEveryDays: number, asked: boolean): boolean {
   return asked || active === null || daysBetween(active.fitDay, day) >= refitEveryDays;
@@ -82,7 +79,7 @@ export function refitDue(active: Pick<StoredModel, 'fitDay'> | null, day: string
 
 export async function runCellRisk(ctx: EtlContext, req: CellRiskRequest): Promise<CellRiskResult> {
   const t0 = Date.now();
-  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const startedAt = new Date();
   const runId = await startRun(ctx, { job: CELL_RISK, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);
   const log = ctx.log.child({ job: CELL_RISK, runId, from: days[0], to: days[days.length - 1] });

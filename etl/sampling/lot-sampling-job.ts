@@ -9,12 +9,11 @@
  * from it, a rerun also recomputes every later day already judged.
  */
 import type { Knex } from 'knex';
-import { DateTime } from 'luxon';
 import type { EtlContext } from '../context.js';
 import { targetTable } from '../context.js';
 import { isoDate } from '../nightly-summary.js';
-import { lastCompleteDay, productionDay } from '../periods.js';
-import { finishRun, recordFailure, startRun, type JobRequest, type RunTotals } from '../run-log.js';
+import { productionDay } from '../periods.js';
+import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import { insertBatched } from '../../sql/batch-insert.js';
 import { mailSettings, type MailSettings } from '../../reports/mail.js';
 import { queueAndSend, type SenderOptions } from '../../reports/outbox/sender.js';
@@ -208,7 +207,7 @@ async function sendStopAlert(ctx: EtlContext, c: StateChangeFinding, runId: numb
 
 export async function runLotSampling(ctx: EtlContext, req: LotSamplingRequest): Promise<LotSamplingResult> {
   const t0 = Date.now();
-  const days = req.days && req.days.length > 0 ? [...new Set(req.days)].sort() : [lastCompleteDay(req.now ?? DateTime.now(), ctx.clock)];
+  const days = requestedDays(req, ctx.clock);
   const startedAt = new Date();
   const runId = await startRun(ctx, { job: LOT_SAMPLING, days, triggeredBy: req.triggeredBy, reason: req.reason, queueJobId: req.queueJobId, attempt: req.attempt }, startedAt);
   const log = ctx.log.child({ job: LOT_SAMPLING, runId, from: days[0], to: days[days.length - 1] });

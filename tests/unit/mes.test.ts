@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../config/load.js';
-import { deliveryRisk, daysBetween, type MesOrder } from '../../etl/mes/delivery-risk.js';
+import { deliveryRisk, type MesOrder } from '../../etl/mes/delivery-risk.js';
+import { daysBetween } from '../../etl/periods.js';
 import { parseOrder } from '../../etl/mes/orders.js';
 import { idempotencyKey } from '../../etl/mes/outbox.js';
 import { pushRetryDelayMs } from '../../etl/mes/sender.js';
