@@ -92,7 +92,6 @@ function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly
       maxAttempts: ctx.config.yield.maxAttempts,
       slots: slots.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) })),
       reportSlots: days.flatMap((d, i) => (pidOf.has(`day:${d}`) ? [i] : [])),
-      periods: bounds(ctx, periods),
       historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), mode, ctx.clock),
       rejectLimit: Math.max(1, ctx.config.etl.maxRejectsStored),
     },

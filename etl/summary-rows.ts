@@ -5,15 +5,21 @@
  */
 import type { Period } from './periods.js';
 
-/** One row of the summary statement, as returned by the driver. */
+/**
+ * One row of the summary statement, as returned by the driver (sql/summary-query.ts). An F row is
+ * the attempts of one slot × product × test × machine whose attempt 1 was at slot v10 on machine
+ * t1 (and, for scrapped attempts, of one serial, t2): v1–v9 are attempt counts (tests, passes,
+ * fails, pass and fail durations and their counts, excess attempts, duplicates dropped), v11–v15
+ * cohort counts (units tested, first-pass units, passed, scrapped, retests).
+ */
 export interface FineRow {
-  part: 'A' | 'C' | 'L' | 'S' | 'Q' | 'R';
-  /** The day slot (A, C, L, Q, R) or the period (S); NULL for rows without a timestamp. */
+  part: 'F' | 'L' | 'Q' | 'R';
+  /** The day slot; NULL for rows without a timestamp (Q, R) or attempts after the batch's slots (F). */
   k: number | string | null;
   product: string | null;
   test: string | null;
   machine: string | null;
-  /** Values of a rejected row (R), as read: serial, reason, result, error code, timestamp, duration. */
+  /** Values of a rejected row (R), as read: serial, reason, result, error code, timestamp, duration. F: t1, t2 above. */
   t1: string | null;
   t2: string | null;
   t3: string | null;
@@ -29,6 +35,12 @@ export interface FineRow {
   v7: number | string | null;
   v8: number | string | null;
   v9: number | string | null;
+  v10?: number | string | null;
+  v11?: number | string | null;
+  v12?: number | string | null;
+  v13?: number | string | null;
+  v14?: number | string | null;
+  v15?: number | string | null;
 }
 
 interface Counts {
@@ -69,7 +81,7 @@ function add(into: Counts, from: Counts): void {
   for (const k of Object.keys(into) as (keyof Counts)[]) into[k] += from[k];
 }
 
-const num = (v: number | string | null): number => (v === null ? 0 : Number(v));
+const num = (v: number | string | null | undefined): number => (v === null || v === undefined ? 0 : Number(v));
 
 /** a / b, NULL when b is 0 (metrics.md §8). */
 export function ratio(a: number, b: number): number | null {
@@ -208,63 +220,76 @@ export function assembleSummaries(rows: readonly FineRow[], periods: readonly Pe
     return q;
   };
 
-  const expanded: (FineRow & { pid: number | null })[] = [];
+  const fineOf = (pid: number, product: string, test: string, machine: string) =>
+    group(fine, `${pid}\u0000${product}\u0000${test}\u0000${machine}`, { pid, product, test, machine }, zero);
+  const scrapped = new Map<string, Set<string>>();
   for (const r of rows) {
-    if (r.part === 'R') continue;
     const k = r.k === null ? null : Number(r.k);
-    if (r.part === 'S' || k === null) expanded.push({ ...r, pid: k });
-    else for (const pid of slotPeriods[k] ?? []) expanded.push({ ...r, pid });
-  }
-
-  for (const r of expanded) {
+    if (r.part === 'F') {
+      const product = r.product!;
+      const test = r.test!;
+      // The attempts, in the periods of their own slot; every valid row read there is an attempt or a copy.
+      for (const pid of k === null ? [] : (slotPeriods[k] ?? [])) {
+        const c = fineOf(pid, product, test, r.machine!);
+        c.test_count += num(r.v1);
+        c.pass_count += num(r.v2);
+        c.fail_count += num(r.v3);
+        c.dur_pass_sum += num(r.v4);
+        c.dur_pass_n += num(r.v5);
+        c.dur_fail_sum += num(r.v6);
+        c.dur_fail_n += num(r.v7);
+        c.excess += num(r.v8);
+        c.duplicates += num(r.v9);
+        const q = qualityOf(pid);
+        q.rows_read += num(r.v1) + num(r.v9);
+        q.rows_valid += num(r.v1) + num(r.v9);
+      }
+      // The cohort, in the periods of attempt 1's slot, on attempt 1's machine.
+      const first = r.v10 === null || r.v10 === undefined ? null : Number(r.v10);
+      for (const pid of first === null ? [] : (slotPeriods[first] ?? [])) {
+        const c = fineOf(pid, product, test, String(r.t1));
+        c.units_tested += num(r.v11);
+        c.first_pass_units += num(r.v12);
+        c.passed_units += num(r.v13);
+        c.scrapped_units += num(r.v14);
+        c.retest_count += num(r.v15);
+        if (r.t2 !== null) {
+          const id = `${pid}\u0000${product}`;
+          let serials = scrapped.get(id);
+          if (!serials) scrapped.set(id, (serials = new Set()));
+          serials.add(r.t2);
+        }
+      }
+      continue;
+    }
     if (r.part === 'Q') {
       const n = num(r.v1);
       const reason = r.product;
-      if (r.pid === null) {
+      if (k === null) {
         // A row without a timestamp is always rejected (missing_timestamp or an earlier reason).
         const why = reason ?? 'missing_timestamp';
         undatedByReason[why] = (undatedByReason[why] ?? 0) + n;
         continue;
       }
-      const q = qualityOf(r.pid);
-      q.rows_read += n;
-      if (reason) {
-        q.rows_rejected += n;
-        if (periods[r.pid]!.type === 'day') rejectsByReason[reason] = (rejectsByReason[reason] ?? 0) + n;
-      } else q.rows_valid += n;
+      for (const pid of slotPeriods[k] ?? []) {
+        const q = qualityOf(pid);
+        q.rows_read += n;
+        if (reason) {
+          q.rows_rejected += n;
+          if (periods[pid]!.type === 'day') rejectsByReason[reason] = (rejectsByReason[reason] ?? 0) + n;
+        } else q.rows_valid += n;
+      }
       continue;
     }
-    const pid = r.pid!;
-    const product = r.product!;
-    if (r.part === 'L') {
+    if (r.part === 'L' && k !== null) {
       // Per day slot: a week adds up its days (a serial first appears on exactly one day).
-      load.set(`${pid}\u0000${product}`, (load.get(`${pid}\u0000${product}`) ?? 0) + num(r.v1));
-      continue;
-    }
-    if (r.part === 'S') {
-      scrappedSerials.set(`${pid}\u0000${product}`, num(r.v1));
-      continue;
-    }
-    const key = { pid, product, test: r.test!, machine: r.machine! };
-    const c = group(fine, `${pid}\u0000${product}\u0000${key.test}\u0000${key.machine}`, key, zero);
-    if (r.part === 'A') {
-      c.test_count += num(r.v1);
-      c.pass_count += num(r.v2);
-      c.fail_count += num(r.v3);
-      c.dur_pass_sum += num(r.v4);
-      c.dur_pass_n += num(r.v5);
-      c.dur_fail_sum += num(r.v6);
-      c.dur_fail_n += num(r.v7);
-      c.excess += num(r.v8);
-      c.duplicates += num(r.v9);
-    } else {
-      c.units_tested += num(r.v1);
-      c.first_pass_units += num(r.v2);
-      c.passed_units += num(r.v3);
-      c.scrapped_units += num(r.v4);
-      c.retest_count += num(r.v5);
+      for (const pid of slotPeriods[k] ?? []) {
+        const id = `${pid}\u0000${r.product!}`;
+        load.set(id, (load.get(id) ?? 0) + num(r.v1));
+      }
     }
   }
+  for (const [id, serials] of scrapped) scrappedSerials.set(id, serials.size);
 
   type K2 = { pid: number; a: string };
   type K3 = { pid: number; a: string; b: string };

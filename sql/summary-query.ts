@@ -11,7 +11,7 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
 import { rawText, validTimestamp } from './source-values.js';
-import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
+import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, slotOf, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
@@ -37,15 +37,13 @@ export interface SummaryQueryInput extends ValidAttemptsInput {
   slots: readonly DaySlot[];
   /** The slots that are days of the run: their rejected rows are returned. */
   reportSlots: readonly number[];
-  /** The run's day and week periods, for the one count that does not add up over days (scrapped serials). */
-  periods: readonly PeriodBound[];
   /** Rejected rows returned at most. */
   rejectLimit: number;
 }
 
-/** The union's text columns (t1..t6) and numbers (v1..v9). */
+/** The union's text columns (t1..t6) and numbers (v1..v15). */
 const TEXTS = 6;
-const NUMBERS = 9;
+const NUMBERS = 15;
 
 /** A NULL that unions with text: PostgreSQL and SQL Server give a bare NULL in the first branch another type. */
 function textNull(d: Dialect): string {
@@ -54,23 +52,17 @@ function textNull(d: Dialect): string {
 
 /**
  * The summary statement. Parts of its result (column `part`):
- * A attempts and C cohort per slot × product × test × machine, L loaded serials and Q rows by
- * reject reason per slot, S scrapped serials per period, R the rejected rows themselves.
+ * F the attempts per slot × product × test × machine × attempt 1's slot and machine (and scrapped
+ * serial), L loaded serials and Q rejected rows by reason per slot, R the rejected rows themselves.
  */
 export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   const d = input.dialect;
   const q = new SqlText();
-  const ts = timestampParam(d);
   const m = input.maxAttempts;
   const durationKind = input.kinds.durationS;
-  if (input.slots.length === 0 || input.periods.length === 0) throw new Error('internal: a summary query needs periods');
+  if (input.slots.length === 0) throw new Error('internal: a summary query needs day slots');
 
-  q.add('WITH periods AS (');
-  input.periods.forEach((p, i) => {
-    q.add(`${i ? ' UNION ALL ' : ''}SELECT CAST(? AS integer) AS pid, ${ts} AS ps, ${ts} AS pe`, p.pid, p.from, p.to);
-  });
-  q.add('),\n');
-
+  q.add('WITH ');
   validAttemptCtes(q, input);
   // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
   // number, how many PASSes came before it, and its attempt 1 (time, slot, machine: the cohort).
@@ -88,14 +80,23 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   q.add(`attempts AS (SELECT ${fused ? `${DEDUPED_COLUMNS}, ${DEDUPED_AGGREGATES}` : 'deduped.*'},
       COUNT(*) ${unitTest} AS n,
       SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) ${unitTest} - CASE WHEN result = 'PASS' THEN 1 ELSE 0 END AS passes_before,
-      FIRST_VALUE(tested_at) ${unitTest} AS first_at,
       FIRST_VALUE(slot) ${unitTest} AS first_slot,
       FIRST_VALUE(machine) ${unitTest} AS first_machine
     FROM ${fused ? `classified WHERE reject_reason IS NULL GROUP BY ${DEDUPED_COLUMNS}` : 'deduped'})\n`);
   const noText = Array.from({ length: TEXTS }, () => 'NULL').join(', ');
+  const noNumbers = (from: number) => Array.from({ length: NUMBERS - from + 1 }, () => 'NULL').join(', ');
+  // F: every attempt counted once, at the grain both of its own slot and machine (the attempt
+  // counts) and of its attempt 1's slot and machine (the cohort, metrics.md §5): one aggregate over
+  // the attempts, read as they come from the window, where three aggregates over a materialised
+  // copy of every attempt cost a third of the statement. Node rolls it up both ways. Almost every
+  // unit-test's attempts share one slot and machine, so there are hardly more groups than either
+  // grain has. A scrapped attempt carries its serial: scrapped serials are distinct per period.
   // Attempts after the first PASS or beyond maxAttempts are excess: tests, but not yields or retests.
+  // The cohort is counted on the attempt that decides it: passed on the first PASS within
+  // maxAttempts, scrapped on a FAIL as attempt maxAttempts with no PASS before, retests on attempts
+  // 2..maxAttempts up to the first PASS.
   q.add(
-    `SELECT 'A' AS part, slot AS k, product, test, machine, ${Array.from({ length: TEXTS }, (_, i) => `${textNull(d)} AS t${i + 1}`).join(', ')},
+    `SELECT 'F' AS part, slot AS k, product, test, machine, first_machine AS t1, scrapped_serial AS t2, ${Array.from({ length: TEXTS - 2 }, (_, i) => `${textNull(d)} AS t${i + 3}`).join(', ')},
       COUNT(*) AS v1,
       SUM(CASE WHEN result = 'PASS' THEN 1 ELSE 0 END) AS v2,
       SUM(CASE WHEN result = 'FAIL' THEN 1 ELSE 0 END) AS v3,
@@ -104,41 +105,39 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       SUM(CASE WHEN result = 'FAIL' THEN duration_s END) AS v6,
       COUNT(CASE WHEN result = 'FAIL' THEN duration_s END) AS v7,
       SUM(CASE WHEN n > ? OR passes_before > 0 THEN 1 ELSE 0 END) AS v8,
-      SUM(copies - 1) AS v9
-    FROM attempts WHERE slot IS NOT NULL GROUP BY slot, product, test, machine\n`,
+      SUM(copies - 1) AS v9,
+      first_slot AS v10,
+      SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END) AS v11,
+      SUM(CASE WHEN n = 1 AND result = 'PASS' THEN 1 ELSE 0 END) AS v12,
+      SUM(CASE WHEN n <= ? AND result = 'PASS' AND passes_before = 0 THEN 1 ELSE 0 END) AS v13,
+      SUM(CASE WHEN scrapped_serial IS NOT NULL THEN 1 ELSE 0 END) AS v14,
+      SUM(CASE WHEN n >= 2 AND n <= ? AND passes_before = 0 THEN 1 ELSE 0 END) AS v15
+    FROM (SELECT attempts.*, CASE WHEN n = ? AND result = 'FAIL' AND passes_before = 0 THEN serial END AS scrapped_serial FROM attempts) a
+    WHERE slot IS NOT NULL OR first_slot IS NOT NULL
+    GROUP BY slot, product, test, machine, first_slot, first_machine, scrapped_serial\n`,
     m,
-  );
-  // The cohort, on the slot and machine of attempt 1. Counted on the attempt that decides it:
-  // passed on the first PASS within maxAttempts, scrapped on a FAIL as attempt maxAttempts with no
-  // PASS before, retests on attempts 2..maxAttempts up to the first PASS.
-  q.add(
-    `UNION ALL SELECT 'C', first_slot, product, test, first_machine, ${noText},
-      SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END),
-      SUM(CASE WHEN n = 1 AND result = 'PASS' THEN 1 ELSE 0 END),
-      SUM(CASE WHEN n <= ? AND result = 'PASS' AND passes_before = 0 THEN 1 ELSE 0 END),
-      SUM(CASE WHEN n = ? AND result = 'FAIL' AND passes_before = 0 THEN 1 ELSE 0 END),
-      SUM(CASE WHEN n >= 2 AND n <= ? AND passes_before = 0 THEN 1 ELSE 0 END),
-      NULL, NULL, NULL, NULL
-    FROM attempts WHERE first_slot IS NOT NULL GROUP BY first_slot, product, test, first_machine\n`,
     m,
     m,
     m,
   );
-  q.add(`UNION ALL SELECT 'L', slot, product, NULL, NULL, ${noText},
-      COUNT(DISTINCT serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  // Loaded serials: the slot of each serial's first valid record, under its product.
+  if (d === 'postgres') {
+    q.add(`UNION ALL SELECT 'L', slot, owner_product, NULL, NULL, ${noText},
+      COUNT(*), ${noNumbers(2)}
+    FROM (SELECT owner_product, `);
+    slotOf(d, 'owner_first_at', input.slots, q);
+    q.add(' AS slot FROM owners) o WHERE slot IS NOT NULL GROUP BY slot, owner_product\n');
+  } else {
+    q.add(`UNION ALL SELECT 'L', slot, product, NULL, NULL, ${noText},
+      COUNT(DISTINCT serial), ${noNumbers(2)}
     FROM classified WHERE reject_reason IS NULL AND slot IS NOT NULL AND tested_at = owner_first_at
     GROUP BY slot, product\n`);
-  q.add(
-    `UNION ALL SELECT 'S', p.pid, a.product, NULL, NULL, ${noText},
-      COUNT(DISTINCT a.serial), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM attempts a JOIN periods p ON a.first_at >= p.ps AND a.first_at < p.pe
-    WHERE a.n = ? AND a.result = 'FAIL' AND a.passes_before = 0 GROUP BY p.pid, a.product\n`,
-    m,
-  );
-  // Rows read per slot by reject reason (NULL: valid); rows without a timestamp have no slot.
+  }
+  // Rejected rows per slot by reason (the valid ones are the F rows' attempts and copies); rows
+  // without a timestamp have no slot.
   q.add(`UNION ALL SELECT 'Q', slot, reject_reason, NULL, NULL, ${noText},
-      COUNT(*), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM classified WHERE slot IS NOT NULL OR tested_at IS NULL GROUP BY slot, reject_reason\n`);
+      COUNT(*), ${noNumbers(2)}
+    FROM classified WHERE reject_reason IS NOT NULL AND (slot IS NOT NULL OR tested_at IS NULL) GROUP BY slot, reject_reason\n`);
   // The rejected rows of the run's days and those without a valid timestamp, for etl_rejects, with
   // their values as read. A conflicting_product row passed every check, so its timestamp and duration
   // are shown as parsed. Typed NULLs: PostgreSQL gives an untyped NULL in a subquery the type text,

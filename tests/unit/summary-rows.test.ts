@@ -9,10 +9,14 @@ import { periodsForDays } from '../../etl/periods.js';
 
 const clock = { timezone: 'Europe/Berlin', dayStart: '06:00' };
 
-/** A cohort row (part C) of slot 0: `units` unit-tests of which `firstPass` passed first time. */
+/**
+ * The cohort of an F row of slot 0 whose attempt 1 was in slot 0 on M1: `units` unit-tests of which
+ * `firstPass` passed first time (its attempt counts are not what these tests look at).
+ */
 function cohort(test: string, units: number, firstPass: number): FineRow {
-  const none = { t1: null, t2: null, t3: null, t4: null, t5: null, t6: null };
-  return { part: 'C', k: 0, product: 'P', test, machine: 'M1', ...none, v1: units, v2: firstPass, v3: firstPass, v4: 0, v5: 0, v6: null, v7: null, v8: null, v9: null };
+  const none = { t1: 'M1', t2: null, t3: null, t4: null, t5: null, t6: null };
+  const attempts = { v1: units, v2: firstPass, v3: units - firstPass, v4: null, v5: 0, v6: null, v7: 0, v8: 0, v9: 0 };
+  return { part: 'F', k: 0, product: 'P', test, machine: 'M1', ...none, ...attempts, v10: 0, v11: units, v12: firstPass, v13: firstPass, v14: 0, v15: 0 };
 }
 
 describe('rolled yields', () => {
@@ -39,7 +43,8 @@ describe('rolled yields', () => {
     const rows = [cohort('A', 4, 1), cohort('B', 2, 1)];
     const day = assembleSummaries(rows, periods, slotPeriods).prod.find((p) => p.period_type === 'day')!;
     expect(day.rolled_first_pass_yield).toBe(0.25 * 0.5);
-    const onlyAttempts: FineRow = { ...cohort('A', 0, 0), part: 'A', v1: 1, v2: 1, v3: 0, v4: 1, v5: 1, v6: 0, v7: 0, v8: 0, v9: 0 };
+    // Attempts whose attempt 1 was before the batch: no cohort in the day.
+    const onlyAttempts: FineRow = { ...cohort('A', 0, 0), v1: 1, v2: 1, v3: 0, v4: 1, v5: 1, v6: 0, v7: 0, v8: 0, v9: 0, v10: null };
     const empty = assembleSummaries([onlyAttempts], periods, slotPeriods).prod.find((p) => p.period_type === 'day')!;
     expect(empty.rolled_first_pass_yield).toBeNull();
   });
