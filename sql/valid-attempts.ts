@@ -139,7 +139,7 @@ export function slotOf(d: Dialect, ts: string, slots: readonly DaySlot[], q: Sql
 }
 
 /**
- * Appends the CTEs `read`, `src`, `checked`, (PostgreSQL: `firsts`, `owners`,) `owned`,
+ * Appends the CTEs `checked`, (PostgreSQL: `firsts`, `owners`,) `owned`,
  * `classified` and `deduped`, each followed by ",\n", to a statement whose WITH is already open.
  */
 export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
@@ -152,11 +152,26 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   // read: every source row of the window, its values trimmed, parsed and checked once (metrics.md §3).
   const key = KEY_COLUMNS;
   const parsedTime = validTimestamp(d, raw('testedAt'), timeKind);
-  // SQLite and PostgreSQL inline a CTE read once, and would then trim and parse each row's values
-  // again for every reference below (the reasons, the day slot's comparisons): materialised, they
-  // are computed once and read as plain columns. SQL Server has no such hint.
-  const materialized = d === 'mssql' ? '' : 'MATERIALIZED ';
-  q.add(`read AS ${materialized}(SELECT n.*, `);
+  // checked: the parsed values (the innermost select), their first reject reason (the middle one),
+  // the values as read where a rejected row needs them, and the day slot, in one pipelined pass:
+  // an OFFSET keeps PostgreSQL and SQLite from merging a select into the one around it, which would
+  // trim and parse every value again for each reference to it (the reason's, the slot search's).
+  // PostgreSQL reads `checked` three times (the owners below) and keeps it materialised, the only
+  // copy of the rows it writes before the sort; SQLite and SQL Server read it once.
+  const fence = d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : '';
+  q.add(`checked AS ${d === 'postgres' ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
+  // The values as read travel on only with a rejected row (and a key value that trimming changed),
+  // so valid rows stay narrow from here on.
+  for (const k of key) {
+    q.add(`CASE WHEN reason IS NOT NULL OR ${textLength(d, rawText(d, `raw_${k}`, 'text'))} <> ${textLength(d, k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
+  }
+  q.add(
+    `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_tested_at', timeKind)} END AS raw_tested_at, ` +
+      `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_duration_s', durationKind)} END AS raw_duration_s, ` +
+      `${rawText(d, 'raw_result', 'text')} AS raw_result, `,
+  );
+  slotOf(d, 'tested_at', input.slots, q);
+  q.add(' AS slot FROM (SELECT n.*, ');
   reasonOf(d, q);
   q.add(' AS reason FROM (SELECT ');
   for (const k of key) q.add(`${trimmedText(d, raw(k))} AS ${k}, ${raw(k)} AS raw_${k}, `);
@@ -180,25 +195,7 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
     q,
     { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to },
   );
-  // An OFFSET keeps PostgreSQL and SQLite from merging this subquery into the select around it,
-  // which would trim every value again for each of the reason's references to it.
-  q.add(`${d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : ''}) n),\n`);
-
-  // The values as read travel on only with a rejected row (and a key value that trimming changed),
-  // so valid rows stay narrow from here on.
-  q.add(`src AS (SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
-  for (const k of key) {
-    q.add(`CASE WHEN reason IS NOT NULL OR ${textLength(d, rawText(d, `raw_${k}`, 'text'))} <> ${textLength(d, k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
-  }
-  q.add(
-    `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_tested_at', timeKind)} END AS raw_tested_at, ` +
-      `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_duration_s', durationKind)} END AS raw_duration_s, ` +
-      `${rawText(d, 'raw_result', 'text')} AS raw_result `,
-  );
-  q.add('FROM read),\n');
-  q.add('checked AS (SELECT src.*, ');
-  slotOf(d, 'tested_at', input.slots, q);
-  q.add(' AS slot FROM src),\n');
+  q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.
   if (d === 'postgres') {
     // PostgreSQL: two hash aggregates on (serial, time) and a hash join. A window would sort every
