@@ -9,6 +9,7 @@ import knexFactory from 'knex';
 import { connect } from '../../sql/connection.js';
 import { resolveConfig } from '../../config/load.js';
 import { generate } from '../../data/generate.js';
+import { productionDay, sourceTimestamp } from '../../etl/periods.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..', '..');
@@ -104,3 +105,52 @@ export async function ensureData(b: Backend, ds: DataSet): Promise<void> {
   console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+
+/**
+ * One day of a data set alone: its records copied into a table of their own (a PostgreSQL schema
+ * `<schema>_day`, a SQLite file `…-day.sqlite`), so the nightly day inside its history can be set
+ * against the same records without it. Made once, like the data sets.
+ */
+export async function isolatedDay(b: Backend, ds: DataSet, day: string): Promise<{ url: string; schema?: string }> {
+  const { url, schema } = b.place(ds);
+  const clock = { timezone: 'Europe/Berlin', dayStart: '06:00' };
+  const p = productionDay(day, clock);
+  const [from, to] = [sourceTimestamp(p.from, 'local', clock), sourceTimestamp(p.to, 'local', clock)];
+  if (b.name === 'postgres') {
+    const target = `${schema}_day`;
+    const db = knexFactory({ client: 'pg', connection: PG_URL });
+    try {
+      const ready = await db.raw('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [target, 'bench_ready']);
+      if (!ready.rows.length) {
+        await db.raw(`DROP SCHEMA IF EXISTS ${target} CASCADE`);
+        await db.raw(`CREATE SCHEMA ${target}`);
+        await db.raw(`CREATE TABLE ${target}.test_records (LIKE ${schema}.test_records INCLUDING ALL)`);
+        await db.raw(`INSERT INTO ${target}.test_records SELECT * FROM ${schema}.test_records WHERE "TestTimeStamp" >= ? AND "TestTimeStamp" < ?`, [from, to]);
+        await db.raw(`ANALYZE ${target}.test_records`);
+        await db.raw(`CREATE TABLE ${target}.bench_ready (x integer)`);
+      }
+    } finally {
+      await db.destroy();
+    }
+    return { url: PG_URL, schema: target };
+  }
+  const file = url.slice('sqlite:'.length);
+  const target = file.replace(/\.sqlite$/, `-${day}.sqlite`);
+  if (!existsSync(target)) {
+    const partial = `${target}.partial`;
+    rmSync(partial, { force: true });
+    const db = knexFactory({ client: 'better-sqlite3', connection: { filename: partial }, useNullAsDefault: true });
+    try {
+      await db.raw('ATTACH DATABASE ? AS src', [file]);
+      const ddl = (await db.raw("SELECT sql FROM src.sqlite_master WHERE tbl_name = 'test_records' AND sql IS NOT NULL ORDER BY type DESC")) as { sql: string }[];
+      // The table first, then its indexes, as the data set declares them.
+      for (const { sql } of ddl) await db.raw(sql);
+      await db.raw('INSERT INTO test_records SELECT * FROM src.test_records WHERE "TestTimeStamp" >= ? AND "TestTimeStamp" < ?', [from, to]);
+      await db.raw('DETACH DATABASE src');
+    } finally {
+      await db.destroy();
+    }
+    renameSync(partial, target);
+  }
+  return { url: `sqlite:${target}` };
+}
