@@ -65,7 +65,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   q.add('WITH ');
   validAttemptCtes(q, input);
   // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
-  // number, how many PASSes came before it, and its attempt 1 (time, slot, machine: the cohort).
+  // number, how many PASSes came before it, and its attempt 1 (slot and machine: the cohort).
   // One window (the same frame for every function), so the database computes them in one pass
   // over one sort: PostgreSQL runs a separate window step per distinct frame. The attempt number is
   // the running count (SQL Server allows no frame on ROW_NUMBER); PASSes before an attempt are the

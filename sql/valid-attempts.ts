@@ -149,7 +149,7 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
     return col ? `s.${quoteIdent(d, col)}` : 'NULL';
   };
   const { testedAt: timeKind, durationS: durationKind } = input.kinds;
-  // read: every source row of the window, its values trimmed, parsed and checked once (metrics.md §3).
+  // Every source row of the window, its values trimmed, parsed and checked once (metrics.md §3).
   const key = KEY_COLUMNS;
   const parsedTime = validTimestamp(d, raw('testedAt'), timeKind);
   // checked: the parsed values (the innermost select), their first reject reason (the middle one),

@@ -105,10 +105,9 @@ export async function ensureData(b: Backend, ds: DataSet): Promise<void> {
   console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-
 /**
  * One day of a data set alone: its records copied into a table of their own (a PostgreSQL schema
- * `<schema>_day`, a SQLite file `…-day.sqlite`), so the nightly day inside its history can be set
+ * `<schema>_day`, a SQLite file `…-<day>.sqlite` beside the data set's), so the nightly day inside its history can be set
  * against the same records without it. Made once, like the data sets.
  */
 export async function isolatedDay(b: Backend, ds: DataSet, day: string): Promise<{ url: string; schema?: string }> {
