@@ -8,6 +8,7 @@ import { insertBatched } from '../sql/batch-insert.js';
 import { targetTable, type EtlContext } from './context.js';
 import type { Period } from './periods.js';
 import type { SummaryRows } from './summary-rows.js';
+import { replaceDayParts, type DayPartsRow } from './day-parts.js';
 
 export interface RejectRow {
   run_id: number;
@@ -23,6 +24,8 @@ export interface LoadInput {
   periods: readonly Period[];
   rows: SummaryRows;
   rejects: readonly RejectRow[];
+  /** The fine aggregates of the computed days, kept for later runs in their weeks. */
+  dayParts?: readonly DayPartsRow[];
 }
 
 const SUMMARY_TABLES = ['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods'] as const;
@@ -73,6 +76,7 @@ export async function loadSummaries(
     }
     await targetTable(ctx, trx, 'etl_rejects').whereNull('period_start').delete();
     await insertBatched(trx, ctx.targetDialect, 'etl_rejects', input.rejects, { schema: ctx.targetSchema });
+    if (input.dayParts) await replaceDayParts(ctx, trx, input.dayParts, stamp);
     if (inTransaction) await inTransaction(trx);
   });
   return written;

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import {
   addDays,
   dateRange,
+  isoDate,
   lastCompleteDay,
   periodsForDays,
   productionDay,
@@ -22,6 +23,7 @@ import { targetTable, type EtlContext } from './context.js';
 import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from './test-record-source.js';
 import { runStatement } from '../sql/statement.js';
+import { dayPartsOf, readDayParts, type DayPartsRow } from './day-parts.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
 
@@ -75,7 +77,22 @@ function slotDays(periods: readonly Period[]): string[] {
 
 export { readTestRecordSource, type TestRecordSource } from './test-record-source.js';
 
-function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly Period[]): { input: SummaryQueryInput; slotPeriods: number[][] } {
+/**
+ * The days of the batch's first ISO week before its first day: a run takes their aggregates from
+ * etl_day_parts, where all are stored, and reads whole only the records from its first day on.
+ */
+function storedDaysBefore(days: readonly string[]): string[] {
+  const first = days[0]!;
+  const monday = weekMonday(first);
+  return monday === first ? [] : dateRange(monday, addDays(first, -1));
+}
+
+function queryInput(
+  ctx: EtlContext,
+  source: TestRecordSource,
+  periods: readonly Period[],
+  readFromDay?: string,
+): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const mode = ctx.config.source.timestamps;
   const days = slotDays(periods);
   const slots = days.map((d) => productionDay(d, ctx.clock));
@@ -93,6 +110,7 @@ function queryInput(ctx: EtlContext, source: TestRecordSource, periods: readonly
       slots: slots.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) })),
       reportSlots: days.flatMap((d, i) => (pidOf.has(`day:${d}`) ? [i] : [])),
       historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), mode, ctx.clock),
+      ...(readFromDay ? { readFrom: sourceTimestamp(productionDay(readFromDay, ctx.clock).from, mode, ctx.clock) } : {}),
       rejectLimit: Math.max(1, ctx.config.etl.maxRejectsStored),
     },
     slotPeriods,
@@ -131,11 +149,7 @@ export async function chooseDays(ctx: EtlContext, source: TestRecordSource, now:
   return { days: Object.keys(why).sort(), why };
 }
 
-/** A date column as the driver returned it ('YYYY-MM-DD' text, or a Date at UTC midnight). */
-export function isoDate(v: unknown): string {
-  if (v instanceof Date) return v.toISOString().slice(0, 10);
-  return String(v).slice(0, 10);
-}
+export { isoDate } from './periods.js';
 
 /**
  * The rejected rows for etl_rejects, with their values as read (metrics.md §3). A number stays a
@@ -169,22 +183,32 @@ function rejectRows(ctx: EtlContext, source: TestRecordSource, runId: number, sl
     }));
 }
 
-/** The aggregate statement of one batch (also what the benchmark's plan report explains). */
-export function summaryStatement(ctx: EtlContext, source: TestRecordSource, days: readonly string[]) {
+/**
+ * The aggregate statement of one batch (also what the benchmark's plan report explains). With
+ * `readFromDay`, the records before that day are read only as the history of later serials.
+ */
+export function summaryStatement(ctx: EtlContext, source: TestRecordSource, days: readonly string[], readFromDay?: string) {
   const periods = periodsForDays(days, ctx.clock);
-  const { input, slotPeriods } = queryInput(ctx, source, periods);
+  const { input, slotPeriods } = queryInput(ctx, source, periods, readFromDay);
   return { periods, slotPeriods, statement: buildSummaryStatement(input) };
 }
 
-/** Aggregates one batch in the source database: one statement. */
+/**
+ * Aggregates one batch in the source database: one statement, over the records from the batch's
+ * first day on where the days of its week before it have stored parts (etl/day-parts.ts), which
+ * then stand in for those days' slots; over the whole week otherwise.
+ */
 export async function computeSummaries(
   ctx: EtlContext,
   source: TestRecordSource,
   days: readonly string[],
   runId: number,
-): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[] }> {
-  const { periods, slotPeriods, statement } = summaryStatement(ctx, source, days);
-  const fine =
+): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[]; dayParts: DayPartsRow[] }> {
+  const slotDay = slotDays(periodsForDays(days, ctx.clock));
+  const before = storedDaysBefore(days);
+  const stored = await readDayParts(ctx, before, slotDay);
+  const { periods, slotPeriods, statement } = summaryStatement(ctx, source, days, stored && before.length ? days[0] : undefined);
+  let fine =
     ctx.sourceDialect === 'postgres'
       ? await ctx.source.transaction(async (trx) => {
           // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
@@ -192,8 +216,13 @@ export async function computeSummaries(
           return runStatement<FineRow>(trx, statement);
         })
       : await runStatement<FineRow>(ctx.source, statement);
+  if (stored && before.length) {
+    // The statement's rows of the slots before the first day hold the read serials only.
+    const first = before.length;
+    fine = [...fine.filter((r) => r.part === 'R' || r.k === null || Number(r.k) >= first), ...stored];
+  }
   const rows = assembleSummaries(fine, periods, slotPeriods);
-  return { periods, rows, rejects: rejectRows(ctx, source, runId, slotDays(periods), fine) };
+  return { periods, rows, rejects: rejectRows(ctx, source, runId, slotDay, fine), dayParts: dayPartsOf(fine, slotDay, days) };
 }
 
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
@@ -237,7 +266,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
     const batches = weekBatches(days, WEEKS_PER_BATCH);
     let daysDone = 0;
     for (const [i, batch] of batches.entries()) {
-      const { periods, rows, rejects } = await computeSummaries(ctx, source, batch, runId);
+      const { periods, rows, rejects, dayParts } = await computeSummaries(ctx, source, batch, runId);
       req.onProgress?.((daysDone + AGGREGATE_SHARE * batch.length) / days.length);
       const last = i === batches.length - 1;
       const batchDays = new Set(batch);
@@ -262,7 +291,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       labels.push(...periods.map((p) => p.label));
       const written = await loadSummaries(
         ctx,
-        { runId, computedAt: new Date(), periods, rows, rejects },
+        { runId, computedAt: new Date(), periods, rows, rejects, dayParts },
         last
           ? async (trx) => {
               totals.stats = { rejectsByReason, excessAttempts, periods: labels, selection };

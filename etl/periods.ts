@@ -161,3 +161,9 @@ export function parseSourceTimestamp(text: string, mode: 'utc' | 'local', clock:
   const iso = text.trim().replace(' ', 'T').replace(/Z$/, '');
   return DateTime.fromISO(iso, { zone: mode === 'utc' ? 'UTC' : clock.timezone });
 }
+
+/** A date column as the driver returned it ('YYYY-MM-DD' text, or a Date at UTC midnight). */
+export function isoDate(v: unknown): string {
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  return String(v).slice(0, 10);
+}

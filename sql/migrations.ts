@@ -955,6 +955,25 @@ export const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    // The nightly summary's fine aggregates of each computed day (etl/day-parts.ts), so a later run
+    // in the same ISO week assembles the week's days before its batch from them instead of reading
+    // their records again. Replaced with the day's summary rows, in the same transaction.
+    name: '016_day_parts',
+    async up(db, schema) {
+      const ts = instantColumn(db);
+      await withSchema(db, schema).createTable('etl_day_parts', (t) => {
+        t.date('day').notNullable();
+        /** The day slot's F, L and Q rows of the summary statement, JSON. */
+        t.text('parts').notNullable();
+        runColumns(t, ts);
+        t.primary(['day'], 'pk_etl_day_parts');
+      });
+    },
+    async down(db, schema) {
+      await withSchema(db, schema).dropTableIfExists('etl_day_parts');
+    },
+  },
 ];
 /** Applied migrations, one row each: the table knex's migrator made, so older databases carry on. */
 export const MIGRATIONS_TABLE = 'yieldrun_migrations';

@@ -47,13 +47,22 @@ export interface ValidAttemptsInput {
   slots: readonly DaySlot[];
   /** Rows older than this are not read (see yield.historyDays). */
   historyFrom: string;
+  /**
+   * Rows from here on are read whole; before it, only those of serials with a row from here on.
+   * By default the first slot's start. A later start (the nightly summary's first day of a batch
+   * whose week began earlier) leaves the slots before it incomplete: their rows are of the read
+   * serials only, and the caller takes those slots' aggregates from elsewhere.
+   */
+  readFrom?: string;
 }
 
 /**
  * The rows the batch reads: every row from the batch's first day on (later retests included), every
  * row without a timestamp or dated before 1970 (all of them rejected), and, of the history before
  * the batch (yield.historyDays), only the rows of serials that occur in the batch: only those
- * serials' earlier attempts, first records and products matter to the batch's numbers.
+ * serials' earlier attempts, first records and products matter to the batch's numbers. With `to`
+ * NULL the batch's serials are those of every row read whole (its slots end after the rows it reads
+ * whole begin, so a later retest of a unit first tested in the slots before counts).
  *
  * The time conditions are on the raw timestamp column where an index can serve them: a native
  * timestamp, or SQLite's text, which sorts every accepted form at or after its date and every blank,
@@ -66,7 +75,7 @@ function windowFilter(
   table: string,
   kind: TimeKind,
   q: SqlText,
-  range: { historyFrom: string; from: string; to: string },
+  range: { historyFrom: string; from: string; to: string | null },
 ): void {
   const ts = timestampParam(d);
   const s = row('s');
@@ -74,7 +83,7 @@ function windowFilter(
   const batchSerials = (cond: string) => `${s.serial} IN (SELECT ${h.serial} FROM ${table} h WHERE ${cond})`;
   if (kind === 'text') {
     q.add(`WHERE ${s.parsed} >= ${ts} OR ${s.parsed} IS NULL`, range.from);
-    q.add(` OR (${s.parsed} >= ${ts} AND ${batchSerials(`${h.parsed} >= ${ts} AND ${h.parsed} < ${ts}`)})`, range.historyFrom, range.from, range.to);
+    q.add(` OR (${s.parsed} >= ${ts} AND ${batchSerials(`${h.parsed} >= ${ts}${range.to === null ? '' : ` AND ${h.parsed} < ${ts}`}`)})`, range.historyFrom, range.from, ...(range.to === null ? [] : [range.to]));
     return;
   }
   const lowest = kind === 'native' ? (d === 'postgres' ? `CAST('${TIME_RANGE.from}' AS timestamp)` : `CAST('${TIME_RANGE.from}' AS datetime2(3))`) : `'1970-01-01'`;
@@ -82,11 +91,12 @@ function windowFilter(
   const bound = (v: string) => (kind === 'native' ? v : v.slice(0, 10));
   const p = kind === 'native' ? ts : '?';
   q.add(`WHERE ${s.raw} >= ${p} OR ${s.raw} < ${lowest} OR ${s.raw} IS NULL`, bound(range.from));
+  const upTo = range.to === null ? [] : [kind === 'native' ? range.to : nextDate(range.to.slice(0, 10))];
   q.add(
-    ` OR (${s.raw} >= ${p} AND ${batchSerials(`${h.raw} >= ${p} AND ${h.raw} < ${p}`)})`,
+    ` OR (${s.raw} >= ${p} AND ${batchSerials(`${h.raw} >= ${p}${upTo.length ? ` AND ${h.raw} < ${p}` : ''}`)})`,
     bound(range.historyFrom),
     bound(range.from),
-    kind === 'native' ? range.to : nextDate(range.to.slice(0, 10)),
+    ...upTo,
   );
 }
 
@@ -193,7 +203,9 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
     quoteTable(d, input.table),
     timeKind,
     q,
-    { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to },
+    input.readFrom === undefined || input.readFrom === input.slots[0]!.from
+      ? { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to }
+      : { historyFrom: input.historyFrom, from: input.readFrom, to: null },
   );
   q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.

@@ -7,6 +7,7 @@ import { DateTime } from 'luxon';
 import { createBackend, configFor, openMigrated, readSummary, writeTestRecords, type Backend, type TestRecord } from '../support/backends.js';
 import { runNightlySummary } from '../../etl/nightly-summary.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
+import { dateRange, isoDate } from '../../etl/periods.js';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
 
@@ -289,6 +290,68 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
         [1, 1],
       ]);
       expect(await prod('week', '2026-11-16')).toMatchObject({ load_qty: 4, scrapped_serials: 1, units_tested: 6, scrapped_units: 2 });
+    });
+
+    it('a week run one day at a time, each day reading its own records and its serials\' history, equals the week computed whole', async () => {
+      // ISO week 2026-W46: Mon 11-09 06:00 to Mon 11-16 06:00 (days from 06:00); P1 / TX on M1 unless named.
+      const week = dateRange('2026-11-09', '2026-11-15');
+      await setup([
+        rec('A1', '2026-11-09 07:00:00', 'FAIL'),
+        rec('A1', '2026-11-10 05:30:00', 'PASS', { machine: 'M2' }), // before 06:00: still Monday's day
+        rec('A2', '2026-11-09 08:00:00', 'PASS'),
+        rec('A3', '2026-11-09 09:00:00', 'FAIL'),
+        rec('A3', '2026-11-11 07:00:00', 'PASS'), // Wednesday's retest of a Monday unit
+        rec('A4', '2026-11-08 07:00:00', 'FAIL'), // the Sunday before: the unit is last week's
+        rec('A4', '2026-11-10 07:00:00', 'PASS'), // a test of this week, a retest of last week's cohort
+        rec('A5', '2026-11-10 07:00:00', 'FAIL'),
+        rec('A5', '2026-11-10 07:10:00', 'FAIL'),
+        rec('A5', '2026-11-12 07:00:00', 'FAIL'), // attempt 3 (maxAttempts) on Thursday: scrapped
+        rec('A6', '2026-11-09 10:00:00', 'FAIL'),
+        rec('A6', '2026-11-16 07:00:00', 'PASS'), // the Monday after: passed, in this week's cohort
+        rec('A7', '2026-11-10 08:00:00', 'PASS'),
+        rec('A7', '2026-11-10 08:00:00', 'PASS'), // an exact duplicate
+        rec('A8', '2026-11-09 11:00:00', 'PASS'),
+        rec('A8', '2026-11-13 07:00:00', 'PASS', { product: 'P2', test: 'RX' }), // conflicting_product on Friday
+        rec(null, '2026-11-09 12:00:00', 'PASS'), // missing_serial on Monday
+        rec('A9', '2026-11-14 07:00:00', 'bogus'), // bad_result on Saturday
+        rec('B1', null, 'PASS'), // missing_timestamp, in no period
+        rec('B2', '2026-11-15 07:00:00', 'PASS', { test: 'RX', machine: 'M3' }),
+      ]);
+      const snapshot = async () => {
+        const out: Record<string, unknown> = {};
+        for (const table of ['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods']) {
+          for (const day of week) out[`${table} ${day}`] = await readSummary(ctx!, table, 'day', day);
+          out[`${table} W46`] = await readSummary(ctx!, table, 'week', week[0]!);
+        }
+        return out;
+      };
+      const parts = async () => ((await targetTable(ctx!, ctx!.target, 'etl_day_parts').select('day')) as { day: unknown }[]).map((r) => isoDate(r.day)).sort();
+
+      for (const day of week) await runNightlySummary(ctx!, { days: [day], triggeredBy: 'test' });
+      expect(await parts()).toEqual(week);
+      const dayByDay = await snapshot();
+      // By hand, the week's P1 / TX: tests A1 ×2, A2, A3 ×2, A4 (Tuesday), A5 ×3, A6 (Monday), A7, A8 = 12,
+      // 6 passes; units A1, A2, A3, A5, A6, A7, A8 = 7, first pass A2, A7, A8, passed all but A5
+      // (scrapped), retests A1, A3, A6 one each and A5 two.
+      expect((dayByDay['summary_prod_test W46'] as any[]).find((r) => r.test === 'TX')).toMatchObject({
+        test_count: 12, pass_count: 6, fail_count: 6, units_tested: 7, first_pass_units: 3, passed_units: 6,
+        scrapped_units: 1, pending_units: 0, retest_count: 5, first_pass_yield: 3 / 7, cumulative_yield: 6 / 7,
+      });
+      expect((dayByDay['etl_periods W46'] as any[])[0]).toMatchObject({ rows_rejected: 3, duplicates_dropped: 1 });
+
+      await runNightlySummary(ctx!, { days: week, triggeredBy: 'test' });
+      expect(await snapshot()).toEqual(dayByDay);
+
+      // Tuesday's run takes Monday from its stored parts: a Monday-only unit removed from the source
+      // since stays in the week until Monday is computed again.
+      await ctx!.source.table(ctx!.config.source.testRecords.table).where('SerialNum', 'A2').delete();
+      await runNightlySummary(ctx!, { days: ['2026-11-10'], triggeredBy: 'test' });
+      expect(await snapshot()).toEqual(dayByDay);
+      await runNightlySummary(ctx!, { days: ['2026-11-09'], triggeredBy: 'test' });
+      expect((await readSummary(ctx!, 'summary_prod_test', 'week', week[0]!)).find((r) => r.test === 'TX')).toMatchObject({ units_tested: 6, first_pass_units: 2 });
+      // Parts are kept for the weeks a run still takes them for: from the week of the lookback's first day (7 days).
+      await runNightlySummary(ctx!, { days: ['2026-11-24'], triggeredBy: 'test' });
+      expect(await parts()).toEqual(['2026-11-24']);
     });
 
     it('a rerun of the same period gives identical rows', async () => {

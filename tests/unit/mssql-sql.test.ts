@@ -75,6 +75,17 @@ describe('summary SQL for SQL Server', () => {
     expect(tsqlProblems(counts.sql)).toEqual([]);
   });
 
+  it("reads whole from a later day when the week's earlier days are stored: the batch's serials are then those of every row read whole", () => {
+    const st = buildSummaryStatement({ ...input(['2026-11-11']), readFrom: '2026-11-11 06:00:00' });
+    expect(tsqlProblems(st.sql)).toEqual([]);
+    expect(st.sql).toContain('s.[TestTimeStamp] >= CAST(? AS datetime2) OR');
+    expect(st.sql).toMatch(/h\.\[TestTimeStamp\] >= CAST\(\? AS datetime2\)\)\)/);
+    // One window bound fewer than the default form (no end for the batch's serials); 7 slots: 2 + 6
+    // slot bounds, then the 6 synonyms, then the window's.
+    expect(st.bindings.length).toBe(6 + 3 + 2 + 6 + 4 + 1 + 1);
+    expect(st.bindings.slice(14, 17)).toEqual(['2026-11-11 06:00:00', '2026-09-01 06:00:00', '2026-11-11 06:00:00']);
+  });
+
   it('batches summary inserts under the parameter limit', () => {
     const row = {
       product: 'P', test: 'T', period_type: 'day', period_start: '2026-11-20', period_label: '2026-11-20',
