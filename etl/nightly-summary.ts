@@ -20,7 +20,7 @@ import { assembleSummaries, type FineRow, type SummaryRows } from './summary-row
 import { loadSummaries, type RejectRow } from './load-summaries.js';
 import { finishRun, recordFailure, setRunDays, startRun, type JobRequest, type RunTotals } from './run-log.js';
 import { targetTable, type EtlContext } from './context.js';
-import { buildRowCountStatement, buildSummaryStatement, type PeriodBound, type SummaryQueryInput } from '../sql/summary-query.js';
+import { buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../sql/summary-query.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from './test-record-source.js';
 import { runStatement } from '../sql/statement.js';
 import { dayPartsOf, readDayParts, type DayPartsRow } from './day-parts.js';
@@ -58,16 +58,6 @@ const WEEKS_PER_BATCH = 5;
 /** The part of a batch's time its aggregate statement takes (the load writes only the summary rows). */
 const AGGREGATE_SHARE = 0.8;
 
-
-function bounds(ctx: EtlContext, periods: readonly Period[]): PeriodBound[] {
-  const mode = ctx.config.source.timestamps;
-  return periods.map((p, pid) => ({
-    pid,
-    kind: p.type,
-    from: sourceTimestamp(p.from, mode, ctx.clock),
-    to: sourceTimestamp(p.to, mode, ctx.clock),
-  }));
-}
 
 /** Every production day from the first to the last touched ISO week, for the statement's day slots. */
 function slotDays(periods: readonly Period[]): string[] {
@@ -133,12 +123,10 @@ export async function chooseDays(ctx: EtlContext, source: TestRecordSource, now:
     .whereIn('period_start', candidates)
     .select('period_start', 'rows_read', 'pending_units')) as { period_start: unknown; rows_read: number; pending_units: number }[];
   const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
-  const periods = candidates.map((d) => periodsForDays([d], ctx.clock)[0]!);
-  const counts = await runStatement<{ pid: number; n: number | string }>(
-    ctx.source,
-    buildRowCountStatement({ dialect: ctx.sourceDialect, ...source, periods: bounds(ctx, periods) }),
-  );
-  const now_ = new Map(counts.map((c) => [candidates[Number(c.pid)]!, Number(c.n)]));
+  const mode = ctx.config.source.timestamps;
+  const slots = candidates.map((d) => productionDay(d, ctx.clock)).map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) }));
+  const counts = await runStatement<{ slot: number | string; n: number | string }>(ctx.source, buildRowCountStatement({ dialect: ctx.sourceDialect, ...source, slots }));
+  const now_ = new Map(counts.map((c) => [candidates[Number(c.slot)]!, Number(c.n)]));
   for (const day of candidates) {
     const s = state.get(day);
     const rows = now_.get(day) ?? 0;

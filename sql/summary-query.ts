@@ -11,20 +11,11 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
 import { rawText, validTimestamp } from './source-values.js';
-import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, slotOf, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
+import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, mayFallIn, slotOf, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
 export type { Statement } from './statement.js';
-
-export interface PeriodBound {
-  /** Index into the run's period list. */
-  pid: number;
-  kind: 'day' | 'week';
-  /** Bounds as the source stores time, 'YYYY-MM-DD HH:MM:SS'. */
-  from: string;
-  to: string;
-}
 
 export type { DaySlot, SourceKinds } from './valid-attempts.js';
 
@@ -161,26 +152,29 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
 }
 
 /**
- * Rows per period (for late-data detection): what a period's `rows_read` would be now, counted on
- * the parsed timestamp as the summary counts them.
+ * Records per day slot (for late-data detection): what a day's `rows_read` would be now, counted on
+ * the parsed timestamp as the summary counts them, of the rows the raw column allows in the slots'
+ * range (an index on it serves): each row's timestamp parsed once and its slot found by search.
  */
 export function buildRowCountStatement(input: {
   dialect: Dialect;
   table: string;
   columns: TestRecordColumns;
   kinds: SourceKinds;
-  periods: readonly PeriodBound[];
+  /** Consecutive production days. */
+  slots: readonly DaySlot[];
 }): Statement {
   const q = new SqlText();
   const d = input.dialect;
-  const ts = timestampParam(d);
-  const tsCol = validTimestamp(d, `s.${quoteIdent(d, input.columns.testedAt)}`, input.kinds.testedAt);
-  q.add('WITH periods AS (');
-  input.periods.forEach((p, i) => {
-    q.add(`${i ? ' UNION ALL ' : ''}SELECT CAST(? AS integer) AS pid, ${ts} AS ps, ${ts} AS pe`, p.pid, p.from, p.to);
-  });
-  q.add(`), parsed AS (SELECT ${tsCol} AS tested_at FROM ${quoteTable(d, input.table)} s)
-    SELECT p.pid, COUNT(*) AS n FROM parsed JOIN periods p ON parsed.tested_at >= p.ps AND parsed.tested_at < p.pe
-    GROUP BY p.pid`);
+  const raw = `s.${quoteIdent(d, input.columns.testedAt)}`;
+  const fence = d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : '';
+  q.add('SELECT slot, COUNT(*) AS n FROM (SELECT ');
+  slotOf(d, 'tested_at', input.slots, q);
+  q.add(` AS slot FROM (SELECT ${validTimestamp(d, raw, input.kinds.testedAt)} AS tested_at FROM ${quoteTable(d, input.table)} s`);
+  const where = new SqlText();
+  if (mayFallIn(d, raw, input.kinds.testedAt, where, { from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to })) {
+    q.add(` WHERE ${where.sql}`, ...where.bindings);
+  }
+  q.add(`${fence}) p) c WHERE slot IS NOT NULL GROUP BY slot`);
   return { sql: q.sql, bindings: q.bindings };
 }

@@ -100,6 +100,24 @@ function windowFilter(
   );
 }
 
+/**
+ * A condition on the raw timestamp column that holds for every row whose parsed timestamp may fall
+ * in [from, to), where an index on the column can serve it: a superset, the parsed value decides.
+ * Empty on a text column of PostgreSQL or SQL Server, whose raw text does not sort by its time.
+ */
+export function mayFallIn(d: Dialect, raw: string, kind: TimeKind, q: SqlText, range: { from: string; to: string }): boolean {
+  if (kind === 'text') return false;
+  if (kind === 'native') {
+    const p = timestampParam(d);
+    q.add(`${raw} >= ${p} AND ${raw} < ${p}`, range.from, range.to);
+    return true;
+  }
+  // SQLite: text sorts every accepted form at or after its date; numbers (epoch milliseconds) and
+  // text with leading blanks sort before 1970.
+  q.add(`((${raw} >= ? AND ${raw} < ?) OR ${raw} < '1970-01-01')`, range.from.slice(0, 10), nextDate(range.to.slice(0, 10)));
+  return true;
+}
+
 /** 'YYYY-MM-DD' + 1 day. */
 function nextDate(day: string): string {
   const t = new Date(`${day}T00:00:00Z`);

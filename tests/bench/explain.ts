@@ -1,7 +1,8 @@
 /**
  * The nightly summary statement's plan for a range of days on a benchmark data set: EXPLAIN
  * (ANALYZE, BUFFERS) on PostgreSQL (under the run's work_mem), EXPLAIN QUERY PLAN on SQLite.
- * Usage: node dist/tests/bench/explain.js '<json MeasureArgs>'
+ * Usage: node dist/tests/bench/explain.js '<json MeasureArgs>' [first day read whole, as where the
+ * week's earlier days have stored parts]
  */
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const ctx = openEtlContext(cfg, pino({ level: 'silent' }));
   try {
     const source = await readTestRecordSource(ctx);
-    const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to));
+    const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to), process.argv[3]);
     if (ctx.sourceDialect === 'postgres') {
       console.log((await postgresPlan(ctx, statement)).join('\n'));
     } else {

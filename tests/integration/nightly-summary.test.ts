@@ -147,6 +147,21 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
       expect((await prodTest('2026-11-20'))[0]).toMatchObject({ units_tested: 3, passed_units: 3 });
     });
 
+    it("late data is counted on the parsed timestamp, in the lookback's days only", async () => {
+      const c = await setup([rec('A1', '2026-11-19 09:00:00', 'PASS'), rec('A2', '2026-11-20 09:00:00', 'PASS')], { yield: { lookbackDays: 3 } });
+      const now = DateTime.fromISO('2026-11-22T07:00', { zone: 'Europe/Berlin' });
+      const first = await runNightlySummary(c, { triggeredBy: 'schedule', now });
+      expect(first.days).toEqual(['2026-11-18', '2026-11-19', '2026-11-20', '2026-11-21']);
+      await writeTestRecords(c, [
+        // Padded and without seconds where the column is text (SQLite): the 20th all the same.
+        rec('A3', backendName === 'sqlite' ? ' 2026-11-20 11:00' : '2026-11-20 11:00:00', 'PASS'),
+        rec('A4', '2026-11-20 05:59:00', 'PASS'), // before 06:00: the 19th
+        rec('A5', '2026-11-10 09:00:00', 'PASS'), // before the lookback: not looked at
+      ]);
+      const again = await runNightlySummary(c, { triggeredBy: 'schedule', now });
+      expect(again.selection).toEqual({ '2026-11-21': 'yesterday', '2026-11-19': 'late data: 1 → 2 rows', '2026-11-20': 'late data: 1 → 2 rows' });
+    });
+
     it('excess attempts count as tests but not in yields or retests; maxAttempts FAILs scrap the unit', async () => {
       await setup([
         // E1: FAIL, PASS, PASS — the third attempt comes after the first PASS: excess.
