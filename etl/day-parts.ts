@@ -17,12 +17,18 @@ import { addDays, isoDate, weekMonday } from './periods.js';
 
 export interface DayPartsRow {
   day: string;
-  /** JSON: the slot's rows as arrays in STORED order. */
+  /** JSON: { labelsFrom, rows }, the slot's rows as arrays in Stored order. */
   parts: string;
 }
 
 /** A stored row: part, product, test, machine, t1, t2, v1–v9, attempt 1's day (for v10), v11–v15. */
 type Stored = [FineRow['part'], string | null, string | null, string | null, string | null, string | null, ...(number | string | null)[]];
+
+interface StoredParts {
+  /** Attempt 1's day is named where it is this day or later (the statement's first slot); NULL before. */
+  labelsFrom: string;
+  rows: Stored[];
+}
 
 const STORED_PARTS = new Set(['F', 'L', 'Q']);
 const BEFORE = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9'] as const;
@@ -32,7 +38,7 @@ const numberOrNull = (v: number | string | null | undefined): number | null => (
 
 /**
  * The parts of each of `days` from a batch's statement rows, whose slot k is the index into
- * `slotDay`. Each day gets a row, also one without records (an empty list).
+ * `slotDay`. Each day gets a row, also one without records (no rows).
  */
 export function dayPartsOf(fine: readonly FineRow[], slotDay: readonly string[], days: readonly string[]): DayPartsRow[] {
   const byDay = new Map<string, Stored[]>(days.map((d) => [d, []]));
@@ -43,32 +49,37 @@ export function dayPartsOf(fine: readonly FineRow[], slotDay: readonly string[],
     const first = r.v10 === null || r.v10 === undefined ? null : slotDay[Number(r.v10)]!;
     rows.push([r.part, r.product, r.test, r.machine, r.t1, r.t2, ...BEFORE.map((k) => numberOrNull(r[k])), first, ...AFTER.map((k) => numberOrNull(r[k]))]);
   }
-  return [...byDay].map(([day, rows]) => ({ day, parts: JSON.stringify(rows) }));
+  return [...byDay].map(([day, rows]) => ({ day, parts: JSON.stringify({ labelsFrom: slotDay[0]!, rows } satisfies StoredParts) }));
 }
 
 /**
- * The stored parts of `days` as statement rows of a batch whose slots are `slotDay`, or null when a
- * day has none (never computed since parts are kept): the caller then reads its records.
+ * The stored parts of those of `days` that have them, as statement rows of a batch whose slots are
+ * `slotDay`, by day. Parts that name attempt 1's day only from after `labelledFrom` count as none:
+ * they were stored with a shorter lookback and miss some units of the days the batch assembles.
  */
-export async function readDayParts(ctx: EtlContext, days: readonly string[], slotDay: readonly string[]): Promise<FineRow[] | null> {
-  if (days.length === 0) return [];
+export async function readDayParts(ctx: EtlContext, days: readonly string[], slotDay: readonly string[], labelledFrom: string): Promise<Map<string, FineRow[]>> {
+  const out = new Map<string, FineRow[]>();
+  if (days.length === 0) return out;
   const stored = (await targetTable(ctx, ctx.target, 'etl_day_parts').whereIn('day', [...days]).select('day', 'parts')) as { day: unknown; parts: string }[];
-  if (stored.length !== days.length) return null;
   const slot = new Map(slotDay.map((d, i) => [d, i]));
-  const rows: FineRow[] = [];
   for (const s of stored) {
-    const k = slot.get(isoDate(s.day));
-    if (k === undefined) throw new Error(`internal: stored day ${isoDate(s.day)} is not a slot of the batch`);
-    for (const [part, product, test, machine, t1, t2, ...v] of JSON.parse(s.parts) as Stored[]) {
-      const first = v[9] === null ? null : (slot.get(String(v[9])) ?? null);
-      const row: FineRow = { part, k, product, test, machine, t1, t2, t3: null, t4: null, t5: null, t6: null, v1: null, v2: null, v3: null, v4: null, v5: null, v6: null, v7: null, v8: null, v9: null };
-      BEFORE.forEach((key, i) => (row[key] = v[i] as number | null));
-      row.v10 = first;
-      AFTER.forEach((key, i) => (row[key] = v[10 + i] as number | null));
-      rows.push(row);
-    }
+    const day = isoDate(s.day);
+    const k = slot.get(day);
+    if (k === undefined) throw new Error(`internal: stored day ${day} is not a slot of the batch`);
+    const parts = JSON.parse(s.parts) as StoredParts;
+    if (parts.labelsFrom > labelledFrom) continue;
+    out.set(
+      day,
+      parts.rows.map(([part, product, test, machine, t1, t2, ...v]) => {
+        const row: FineRow = { part, k, product, test, machine, t1, t2, t3: null, t4: null, t5: null, t6: null, v1: null, v2: null, v3: null, v4: null, v5: null, v6: null, v7: null, v8: null, v9: null };
+        BEFORE.forEach((key, i) => (row[key] = v[i] as number | null));
+        row.v10 = v[9] === null ? null : (slot.get(String(v[9])) ?? null);
+        AFTER.forEach((key, i) => (row[key] = v[10 + i] as number | null));
+        return row;
+      }),
+    );
   }
-  return rows;
+  return out;
 }
 
 /**

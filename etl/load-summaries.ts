@@ -24,6 +24,8 @@ export interface LoadInput {
   periods: readonly Period[];
   rows: SummaryRows;
   rejects: readonly RejectRow[];
+  /** The days whose rejects are replaced (their records were read); by default every day period. */
+  rejectDays?: readonly string[];
   /** The fine aggregates of the computed days, kept for later runs in their weeks. */
   dayParts?: readonly DayPartsRow[];
 }
@@ -70,7 +72,7 @@ export async function loadSummaries(
     await insert(trx, 'etl_periods', input.rows.quality);
 
     // Rejects are current state per production day, like the summaries; undated rows are re-found by every run.
-    const days = input.periods.filter((p) => p.type === 'day').map((p) => p.start);
+    const days = input.rejectDays ?? input.periods.filter((p) => p.type === 'day').map((p) => p.start);
     for (let i = 0; i < days.length; i += 500) {
       await targetTable(ctx, trx, 'etl_rejects').whereIn('period_start', days.slice(i, i + 500)).delete();
     }

@@ -59,48 +59,56 @@ const WEEKS_PER_BATCH = 5;
 const AGGREGATE_SHARE = 0.8;
 
 
-/** Every production day from the first to the last touched ISO week, for the statement's day slots. */
-function slotDays(periods: readonly Period[]): string[] {
-  const weeks = periods.filter((p) => p.type === 'week').map((p) => p.start).sort();
-  return dateRange(weeks[0]!, addDays(weeks[weeks.length - 1]!, 6));
+/**
+ * The statement's day slots for a batch: every production day from the ISO week `lookbackDays`
+ * before its first day to the end of its last week. The periods' own days begin at the first day's
+ * week; the slots before it only name attempt 1's day of the attempts in the periods, so that the
+ * parts a run stores for its days (etl/day-parts.ts) give the cohort of every earlier day that a
+ * later run in the lookback assembles from them.
+ */
+function batchSlotDays(ctx: EtlContext, days: readonly string[]): string[] {
+  return dateRange(weekMonday(addDays(days[0]!, -ctx.config.yield.lookbackDays)), addDays(weekMonday(days[days.length - 1]!), 6));
 }
 
 export { readTestRecordSource, type TestRecordSource } from './test-record-source.js';
 
 /**
- * The days of the batch's first ISO week before its first day: a run takes their aggregates from
- * etl_day_parts, where all are stored, and reads whole only the records from its first day on.
+ * Where a batch reads its records: `from` the first production day read whole (records before it
+ * only as history of the serials read), and whether those serials include the ones of records after
+ * the slots (needed where slots before `from` come from stored parts: a later retest of their units).
  */
-function storedDaysBefore(days: readonly string[]): string[] {
-  const first = days[0]!;
-  const monday = weekMonday(first);
-  return monday === first ? [] : dateRange(monday, addDays(first, -1));
+export interface ReadWindow {
+  from: string;
+  openEnded: boolean;
 }
 
 function queryInput(
   ctx: EtlContext,
   source: TestRecordSource,
   periods: readonly Period[],
-  readFromDay?: string,
+  slotDay: readonly string[],
+  read: ReadWindow,
 ): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const mode = ctx.config.source.timestamps;
-  const days = slotDays(periods);
-  const slots = days.map((d) => productionDay(d, ctx.clock));
+  const ts = (t: DateTime) => sourceTimestamp(t, mode, ctx.clock);
+  const slots = slotDay.map((d) => productionDay(d, ctx.clock));
   const pidOf = new Map(periods.map((p, pid) => [`${p.type}:${p.start}`, pid]));
-  const slotPeriods = days.map((d) =>
+  const slotPeriods = slotDay.map((d) =>
     [pidOf.get(`day:${d}`), pidOf.get(`week:${weekMonday(d)}`)].filter((x): x is number => x !== undefined),
   );
-  const earliest = slots[0]!.from;
+  // History is counted from the periods' first week, not from the slots that only name attempt 1's day.
+  const firstWeek = periods.find((p) => p.type === 'week')!;
   return {
     input: {
       dialect: ctx.sourceDialect,
       ...source,
       ...resultSynonyms(ctx),
       maxAttempts: ctx.config.yield.maxAttempts,
-      slots: slots.map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) })),
-      reportSlots: days.flatMap((d, i) => (pidOf.has(`day:${d}`) ? [i] : [])),
-      historyFrom: sourceTimestamp(earliest.minus({ days: ctx.config.yield.historyDays }), mode, ctx.clock),
-      ...(readFromDay ? { readFrom: sourceTimestamp(productionDay(readFromDay, ctx.clock).from, mode, ctx.clock) } : {}),
+      slots: slots.map((p) => ({ from: ts(p.from), to: ts(p.to) })),
+      reportSlots: slotDay.flatMap((d, i) => (d >= read.from && pidOf.has(`day:${d}`) ? [i] : [])),
+      historyFrom: ts(productionDay(firstWeek.start, ctx.clock).from.minus({ days: ctx.config.yield.historyDays })),
+      readFrom: ts(productionDay(read.from, ctx.clock).from),
+      ...(read.openEnded ? { openEnded: true } : {}),
       rejectLimit: Math.max(1, ctx.config.etl.maxRejectsStored),
     },
     slotPeriods,
@@ -109,14 +117,19 @@ function queryInput(
 
 /**
  * The days a scheduled run computes: yesterday, and every day in the lookback that was never
- * computed, still has pending units (a retest may still raise its cumulative yield), or whose
- * raw row count changed since it was computed (late data).
+ * computed, whose raw row count changed since it was computed (late data), or that still has
+ * pending units (a retest may still raise its cumulative yield). The last need no reading: their
+ * records are as they were (`pendingOnly`).
  */
-export async function chooseDays(ctx: EtlContext, source: TestRecordSource, now: DateTime): Promise<{ days: string[]; why: Record<string, string> }> {
+export async function chooseDays(
+  ctx: EtlContext,
+  source: TestRecordSource,
+  now: DateTime,
+): Promise<{ days: string[]; why: Record<string, string>; /** Chosen for pending units only: their records have not changed. */ pendingOnly: string[] }> {
   const yesterday = lastCompleteDay(now, ctx.clock);
   const why: Record<string, string> = { [yesterday]: 'yesterday' };
   const lookback = ctx.config.yield.lookbackDays;
-  if (lookback === 0) return { days: [yesterday], why };
+  if (lookback === 0) return { days: [yesterday], why, pendingOnly: [] };
   const candidates = dateRange(addDays(yesterday, -lookback), addDays(yesterday, -1));
   const stored = (await targetTable(ctx, ctx.target, 'etl_periods')
     .where('period_type', 'day')
@@ -127,14 +140,18 @@ export async function chooseDays(ctx: EtlContext, source: TestRecordSource, now:
   const slots = candidates.map((d) => productionDay(d, ctx.clock)).map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) }));
   const counts = await runStatement<{ slot: number | string; n: number | string }>(ctx.source, buildRowCountStatement({ dialect: ctx.sourceDialect, ...source, slots }));
   const now_ = new Map(counts.map((c) => [candidates[Number(c.slot)]!, Number(c.n)]));
+  const pendingOnly: string[] = [];
   for (const day of candidates) {
     const s = state.get(day);
     const rows = now_.get(day) ?? 0;
     if (!s) why[day] = 'never computed';
-    else if (s.pending_units > 0) why[day] = `${s.pending_units} pending units`;
     else if (s.rows_read !== rows) why[day] = `late data: ${s.rows_read} → ${rows} rows`;
+    else if (s.pending_units > 0) {
+      why[day] = `${s.pending_units} pending units`;
+      pendingOnly.push(day);
+    }
   }
-  return { days: Object.keys(why).sort(), why };
+  return { days: Object.keys(why).sort(), why, pendingOnly };
 }
 
 export { isoDate } from './periods.js';
@@ -172,31 +189,46 @@ function rejectRows(ctx: EtlContext, source: TestRecordSource, runId: number, sl
 }
 
 /**
- * The aggregate statement of one batch (also what the benchmark's plan report explains). With
- * `readFromDay`, the records before that day are read only as the history of later serials.
+ * The aggregate statement of one batch (also what the benchmark's plan report explains); by
+ * default it reads whole every record from the batch's first week on.
  */
-export function summaryStatement(ctx: EtlContext, source: TestRecordSource, days: readonly string[], readFromDay?: string) {
+export function summaryStatement(ctx: EtlContext, source: TestRecordSource, days: readonly string[], read?: ReadWindow) {
   const periods = periodsForDays(days, ctx.clock);
-  const { input, slotPeriods } = queryInput(ctx, source, periods, readFromDay);
-  return { periods, slotPeriods, statement: buildSummaryStatement(input) };
+  const slotDay = batchSlotDays(ctx, days);
+  const { input, slotPeriods } = queryInput(ctx, source, periods, slotDay, read ?? { from: weekMonday(days[0]!), openEnded: false });
+  return { periods, slotDay, slotPeriods, statement: buildSummaryStatement(input) };
+}
+
+export interface BatchSummaries {
+  periods: Period[];
+  rows: SummaryRows;
+  rejects: RejectRow[];
+  dayParts: DayPartsRow[];
+  /** The batch's days whose records were read (the others were assembled from stored parts). */
+  readDays: string[];
 }
 
 /**
- * Aggregates one batch in the source database: one statement, over the records from the batch's
- * first day on where the days of its week before it have stored parts (etl/day-parts.ts), which
- * then stand in for those days' slots; over the whole week otherwise.
+ * Aggregates one batch: one statement in the source database over the records from the first day
+ * that needs reading on, with the days of the batch's weeks before it taken from their stored parts
+ * (etl/day-parts.ts), as far as every one of them has parts. A day in `assembleOnly` needs no
+ * reading (its records have not changed since it was computed; a scheduled run's day with pending
+ * units): its rows are assembled again from its parts and the later days' attempts of its units.
  */
 export async function computeSummaries(
   ctx: EtlContext,
   source: TestRecordSource,
   days: readonly string[],
   runId: number,
-): Promise<{ periods: Period[]; rows: SummaryRows; rejects: RejectRow[]; dayParts: DayPartsRow[] }> {
-  const slotDay = slotDays(periodsForDays(days, ctx.clock));
-  const before = storedDaysBefore(days);
-  const stored = await readDayParts(ctx, before, slotDay);
-  const { periods, slotPeriods, statement } = summaryStatement(ctx, source, days, stored && before.length ? days[0] : undefined);
-  let fine =
+  assembleOnly: ReadonlySet<string> = new Set(),
+): Promise<BatchSummaries> {
+  const periodsFrom = weekMonday(days[0]!);
+  const wanted = days.find((d) => !assembleOnly.has(d)) ?? days[0]!;
+  const before = wanted > periodsFrom ? dateRange(periodsFrom, addDays(wanted, -1)) : [];
+  const stored = await readDayParts(ctx, before, batchSlotDays(ctx, days), periodsFrom);
+  const from = before.find((d) => !stored.has(d)) ?? wanted;
+  const { periods, slotDay, slotPeriods, statement } = summaryStatement(ctx, source, days, { from, openEnded: from > periodsFrom });
+  const fine =
     ctx.sourceDialect === 'postgres'
       ? await ctx.source.transaction(async (trx) => {
           // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
@@ -204,13 +236,20 @@ export async function computeSummaries(
           return runStatement<FineRow>(trx, statement);
         })
       : await runStatement<FineRow>(ctx.source, statement);
-  if (stored && before.length) {
-    // The statement's rows of the slots before the first day hold the read serials only.
-    const first = before.length;
-    fine = [...fine.filter((r) => r.part === 'R' || r.k === null || Number(r.k) >= first), ...stored];
-  }
-  const rows = assembleSummaries(fine, periods, slotPeriods);
-  return { periods, rows, rejects: rejectRows(ctx, source, runId, slotDay, fine), dayParts: dayPartsOf(fine, slotDay, days) };
+  // The statement's rows of the slots before `from` hold the read serials only: those slots come from their parts.
+  const first = slotDay.indexOf(from);
+  const rows = [
+    ...fine.filter((r) => r.part === 'R' || r.k === null || Number(r.k) >= first),
+    ...before.filter((d) => d < from).flatMap((d) => stored.get(d)!),
+  ];
+  const readDays = days.filter((d) => d >= from);
+  return {
+    periods,
+    rows: assembleSummaries(rows, periods, slotPeriods),
+    rejects: rejectRows(ctx, source, runId, slotDay, rows),
+    dayParts: dayPartsOf(rows, slotDay, readDays),
+    readDays,
+  };
 }
 
 export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequest): Promise<NightlySummaryResult> {
@@ -227,6 +266,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   );
   let selection: Record<string, string> | undefined;
   let days: string[];
+  let assembleOnly = new Set<string>();
   let source: TestRecordSource;
   try {
     source = await readTestRecordSource(ctx);
@@ -235,6 +275,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       const chosen = await chooseDays(ctx, source, req.now ?? DateTime.now());
       days = chosen.days;
       selection = chosen.why;
+      assembleOnly = new Set(chosen.pendingOnly);
       await setRunDays(ctx, runId, days);
     }
   } catch (err) {
@@ -254,7 +295,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
     const batches = weekBatches(days, WEEKS_PER_BATCH);
     let daysDone = 0;
     for (const [i, batch] of batches.entries()) {
-      const { periods, rows, rejects, dayParts } = await computeSummaries(ctx, source, batch, runId);
+      const { periods, rows, rejects, dayParts, readDays } = await computeSummaries(ctx, source, batch, runId, assembleOnly);
       req.onProgress?.((daysDone + AGGREGATE_SHARE * batch.length) / days.length);
       const last = i === batches.length - 1;
       const batchDays = new Set(batch);
@@ -279,7 +320,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
       labels.push(...periods.map((p) => p.label));
       const written = await loadSummaries(
         ctx,
-        { runId, computedAt: new Date(), periods, rows, rejects, dayParts },
+        { runId, computedAt: new Date(), periods, rows, rejects, rejectDays: readDays, dayParts },
         last
           ? async (trx) => {
               totals.stats = { rejectsByReason, excessAttempts, periods: labels, selection };

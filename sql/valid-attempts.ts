@@ -48,12 +48,16 @@ export interface ValidAttemptsInput {
   /** Rows older than this are not read (see yield.historyDays). */
   historyFrom: string;
   /**
-   * Rows from here on are read whole; before it, only those of serials with a row from here on.
-   * By default the first slot's start. A later start (the nightly summary's first day of a batch
-   * whose week began earlier) leaves the slots before it incomplete: their rows are of the read
-   * serials only, and the caller takes those slots' aggregates from elsewhere.
+   * Rows from here on are read whole; before it, only those of the serials read whole. By default
+   * the first slot's start. A later start leaves the slots before it incomplete: their rows are of
+   * those serials only, and the caller takes those slots' aggregates from elsewhere.
    */
   readFrom?: string;
+  /**
+   * The serials read whole are those of every row from `readFrom` on, not only of rows in the slots:
+   * where the slots before `readFrom` come from elsewhere, a later retest of their units counts.
+   */
+  openEnded?: boolean;
 }
 
 /**
@@ -221,9 +225,7 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
     quoteTable(d, input.table),
     timeKind,
     q,
-    input.readFrom === undefined || input.readFrom === input.slots[0]!.from
-      ? { historyFrom: input.historyFrom, from: input.slots[0]!.from, to: input.slots[input.slots.length - 1]!.to }
-      : { historyFrom: input.historyFrom, from: input.readFrom, to: null },
+    { historyFrom: input.historyFrom, from: input.readFrom ?? input.slots[0]!.from, to: input.openEnded ? null : input.slots[input.slots.length - 1]!.to },
   );
   q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.

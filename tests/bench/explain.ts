@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const ctx = openEtlContext(cfg, pino({ level: 'silent' }));
   try {
     const source = await readTestRecordSource(ctx);
-    const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to), process.argv[3]);
+    const { statement } = summaryStatement(ctx, source, dateRange(a.from, a.to), process.argv[3] ? { from: process.argv[3], openEnded: true } : undefined);
     if (ctx.sourceDialect === 'postgres') {
       console.log((await postgresPlan(ctx, statement)).join('\n'));
     } else {

@@ -7,7 +7,7 @@ import { DateTime } from 'luxon';
 import { createBackend, configFor, openMigrated, readSummary, writeTestRecords, type Backend, type TestRecord } from '../support/backends.js';
 import { runNightlySummary } from '../../etl/nightly-summary.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
-import { dateRange, isoDate } from '../../etl/periods.js';
+import { addDays, dateRange, isoDate } from '../../etl/periods.js';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
 
@@ -367,6 +367,56 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
       // Parts are kept for the weeks a run still takes them for: from the week of the lookback's first day (7 days).
       await runNightlySummary(ctx!, { days: ['2026-11-24'], triggeredBy: 'test' });
       expect(await parts()).toEqual(['2026-11-24']);
+    });
+
+    it('scheduled nights assemble the days with pending units from their parts (not read again) and give what a recompute of every day gives', async () => {
+      // Records arrive day by day; each morning's run at 07:00 computes yesterday and the lookback's
+      // days with pending units. Weeks 2026-W47 (Mon 11-16) and W48 (Mon 11-23), days from 06:00.
+      const arrivals: Record<string, TestRecord[]> = {
+        '2026-11-19': [rec('P1', '2026-11-19 09:00:00', 'FAIL'), rec('Q1', '2026-11-19 09:10:00', 'PASS'), rec('Q2', '2026-11-19 09:20:00', 'PASS', { machine: null })],
+        '2026-11-20': [rec('P2', '2026-11-20 09:00:00', 'FAIL'), rec('P1', '2026-11-20 09:30:00', 'FAIL', { machine: 'M2' })],
+        '2026-11-21': [rec('R1', '2026-11-21 09:00:00', 'PASS', { test: 'RX' })],
+        '2026-11-22': [rec('P1', '2026-11-22 09:00:00', 'PASS'), rec('P2', '2026-11-22 09:10:00', 'FAIL')],
+        '2026-11-23': [rec('P2', '2026-11-23 09:00:00', 'PASS'), rec('P3', '2026-11-23 09:10:00', 'FAIL')],
+        '2026-11-24': [rec('P3', '2026-11-24 09:00:00', 'FAIL'), rec('P3', '2026-11-24 09:10:00', 'FAIL')],
+      };
+      const c = await setup([]);
+      const nights: Record<string, { runId: number; selection: Record<string, string> }> = {};
+      for (const [day, rows] of Object.entries(arrivals)) {
+        await writeTestRecords(c, rows);
+        const r = await runNightlySummary(c, { triggeredBy: 'schedule', now: DateTime.fromISO(`${addDays(day, 1)}T07:00`, { zone: 'Europe/Berlin' }) });
+        nights[day] = { runId: r.runId, selection: r.selection! };
+      }
+      // 11-19 (P1) is pending until P1 passes on the 22nd; 11-20 (P2) until P2 passes on the 23rd, in the next week.
+      expect(nights['2026-11-22']!.selection).toEqual({ '2026-11-19': '1 pending units', '2026-11-20': '1 pending units', '2026-11-22': 'yesterday' });
+      expect(nights['2026-11-23']!.selection).toEqual({ '2026-11-20': '1 pending units', '2026-11-23': 'yesterday' });
+      expect(nights['2026-11-24']!.selection).toEqual({ '2026-11-23': '1 pending units', '2026-11-24': 'yesterday' });
+      // Assembled, not read: the 19th's rows are the last run's that computed it, its rejects still those of the run that read it.
+      const rejects19 = (await targetTable(c, c.target, 'etl_rejects')).filter((r: any) => isoDate(r.period_start) === '2026-11-19');
+      expect(rejects19.map((r: any) => [r.reason, r.run_id])).toEqual([['missing_machine', nights['2026-11-19']!.runId]]);
+      const p19 = (await targetTable(c, c.target, 'summary_prod').where({ period_type: 'day' })).find((r: any) => isoDate(r.period_start) === '2026-11-19');
+      expect(p19.run_id).toBe(nights['2026-11-22']!.runId);
+      // By hand: the 19th's TX cohort P1 (passed at attempt 3 on the 22nd: 2 retests) and Q1; the
+      // 20th's P2 (passed at attempt 3 on the 23rd, in W48: 2 retests); W47's TX units P1, Q1, P2;
+      // W48's P3, scrapped.
+      const tx = async (type: 'day' | 'week', start: string) => (await prodTest(start, type)).find((r) => r.test === 'TX');
+      expect(await tx('day', '2026-11-19')).toMatchObject({ test_count: 2, units_tested: 2, first_pass_units: 1, passed_units: 2, pending_units: 0, retest_count: 2 });
+      expect(await tx('day', '2026-11-20')).toMatchObject({ test_count: 2, units_tested: 1, passed_units: 1, pending_units: 0, retest_count: 2 });
+      expect(await tx('week', '2026-11-16')).toMatchObject({ test_count: 6, units_tested: 3, first_pass_units: 1, passed_units: 3, retest_count: 4 });
+      expect(await tx('week', '2026-11-23')).toMatchObject({ test_count: 4, units_tested: 1, scrapped_units: 1, passed_units: 0 });
+
+      const days = dateRange('2026-11-12', '2026-11-24');
+      const snapshot = async () => {
+        const out: Record<string, unknown> = {};
+        for (const table of ['summary_prod_test', 'summary_machine', 'summary_prod', 'etl_periods']) {
+          for (const day of days) out[`${table} ${day}`] = await readSummary(c, table, 'day', day);
+          for (const week of ['2026-11-09', '2026-11-16', '2026-11-23']) out[`${table} ${week}`] = await readSummary(c, table, 'week', week);
+        }
+        return out;
+      };
+      const nightly = await snapshot();
+      await runNightlySummary(c, { days, triggeredBy: 'test' });
+      expect(await snapshot()).toEqual(nightly);
     });
 
     it('a rerun of the same period gives identical rows', async () => {
