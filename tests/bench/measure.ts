@@ -8,7 +8,8 @@ import { openEtlContext } from '../../etl/context.js';
 import { readTestRecordSource, runNightlySummary, summaryStatement } from '../../etl/nightly-summary.js';
 import { postgresPlan } from './explain.js';
 import { runProcessFlow } from '../../etl/flow/process-flow-job.js';
-import { periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
+import { addDays, periodsForDays, sourceTimestamp, dateRange } from '../../etl/periods.js';
+import { DateTime } from 'luxon';
 import { quoteTable } from '../../sql/dialect.js';
 import { migrate } from '../../sql/migrations.js';
 import { pino } from 'pino';
@@ -24,7 +25,8 @@ export interface MeasureArgs {
   to: string;
 }
 
-export type CaseName = 'summary' | 'baseline' | 'queued' | 'flow' | 'temp';
+/** `scheduled`: the run the schedule makes on the morning after `to` (yesterday and the lookback's chosen days). */
+export type CaseName = 'summary' | 'scheduled' | 'baseline' | 'queued' | 'flow' | 'temp';
 
 /** Product × test counts that both ways must agree on, as a canonical string. */
 function checkOf(rows: Record<string, unknown>[]): string {
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
   let check = '';
   let startLatencyMs: number | undefined;
   let tempMb: number | undefined;
+  let daysChosen: number | undefined;
   try {
     if (name === 'queued') {
       // The same summary through Redis: an in-process worker takes the job from its queue.
@@ -94,12 +97,16 @@ async function main(): Promise<void> {
       const r = await runProcessFlow(ctx, { days, triggeredBy: 'bench' });
       ms = performance.now() - t0;
       rows = r.cases;
-    } else if (name === 'summary') {
+    } else if (name === 'summary' || name === 'scheduled') {
       await migrate(ctx.target, ctx.targetSchema);
       const t0 = performance.now();
-      const r = await runNightlySummary(ctx, { days, triggeredBy: 'bench' });
+      const r =
+        name === 'scheduled'
+          ? await runNightlySummary(ctx, { triggeredBy: 'bench', now: DateTime.fromISO(`${addDays(a.to, 1)}T07:00`, { zone: cfg.plant.timezone }) })
+          : await runNightlySummary(ctx, { days, triggeredBy: 'bench' });
       ms = performance.now() - t0;
       rows = r.rowsRead;
+      if (name === 'scheduled') daysChosen = r.days.length;
       const q = ctx.targetSchema ? ctx.target.withSchema(ctx.targetSchema).table('summary_prod_test') : ctx.target.table('summary_prod_test');
       if (days.length === 1) check = checkOf(await q.where({ period_type: 'day', period_start: a.from }).select('*'));
     } else {
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
     await ctx.close();
   }
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(`${JSON.stringify({ ms, maxRssMb, rows, check, startLatencyMs, tempMb })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, maxRssMb, rows, check, startLatencyMs, tempMb, daysChosen })}\n`);
 }
 
 main().catch((e) => {
