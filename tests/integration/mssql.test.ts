@@ -22,6 +22,7 @@ import { connect } from '../../sql/connection.js';
 import { MIGRATIONS, MIGRATION_LOCK_TABLE, MIGRATIONS_TABLE, migrate } from '../../sql/migrations.js';
 import { generate, type GenerateManifest } from '../../data/generate.js';
 import { addDays, dateRange } from '../../etl/periods.js';
+import { DateTime } from 'luxon';
 import { runSpc } from '../../etl/spc-job.js';
 import { runCellRisk } from '../../etl/risk/cell-risk-job.js';
 import { listModels, readScores } from '../../etl/risk/model-store.js';
@@ -240,6 +241,14 @@ describe.skipIf(!url)('every job on the generated demo data on SQL Server (MSSQL
     const before = await readSummary(ms.ctx, 'summary_prod_test', 'week', '2026-10-26');
     await runNightlySummary(ms.ctx, { days: ['2026-10-27'], triggeredBy: 'test' });
     expect(await readSummary(ms.ctx, 'summary_prod_test', 'week', '2026-10-26')).toEqual(before);
+    // The morning after the last day, as the schedule runs it: the late-data check's count, and the
+    // lookback's days with pending units assembled from their parts, give the same rows again.
+    const lookback = dateRange(addDays(LAST, -ms.ctx.config.yield.lookbackDays), LAST);
+    const snapshot = async () => Promise.all(lookback.map((day) => readSummary(ms.ctx, 'summary_prod_test', 'day', day)));
+    const computed = await snapshot();
+    const scheduled = await runNightlySummary(ms.ctx, { triggeredBy: 'schedule', now: DateTime.fromISO(`${addDays(LAST, 1)}T12:00`, { zone: ms.ctx.config.plant.timezone }) });
+    expect(Object.values(scheduled.selection!).filter((why) => why.startsWith('late data') || why === 'never computed')).toEqual([]);
+    expect(await snapshot()).toEqual(computed);
   }, 600_000);
 
   it('SPC twice for the same day: no duplicate key, the same points and violations, nothing alerted twice', async () => {
