@@ -50,6 +50,8 @@ export interface NightlySummaryResult {
   durationMs: number;
   /** Why each automatically chosen day was chosen. */
   selection?: Record<string, string>;
+  /** Days computed from their stored parts without reading their records (a scheduled run's pending days). */
+  assembledDays: string[];
 }
 
 /** How many ISO weeks one statement aggregates; a long backfill is split into such batches. */
@@ -291,6 +293,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
   const rejectsByReason: Record<string, number> = {};
   let excessAttempts = 0;
   const labels: string[] = [];
+  const assembledDays: string[] = [];
   try {
     const batches = weekBatches(days, WEEKS_PER_BATCH);
     let daysDone = 0;
@@ -318,12 +321,13 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
         totals.rows_rejected += undated;
       }
       labels.push(...periods.map((p) => p.label));
+      assembledDays.push(...batch.filter((d) => !readDays.includes(d)));
       const written = await loadSummaries(
         ctx,
         { runId, computedAt: new Date(), periods, rows, rejects, rejectDays: readDays, dayParts },
         last
           ? async (trx) => {
-              totals.stats = { rejectsByReason, excessAttempts, periods: labels, selection };
+              totals.stats = { rejectsByReason, excessAttempts, periods: labels, selection, assembledDays };
               await finishRun(ctx, trx, runId, startedAt, {
                 status: 'succeeded',
                 totals: { ...totals, rows_written: totals.rows_written + rowsWrittenOf(rows) },
@@ -354,6 +358,7 @@ export async function runNightlySummary(ctx: EtlContext, req: NightlySummaryRequ
     rejectsByReason,
     durationMs: Date.now() - t0,
     selection,
+    assembledDays,
   };
   log.info({ ...result, periods: undefined, selection: undefined }, 'nightly summary succeeded');
   return result;

@@ -381,16 +381,19 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
         '2026-11-24': [rec('P3', '2026-11-24 09:00:00', 'FAIL'), rec('P3', '2026-11-24 09:10:00', 'FAIL')],
       };
       const c = await setup([]);
-      const nights: Record<string, { runId: number; selection: Record<string, string> }> = {};
+      const nights: Record<string, { runId: number; selection: Record<string, string>; assembled: string[] }> = {};
       for (const [day, rows] of Object.entries(arrivals)) {
         await writeTestRecords(c, rows);
         const r = await runNightlySummary(c, { triggeredBy: 'schedule', now: DateTime.fromISO(`${addDays(day, 1)}T07:00`, { zone: 'Europe/Berlin' }) });
-        nights[day] = { runId: r.runId, selection: r.selection! };
+        nights[day] = { runId: r.runId, selection: r.selection!, assembled: r.assembledDays };
       }
       // 11-19 (P1) is pending until P1 passes on the 22nd; 11-20 (P2) until P2 passes on the 23rd, in the next week.
       expect(nights['2026-11-22']!.selection).toEqual({ '2026-11-19': '1 pending units', '2026-11-20': '1 pending units', '2026-11-22': 'yesterday' });
       expect(nights['2026-11-23']!.selection).toEqual({ '2026-11-20': '1 pending units', '2026-11-23': 'yesterday' });
       expect(nights['2026-11-24']!.selection).toEqual({ '2026-11-23': '1 pending units', '2026-11-24': 'yesterday' });
+      expect(nights['2026-11-22']!.assembled).toEqual(['2026-11-19', '2026-11-20']);
+      const stats = JSON.parse((await targetTable(c, c.target, 'etl_runs').where({ id: nights['2026-11-24']!.runId }).first()).stats);
+      expect(stats.assembledDays).toEqual(['2026-11-23']);
       // Assembled, not read: the 19th's rows are the last run's that computed it, its rejects still those of the run that read it.
       const rejects19 = (await targetTable(c, c.target, 'etl_rejects')).filter((r: any) => isoDate(r.period_start) === '2026-11-19');
       expect(rejects19.map((r: any) => [r.reason, r.run_id])).toEqual([['missing_machine', nights['2026-11-19']!.runId]]);
