@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import { DateTime, IANAZone } from 'luxon';
 import type { Config } from '../config/schema.js';
 import type { PlantClock } from '../etl/periods.js';
-import { dialectOf } from '../sql/dialect.js';
+import { dialectOf, quoteTable } from '../sql/dialect.js';
 import { cellLineDays, plannedDrifts, type CellLineDay, type CellLineTally, type WinderDrift } from './cell-assembly.js';
 import { REJECT_REASONS, faultsForDay, type Fault, type RejectReason } from './planted-faults.js';
 import { dstChangeDays, productionDayWindows, sourceTimeFormatter, type DayWindow } from './source-time.js';
@@ -235,6 +235,11 @@ export async function generate(db: Knex, opts: GenerateOptions): Promise<Generat
   const manifest = manifestOf(plan, tests.tally, cells);
   if (cellQuality) manifest.cellQuality = await writeCellQuality(db, opts.mapping, plan);
   if (opts.lots) manifest.incomingLots = await writeIncomingLots(db, opts.lots, plan, assembly ? cellLineStream(plan).days : null);
+  // PostgreSQL plans by its statistics, which a fresh bulk load lacks until autovacuum's analyze
+  // comes by (never, where autovacuum is off): the rows written get them now, as a plant's have.
+  if (dialect === 'postgres') {
+    for (const table of await nonEmptySourceTables(db, opts.mapping, { assembly, cellQuality })) await db.raw(`ANALYZE ${quoteTable(dialect, table)}`);
+  }
   return manifest;
 }
 

@@ -462,6 +462,14 @@ describe.each([
     expect(progress.every(([w], i) => i === 0 || w > progress[i - 1]![0])).toBe(true);
   });
 
+  it.runIf(_name === 'postgres')('leaves PostgreSQL statistics on every table it filled, as the planner needs them', async () => {
+    for (const name of [place.mapping.testRecords.table, place.mapping.assembly.table, place.mapping.winding.table, place.mapping.inspection.table]) {
+      const [schema, table] = name.split('.');
+      const r = await place.db.raw('SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = ? AND relname = ?', [schema, table]);
+      expect(r.rows[0]?.last_analyze, name).toBeTruthy();
+    }
+  });
+
   it('writes the battery tables: traceable cells, untraced cells, and the drifting winders below LSL', async () => {
     const m = place.mapping;
     const count = async (name: string) => Number(((await tableOf(place.db, name).count({ n: '*' })) as { n: number | string }[])[0]!.n);
