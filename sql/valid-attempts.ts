@@ -251,7 +251,19 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
       WHEN product <> owner_product THEN 'conflicting_product' END AS reject_reason
     FROM owned),\n`);
   // Exact duplicates count once. Grouped in the attempt order, so the window below needs no new sort.
-  q.add(`deduped AS (SELECT ${DEDUPED_COLUMNS}, ${DEDUPED_AGGREGATES}
+  // PostgreSQL: DISTINCT ON, which it always runs on a sort (of the key, then the duration: the
+  // shortest copy first, as MIN gives it), the copies a window over the same key in the same order,
+  // so one sort serves the copies, the de-duplication and the attempt window. With statistics
+  // it hashed the GROUP BY instead (it cannot tell that duplicates are rare) and then sorted every
+  // attempt again for the window.
+  if (d === 'postgres') {
+    q.add(`deduped AS (SELECT DISTINCT ON (${DEDUPED_COLUMNS}) ${DEDUPED_COLUMNS}, duration_s,
+      COUNT(*) OVER (PARTITION BY ${DEDUPED_COLUMNS} ORDER BY duration_s ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS copies
+    FROM classified WHERE reject_reason IS NULL
+    ORDER BY ${DEDUPED_COLUMNS}, duration_s),\n`);
+  } else {
+    q.add(`deduped AS (SELECT ${DEDUPED_COLUMNS}, ${DEDUPED_AGGREGATES}
     FROM classified WHERE reject_reason IS NULL
     GROUP BY ${DEDUPED_COLUMNS}),\n`);
+  }
 }
