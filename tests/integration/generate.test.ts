@@ -464,7 +464,7 @@ describe.each([
 
   it.runIf(_name === 'postgres')('leaves PostgreSQL statistics on every table it filled, as the planner needs them', async () => {
     for (const name of [place.mapping.testRecords.table, place.mapping.assembly.table, place.mapping.winding.table, place.mapping.inspection.table]) {
-      const [schema, table] = name.split('.');
+      const [schema, table] = name.split('.') as [string, string];
       const r = await place.db.raw('SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = ? AND relname = ?', [schema, table]);
       expect(r.rows[0]?.last_analyze, name).toBeTruthy();
     }
