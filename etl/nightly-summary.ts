@@ -11,6 +11,7 @@ import {
   lastCompleteDay,
   periodsForDays,
   productionDay,
+  sourceDaySlots,
   sourceTimestamp,
   weekBatches,
   weekMonday,
@@ -93,7 +94,6 @@ function queryInput(
 ): { input: SummaryQueryInput; slotPeriods: number[][] } {
   const mode = ctx.config.source.timestamps;
   const ts = (t: DateTime) => sourceTimestamp(t, mode, ctx.clock);
-  const slots = slotDay.map((d) => productionDay(d, ctx.clock));
   const pidOf = new Map(periods.map((p, pid) => [`${p.type}:${p.start}`, pid]));
   const slotPeriods = slotDay.map((d) =>
     [pidOf.get(`day:${d}`), pidOf.get(`week:${weekMonday(d)}`)].filter((x): x is number => x !== undefined),
@@ -106,7 +106,7 @@ function queryInput(
       ...source,
       ...resultSynonyms(ctx),
       maxAttempts: ctx.config.yield.maxAttempts,
-      slots: slots.map((p) => ({ from: ts(p.from), to: ts(p.to) })),
+      slots: sourceDaySlots(slotDay, mode, ctx.clock),
       reportSlots: slotDay.flatMap((d, i) => (d >= read.from && pidOf.has(`day:${d}`) ? [i] : [])),
       historyFrom: ts(productionDay(firstWeek.start, ctx.clock).from.minus({ days: ctx.config.yield.historyDays })),
       readFrom: ts(productionDay(read.from, ctx.clock).from),
@@ -138,8 +138,7 @@ export async function chooseDays(
     .whereIn('period_start', candidates)
     .select('period_start', 'rows_read', 'pending_units')) as { period_start: unknown; rows_read: number; pending_units: number }[];
   const state = new Map(stored.map((r) => [isoDate(r.period_start), r]));
-  const mode = ctx.config.source.timestamps;
-  const slots = candidates.map((d) => productionDay(d, ctx.clock)).map((p) => ({ from: sourceTimestamp(p.from, mode, ctx.clock), to: sourceTimestamp(p.to, mode, ctx.clock) }));
+  const slots = sourceDaySlots(candidates, ctx.config.source.timestamps, ctx.clock);
   const counts = await runStatement<{ slot: number | string; n: number | string }>(ctx.source, buildRowCountStatement({ dialect: ctx.sourceDialect, ...source, slots }));
   const now_ = new Map(counts.map((c) => [candidates[Number(c.slot)]!, Number(c.n)]));
   const pendingOnly: string[] = [];

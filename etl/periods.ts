@@ -162,6 +162,11 @@ export function parseSourceTimestamp(text: string, mode: 'utc' | 'local', clock:
   return DateTime.fromISO(iso, { zone: mode === 'utc' ? 'UTC' : clock.timezone });
 }
 
+/** The production days' bounds as the source stores time (the statements' day slots). */
+export function sourceDaySlots(days: readonly string[], mode: 'utc' | 'local', clock: PlantClock): { from: string; to: string }[] {
+  return days.map((d) => productionDay(d, clock)).map((p) => ({ from: sourceTimestamp(p.from, mode, clock), to: sourceTimestamp(p.to, mode, clock) }));
+}
+
 /** A date column as the driver returned it ('YYYY-MM-DD' text, or a Date at UTC midnight). */
 export function isoDate(v: unknown): string {
   if (v instanceof Date) return v.toISOString().slice(0, 10);

@@ -11,7 +11,7 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
 import { rawText, validTimestamp } from './source-values.js';
-import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, mayFallIn, slotOf, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
+import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, mayFallIn, slotOf, subqueryFence, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
@@ -167,7 +167,7 @@ export function buildRowCountStatement(input: {
   const q = new SqlText();
   const d = input.dialect;
   const raw = `s.${quoteIdent(d, input.columns.testedAt)}`;
-  const fence = d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : '';
+  const fence = subqueryFence(d);
   q.add('SELECT slot, COUNT(*) AS n FROM (SELECT ');
   slotOf(d, 'tested_at', input.slots, q);
   q.add(` AS slot FROM (SELECT ${validTimestamp(d, raw, input.kinds.testedAt)} AS tested_at FROM ${quoteTable(d, input.table)} s`);

@@ -122,6 +122,14 @@ export function mayFallIn(d: Dialect, raw: string, kind: TimeKind, q: SqlText, r
   return true;
 }
 
+/**
+ * What ends a subquery so that PostgreSQL and SQLite keep it apart from the select around it
+ * (which would otherwise evaluate its expressions again for each reference to them).
+ */
+export function subqueryFence(d: Dialect): string {
+  return d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : '';
+}
+
 /** 'YYYY-MM-DD' + 1 day. */
 function nextDate(day: string): string {
   const t = new Date(`${day}T00:00:00Z`);
@@ -190,7 +198,7 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   // trim and parse every value again for each reference to it (the reason's, the slot search's).
   // PostgreSQL reads `checked` three times (the owners below) and keeps it materialised, the only
   // copy of the rows it writes before the sort; SQLite and SQL Server read it once.
-  const fence = d === 'postgres' ? ' OFFSET 0' : d === 'sqlite' ? ' LIMIT -1 OFFSET 0' : '';
+  const fence = subqueryFence(d);
   q.add(`checked AS ${d === 'postgres' ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
   // The values as read travel on only with a rejected row (and a key value that trimming changed),
   // so valid rows stay narrow from here on.

@@ -9,7 +9,7 @@
  */
 import type { Knex } from 'knex';
 import type { DateTime } from 'luxon';
-import { addDays, dateRange, periodsForDays, productionDay, sourceTimestamp, weekBatches, type Period } from '../periods.js';
+import { addDays, dateRange, periodsForDays, productionDay, sourceDaySlots, sourceTimestamp, weekBatches, type Period } from '../periods.js';
 import { finishRun, recordFailure, requestedDays, startRun, type JobRequest, type RunTotals } from '../run-log.js';
 import type { EtlContext } from '../context.js';
 import { deletePeriods } from '../load-summaries.js';
@@ -108,7 +108,7 @@ export function frameOf(ctx: StatementContext, periods: Period[], slotDays: stri
   const mode = ctx.config.source.timestamps;
   const src = (t: DateTime) => sourceTimestamp(t, mode, ctx.clock);
   const index = new Map(slotDays.map((d, i) => [d, i]));
-  const slots = slotDays.map((d) => productionDay(d, ctx.clock)).map((p) => ({ from: src(p.from), to: src(p.to) }));
+  const slots = sourceDaySlots(slotDays, mode, ctx.clock);
   const ranges = periods.map((p, pid) => {
     const lo = index.get(p.start)!;
     return { pid, lo, hi: p.type === 'day' ? lo : lo + 6 };
