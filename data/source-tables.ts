@@ -64,8 +64,10 @@ export function sourceTableDefs(mapping: SourceMapping, opts: SourceTableOptions
       t.double(tr.durationS);
       const errorCode = generatedErrorCodeColumn(tr);
       if (errorCode) t.string(errorCode, TEXT);
-      // MES test tables are read by time range; every plant has this index.
+      // MES test tables are read by time range and looked up by unit; every plant has these indexes.
+      // The nightly summary seeks its serials' history by the second (sql/valid-attempts.ts).
       t.index([tr.testedAt], indexName(splitTableName(mapping.testRecords.table).table, tr.testedAt));
+      t.index([tr.serial], indexName(splitTableName(mapping.testRecords.table).table, tr.serial));
     },
   };
   if (!(opts.assembly ?? true)) return [testRecords];

@@ -23,7 +23,7 @@ import { finishRun, recordFailure, setRunDays, startRun, type JobRequest, type R
 import { targetTable, type EtlContext } from './context.js';
 import { buildRowCountStatement, buildSummaryStatement, type SummaryQueryInput } from '../sql/summary-query.js';
 import { readTestRecordSource, resultSynonyms, type TestRecordSource } from './test-record-source.js';
-import { runStatement } from '../sql/statement.js';
+import { runAggregateStatement, runStatement } from '../sql/statement.js';
 import { dayPartsOf, readDayParts, type DayPartsRow } from './day-parts.js';
 
 export const NIGHTLY_SUMMARY = 'nightly-summary';
@@ -229,14 +229,7 @@ export async function computeSummaries(
   const stored = await readDayParts(ctx, before, batchSlotDays(ctx, days), periodsFrom);
   const from = before.find((d) => !stored.has(d)) ?? wanted;
   const { periods, slotDay, slotPeriods, statement } = summaryStatement(ctx, source, days, { from, openEnded: from > periodsFrom });
-  const fine =
-    ctx.sourceDialect === 'postgres'
-      ? await ctx.source.transaction(async (trx) => {
-          // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
-          await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
-          return runStatement<FineRow>(trx, statement);
-        })
-      : await runStatement<FineRow>(ctx.source, statement);
+  const fine = await runAggregateStatement<FineRow>(ctx.source, ctx.sourceDialect === 'postgres', ctx.config.etl.postgresWorkMem, statement);
   // The statement's rows of the slots before `from` hold the read serials only: those slots come from their parts.
   const first = slotDay.indexOf(from);
   const rows = [

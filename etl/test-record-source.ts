@@ -3,7 +3,7 @@
  * (the nightly summary, the process flow): the mapping checked, the column types read.
  */
 import type { EtlContext } from './context.js';
-import { checkSourceTable } from '../sql/source-check.js';
+import { checkSourceTable, serialSeekIndex } from '../sql/source-check.js';
 import { numberKind, timeKind } from '../sql/source-values.js';
 import type { SourceKinds } from '../sql/valid-attempts.js';
 import { DEFAULT_ERROR_CODE_COLUMN, type TestRecordColumns } from '../config/schema.js';
@@ -13,6 +13,8 @@ export interface TestRecordSource {
   table: string;
   columns: TestRecordColumns;
   kinds: SourceKinds;
+  /** The index the history read seeks serials by (sql/source-check.ts), or null: it scans the history window. */
+  serialIndex: string | null;
 }
 
 /** Checks the mapped table (naming the config key to fix) and reads its columns' types. */
@@ -26,6 +28,7 @@ export async function readTestRecordSource(ctx: EtlContext): Promise<TestRecordS
     table: testRecords.table,
     columns: { ...testRecords.columns, errorCode: found.errorCode?.name ?? null },
     kinds: { testedAt: timeKind(d, found.testedAt?.type), durationS: numberKind(d, found.durationS?.type) },
+    serialIndex: await serialSeekIndex(ctx.source, testRecords.table, found.serial!.name),
   };
 }
 

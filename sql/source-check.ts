@@ -3,6 +3,7 @@
  * fails with the config key to fix rather than with a database error in the middle of a run.
  */
 import type { Knex } from 'knex';
+import { dialectOf, quoteIdent, quoteTable } from './dialect.js';
 
 export class SourceMappingError extends Error {
   override name = 'SourceMappingError';
@@ -49,4 +50,53 @@ export async function checkSourceTable(
     if (columns[key] === undefined && present.has(col.toLowerCase())) found[key] = present.get(col.toLowerCase())!;
   }
   return found;
+}
+
+/**
+ * The index whose first key is the serial column and whose order is the column's bytes (SQLite's
+ * BINARY, PostgreSQL's default operator class under a C-ordered collation), or null. With it the
+ * summary reads the history of the batch's serials by seeking each serial (sql/valid-attempts.ts)
+ * instead of scanning the history window. SQL Server: always null (its collations order neither
+ * blanks nor control characters by their codes, so the seek could miss a padded serial).
+ */
+export async function serialSeekIndex(db: Knex, table: string, column: string): Promise<string | null> {
+  const d = dialectOf(db);
+  const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
+  if (d === 'sqlite') {
+    const prefix = schema ? `${quoteIdent(d, schema)}.` : '';
+    const indexes = (await db.raw(`PRAGMA ${prefix}index_list(${quoteIdent(d, name)})`)) as { name: string; partial: number }[];
+    for (const ix of indexes) {
+      if (ix.partial) continue;
+      const keys = (await db.raw(`PRAGMA ${prefix}index_xinfo(${quoteIdent(d, ix.name)})`)) as { seqno: number; name: string | null; coll: string; key: number }[];
+      const first = keys.find((k) => k.key === 1 && k.seqno === 0);
+      if (first?.name && first.name.toLowerCase() === column.toLowerCase() && first.coll.toUpperCase() === 'BINARY') return ix.name;
+    }
+    return null;
+  }
+  if (d !== 'postgres') return null;
+  // The first key: the plain column (not an expression), of a text type, the index's collation the
+  // column's own, ordered by code point (C, POSIX, C.UTF-8 of libc), the default B-tree operator class.
+  // The database's provider is read through to_jsonb: PostgreSQL before 15 has no such column (libc).
+  const rows = (
+    await db.raw(
+      `SELECT ic.relname AS name
+       FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+       JOIN pg_type t ON t.oid = a.atttypid
+       JOIN pg_opclass oc ON oc.oid = i.indclass[0]
+       JOIN pg_am am ON am.oid = ic.relam
+       JOIN pg_collation c ON c.oid = i.indcollation[0]
+       JOIN pg_database db ON db.datname = current_database()
+       WHERE i.indrelid = to_regclass(?) AND lower(a.attname) = lower(?) AND i.indpred IS NULL AND i.indisvalid
+         AND am.amname = 'btree' AND oc.opcdefault AND t.typname IN ('text', 'varchar')
+         AND i.indcollation[0] = a.attcollation
+         AND CASE WHEN c.collname = 'default'
+           THEN COALESCE(to_jsonb(db) ->> 'datlocprovider', 'c') = 'c' AND db.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
+           ELSE c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8') END
+       ORDER BY i.indnatts, ic.relname LIMIT 1`,
+      [quoteTable(d, table), column],
+    )
+  ).rows as { name: string }[];
+  return rows[0]?.name ?? null;
 }

@@ -30,3 +30,25 @@ export async function runStatement<T>(db: Knex | Knex.Transaction, st: Statement
   const res = (await db.raw(st.sql, st.bindings)) as unknown;
   return Array.isArray(res) ? (res as T[]) : (res as { rows: T[] }).rows;
 }
+
+/**
+ * The session settings of the jobs' large aggregate statements (the nightly summary, the process
+ * flow) on PostgreSQL, for the transaction they run in: work_mem (config etl.postgresWorkMem, a
+ * validated size: SET takes no bound parameters), so sorts and hash tables stay in memory; and JIT
+ * off. The planner's row estimates for these statements are far above what they read (the history
+ * seeks, the CTEs), so it compiled them every time: 1.4 s of JIT for a 0.3 s nightly day, and the
+ * 600 k-record month ran 3.4–3.7 s without it against 4.6–5.0 s with it (alternating runs).
+ */
+export async function applyAggregateSettings(trx: Knex.Transaction, workMem: string): Promise<void> {
+  await trx.raw(`SET LOCAL work_mem = '${workMem}'`);
+  await trx.raw('SET LOCAL jit = off');
+}
+
+/** Runs a large aggregate statement: on PostgreSQL in a transaction of its own under `applyAggregateSettings`. */
+export async function runAggregateStatement<T>(db: Knex, postgres: boolean, workMem: string, st: Statement): Promise<T[]> {
+  if (!postgres) return runStatement<T>(db, st);
+  return db.transaction(async (trx) => {
+    await applyAggregateSettings(trx, workMem);
+    return runStatement<T>(trx, st);
+  });
+}

@@ -54,6 +54,11 @@ export interface ValidAttemptsInput {
    */
   readFrom?: string;
   /**
+   * An index in byte order on the serial column (sql/source-check.ts `serialSeekIndex`): the
+   * history of the batch's serials is read by seeking each one instead of scanning the window.
+   */
+  serialIndex?: string | null;
+  /**
    * The serials read whole are those of every row from `readFrom` on, not only of rows in the slots:
    * where the slots before `readFrom` come from elsewhere, a later retest of their units counts.
    */
@@ -69,39 +74,109 @@ export interface ValidAttemptsInput {
  * whole begin, so a later retest of a unit first tested in the slots before counts).
  *
  * The time conditions are on the raw timestamp column where an index can serve them: a native
- * timestamp, or SQLite's text, which sorts every accepted form at or after its date and every blank,
+ * timestamp, or SQLite's text, which sorts every accepted form at or after its date and hour
+ * (sqliteLowerBound) and every blank,
  * numeric or malformed value outside [1970, batch); on text columns of the other dialects they are
- * on the parsed value.
+ * on the parsed value. Each condition is written for a row alias.
  */
-function windowFilter(
+interface ReadWindowConditions {
+  /** The rows read whole. */
+  whole(q: SqlText, alias: string): void;
+  /** The history window before them (disjoint from `whole`); `unindexed`: no index may serve it. */
+  history(q: SqlText, alias: string, unindexed?: boolean): void;
+  /** The rows whose serials are the batch's. */
+  batch(q: SqlText, alias: string): void;
+}
+
+function readWindowConditions(
   d: Dialect,
-  row: (alias: string) => { raw: string; parsed: string; serial: string },
-  table: string,
+  time: (alias: string) => { raw: string; parsed: string },
   kind: TimeKind,
-  q: SqlText,
   range: { historyFrom: string; from: string; to: string | null },
-): void {
+): ReadWindowConditions {
   const ts = timestampParam(d);
-  const s = row('s');
-  const h = row('h');
-  const batchSerials = (cond: string) => `${s.serial} IN (SELECT ${h.serial} FROM ${table} h WHERE ${cond})`;
   if (kind === 'text') {
-    q.add(`WHERE ${s.parsed} >= ${ts} OR ${s.parsed} IS NULL`, range.from);
-    q.add(` OR (${s.parsed} >= ${ts} AND ${batchSerials(`${h.parsed} >= ${ts}${range.to === null ? '' : ` AND ${h.parsed} < ${ts}`}`)})`, range.historyFrom, range.from, ...(range.to === null ? [] : [range.to]));
-    return;
+    return {
+      whole: (q, a) => q.add(`(${time(a).parsed} >= ${ts} OR ${time(a).parsed} IS NULL)`, range.from),
+      history: (q, a) => q.add(`${time(a).parsed} >= ${ts} AND ${time(a).parsed} < ${ts}`, range.historyFrom, range.from),
+      batch: (q, a) =>
+        q.add(`${time(a).parsed} >= ${ts}${range.to === null ? '' : ` AND ${time(a).parsed} < ${ts}`}`, range.from, ...(range.to === null ? [] : [range.to])),
+    };
   }
   const lowest = kind === 'native' ? (d === 'postgres' ? `CAST('${TIME_RANGE.from}' AS timestamp)` : `CAST('${TIME_RANGE.from}' AS datetime2(3))`) : `'1970-01-01'`;
-  // SQLite's text compares by its date: a few rows of the day before more are read, never fewer.
-  const bound = (v: string) => (kind === 'native' ? v : v.slice(0, 10));
+  const bound = (v: string) => (kind === 'native' ? v : sqliteLowerBound(v));
   const p = kind === 'native' ? ts : '?';
-  q.add(`WHERE ${s.raw} >= ${p} OR ${s.raw} < ${lowest} OR ${s.raw} IS NULL`, bound(range.from));
   const upTo = range.to === null ? [] : [kind === 'native' ? range.to : nextDate(range.to.slice(0, 10))];
-  q.add(
-    ` OR (${s.raw} >= ${p} AND ${batchSerials(`${h.raw} >= ${p}${upTo.length ? ` AND ${h.raw} < ${p}` : ''}`)})`,
-    bound(range.historyFrom),
-    bound(range.from),
-    ...upTo,
-  );
+  return {
+    whole: (q, a) => q.add(`(${time(a).raw} >= ${p} OR ${time(a).raw} < ${lowest} OR ${time(a).raw} IS NULL)`, bound(range.from)),
+    // SQLite: a unary + keeps its planner from serving the condition by the timestamp index.
+    history: (q, a, unindexed) => {
+      const raw = `${unindexed && d === 'sqlite' ? '+' : ''}${time(a).raw}`;
+      q.add(`${raw} >= ${p} AND ${raw} < ${p}`, bound(range.historyFrom), bound(range.from));
+    },
+    batch: (q, a) => q.add(`${time(a).raw} >= ${p}${upTo.length ? ` AND ${time(a).raw} < ${p}` : ''}`, bound(range.from), ...upTo),
+  };
+}
+
+/**
+ * The batch's rows as `FROM … s WHERE …`: the rows read whole, or in the history window of a serial
+ * read whole. The history's serials are matched trimmed (metrics.md §3), so without a usable index
+ * that is one pass over the history window.
+ *
+ * With an index in byte order on the serial column (`serialIndex`, SQLite and PostgreSQL only),
+ * each of the batch's trimmed serials S seeks its own rows instead: a raw value that trims to S is
+ * S followed by blanks (tab, LF, CR, space: all below '!'), so it lies in [S, S || '!'), or starts
+ * with a blank and lies below '!' (with SQLite's numbers, which sort before all text, and its blobs,
+ * after it, read in the branch of their own); the trimmed value then decides, as without the index.
+ */
+function readRows(q: SqlText, input: ValidAttemptsInput, columns: readonly string[], range: { historyFrom: string; from: string; to: string | null }): void {
+  const d = input.dialect;
+  const table = quoteTable(d, input.table);
+  const col = (alias: string, k: keyof TestRecordColumns) => `${alias}.${quoteIdent(d, input.columns[k]!)}`;
+  const timeKind = input.kinds.testedAt;
+  const cond = readWindowConditions(d, (a) => ({ raw: col(a, 'testedAt'), parsed: validTimestamp(d, col(a, 'testedAt'), timeKind) }), timeKind, range);
+  const serial = (a: string) => trimmedText(d, col(a, 'serial'));
+  if (!input.serialIndex || d === 'mssql') {
+    q.add(`FROM ${table} s WHERE `);
+    cond.whole(q, 's');
+    q.add(` OR (`);
+    cond.history(q, 's');
+    q.add(` AND ${serial('s')} IN (SELECT ${serial('h')} FROM ${table} h WHERE `);
+    cond.batch(q, 'h');
+    q.add('))');
+    return;
+  }
+  const list = (a: string) => columns.map((c) => `${a}.${quoteIdent(d, c)}`).join(', ');
+  const raw = col('s', 'serial');
+  const binary = d === 'sqlite' ? ' COLLATE BINARY' : '';
+  // SQLite: a branch each, as its planner serves no OR of the two by the index.
+  const odd = d === 'sqlite' ? [`${raw} < '!'${binary}`, `${raw} >= X''`] : [`${raw} < '!'`];
+  const plain = d === 'sqlite' ? ` AND ${raw} < X''` : '';
+  q.add(`FROM (SELECT ${list('s')} FROM ${table} s WHERE `);
+  cond.whole(q, 's');
+  // The serials' history: the odd values by their range, the rest by each serial's own.
+  for (const values of odd) {
+    q.add(`\n    UNION ALL SELECT ${list('s')} FROM ${table} s WHERE ${values} AND `);
+    cond.history(q, 's', true);
+    q.add(` AND ${serial('s')} IN (SELECT serial FROM batch_serials)`);
+  }
+  // The seeks: SQLite's CROSS JOIN keeps the serials outside and the table's serial index inside;
+  // PostgreSQL's LATERAL subquery (kept whole by its OFFSET) likewise, where a join would match the
+  // trimmed serials by sorting or hashing the whole history window. The EXISTS, a constant, skips
+  // the seeks (and the serials' list) when the history window has no rows.
+  const seek = `${raw} >= b.serial${binary} AND ${raw} < b.serial || '!'${binary} AND ${raw} >= '!'${binary}${plain} AND ${serial('s')} = b.serial AND `;
+  if (d === 'postgres') {
+    q.add(`\n    UNION ALL SELECT ${list('s')} FROM batch_serials b CROSS JOIN LATERAL (SELECT ${list('s')} FROM ${table} s WHERE ${seek}`);
+    cond.history(q, 's', true);
+    q.add(' OFFSET 0) s WHERE ');
+  } else {
+    q.add(`\n    UNION ALL SELECT ${list('s')} FROM batch_serials b CROSS JOIN ${table} s WHERE ${seek}`);
+    cond.history(q, 's', true);
+    q.add(' AND ');
+  }
+  q.add(`EXISTS (SELECT 1 FROM ${table} x WHERE `);
+  cond.history(q, 'x');
+  q.add(')) s');
 }
 
 /**
@@ -116,10 +191,21 @@ export function mayFallIn(d: Dialect, raw: string, kind: TimeKind, q: SqlText, r
     q.add(`${raw} >= ${p} AND ${raw} < ${p}`, range.from, range.to);
     return true;
   }
-  // SQLite: text sorts every accepted form at or after its date; numbers (epoch milliseconds) and
-  // text with leading blanks sort before 1970.
-  q.add(`((${raw} >= ? AND ${raw} < ?) OR ${raw} < '1970-01-01')`, range.from.slice(0, 10), nextDate(range.to.slice(0, 10)));
+  // SQLite: text sorts every accepted form at or after its date and hour (sqliteLowerBound) and
+  // before the next date; numbers (epoch milliseconds) and text with leading blanks before 1970.
+  q.add(`((${raw} >= ? AND ${raw} < ?) OR ${raw} < '1970-01-01')`, sqliteLowerBound(range.from), nextDate(range.to.slice(0, 10)));
   return true;
+}
+
+/**
+ * The text that every SQLite form of a time at or after `at` ('YYYY-MM-DD HH:MM:SS') sorts at or
+ * after: its date and hour ('YYYY-MM-DD HH'), or its date at midnight. The accepted forms are the
+ * date alone (midnight), or the date, ' ' or 'T' (which sorts after ' '), and the time from its hour
+ * on (metrics.md §3); a leading blank sorts before every date. Rows of the day's earlier hours
+ * written with a 'T' are read with those after it, never fewer; the parsed value decides.
+ */
+export function sqliteLowerBound(at: string): string {
+  return /^\d{4}-\d{2}-\d{2}( 00:00(:00(\.0+)?)?)?$/.test(at) ? at.slice(0, 10) : at.slice(0, 13);
 }
 
 /**
@@ -199,6 +285,13 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   // PostgreSQL reads `checked` three times (the owners below) and keeps it materialised, the only
   // copy of the rows it writes before the sort; SQLite and SQL Server read it once.
   const fence = subqueryFence(d);
+  const range = { historyFrom: input.historyFrom, from: input.readFrom ?? input.slots[0]!.from, to: input.openEnded ? null : input.slots[input.slots.length - 1]!.to };
+  if (input.serialIndex && d !== 'mssql') {
+    // The batch's serials, whose history the rows below seek (readRows).
+    q.add(`batch_serials AS (SELECT DISTINCT ${trimmedText(d, `h.${quoteIdent(d, input.columns.serial)}`)} AS serial FROM ${quoteTable(d, input.table)} h WHERE `);
+    readWindowConditions(d, (a) => ({ raw: `${a}.${quoteIdent(d, input.columns.testedAt)}`, parsed: validTimestamp(d, `${a}.${quoteIdent(d, input.columns.testedAt)}`, timeKind) }), timeKind, range).batch(q, 'h');
+    q.add(`),\n`);
+  }
   q.add(`checked AS ${d === 'postgres' ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
   // The values as read travel on only with a rejected row (and a key value that trimming changed),
   // so valid rows stay narrow from here on.
@@ -220,21 +313,10 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   q.add(`CASE UPPER(${trimmedText(d, raw('result'))}) ${arms.map((a) => `WHEN ? THEN '${a.r}'`).join(' ')} END AS result, `, ...arms.map((a) => a.v));
   q.add(
     `${finiteNumber(d, raw('durationS'), durationKind)} AS duration_s, CASE WHEN ${isPresent(d, raw('durationS'), durationKind)} THEN 1 ELSE 0 END AS dur_present, ` +
-      `${raw('durationS')} AS raw_duration_s, ${raw('result')} AS raw_result, ${rawText(d, raw('errorCode'), 'text')} AS error_code FROM ${quoteTable(d, input.table)} s `,
+      `${raw('durationS')} AS raw_duration_s, ${raw('result')} AS raw_result, ${rawText(d, raw('errorCode'), 'text')} AS error_code `,
   );
-  const column = (alias: string, k: keyof TestRecordColumns) => `${alias}.${quoteIdent(d, input.columns[k]!)}`;
-  windowFilter(
-    d,
-    (alias) => ({
-      raw: column(alias, 'testedAt'),
-      parsed: validTimestamp(d, column(alias, 'testedAt'), timeKind),
-      serial: trimmedText(d, column(alias, 'serial')),
-    }),
-    quoteTable(d, input.table),
-    timeKind,
-    q,
-    { historyFrom: input.historyFrom, from: input.readFrom ?? input.slots[0]!.from, to: input.openEnded ? null : input.slots[input.slots.length - 1]!.to },
-  );
+  const columns = [...new Set(Object.values(input.columns).filter((c): c is string => typeof c === 'string'))];
+  readRows(q, input, columns, range);
   q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.
   if (d === 'postgres') {

@@ -17,7 +17,7 @@ import { readTestRecordSource, resultSynonyms, type TestRecordSource } from '../
 import { checkSourceTable, SourceMappingError } from '../../sql/source-check.js';
 import { timeKind } from '../../sql/source-values.js';
 import { insertBatched } from '../../sql/batch-insert.js';
-import { runStatement } from '../../sql/statement.js';
+import { runAggregateStatement } from '../../sql/statement.js';
 import { buildFlowStatement, type BatteryEventsInput, type FlowFineRow, type FlowPart, type FlowQueryInput, type ShiftSlot } from '../../sql/flow-query.js';
 import type { DaySlot } from '../../sql/valid-attempts.js';
 import { assembleFlowRows, discoveredRoutes, type FlowRows, type FlowStepRow, type Route } from './flow-rows.js';
@@ -149,16 +149,7 @@ async function runFlowStatements(ctx: EtlContext, inputs: readonly FlowQueryInpu
   const rows: FlowFineRow[] = [];
   for (const input of inputs) {
     const statement = buildFlowStatement(input);
-    const run = (db: Knex | Knex.Transaction) => runStatement<FlowFineRow>(db, statement);
-    rows.push(
-      ...(ctx.sourceDialect === 'postgres'
-        ? await ctx.source.transaction(async (trx) => {
-            // A validated size (config etl.postgresWorkMem); SET takes no bound parameters.
-            await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
-            return run(trx);
-          })
-        : await run(ctx.source)),
-    );
+    rows.push(...(await runAggregateStatement<FlowFineRow>(ctx.source, ctx.sourceDialect === 'postgres', ctx.config.etl.postgresWorkMem, statement)));
   }
   return rows;
 }

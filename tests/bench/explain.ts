@@ -1,6 +1,6 @@
 /**
  * The nightly summary statement's plan for a range of days on a benchmark data set: EXPLAIN
- * (ANALYZE, BUFFERS) on PostgreSQL (under the run's work_mem), EXPLAIN QUERY PLAN on SQLite.
+ * (ANALYZE, BUFFERS) on PostgreSQL (under the run's settings), EXPLAIN QUERY PLAN on SQLite.
  * Usage: node dist/tests/bench/explain.js '<json MeasureArgs>' [first day read whole, as where the
  * week's earlier days have stored parts]
  */
@@ -12,12 +12,12 @@ import { readTestRecordSource, summaryStatement } from '../../etl/nightly-summar
 import { dateRange } from '../../etl/periods.js';
 import type { MeasureArgs } from './measure.js';
 import type { EtlContext } from '../../etl/context.js';
-import type { Statement } from '../../sql/statement.js';
+import { applyAggregateSettings, type Statement } from '../../sql/statement.js';
 
-/** EXPLAIN (ANALYZE, BUFFERS[, FORMAT JSON]) of a statement on PostgreSQL, under the run's work_mem, as the driver returns it. */
+/** EXPLAIN (ANALYZE, BUFFERS[, FORMAT JSON]) of a statement on PostgreSQL, under the run's settings, as the driver returns it. */
 export async function postgresPlan(ctx: EtlContext, statement: Statement, json = false): Promise<unknown[]> {
   return ctx.source.transaction(async (trx) => {
-    await trx.raw(`SET LOCAL work_mem = '${ctx.config.etl.postgresWorkMem}'`);
+    await applyAggregateSettings(trx, ctx.config.etl.postgresWorkMem);
     const r = (await trx.raw(`EXPLAIN (ANALYZE, BUFFERS${json ? ', FORMAT JSON' : ''}) ${statement.sql}`, statement.bindings)) as { rows: Record<string, unknown>[] };
     return r.rows.map((x) => x['QUERY PLAN']);
   });

@@ -13,6 +13,7 @@ import { DateTime } from 'luxon';
 import { quoteTable } from '../../sql/dialect.js';
 import { migrate } from '../../sql/migrations.js';
 import { pino } from 'pino';
+import type { Knex } from 'knex';
 import { baselineBindings, baselineQuery } from './baseline-query.js';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { startWorker } from '../../jobs/worker.js';
@@ -36,6 +37,19 @@ function checkOf(rows: Record<string, unknown>[]): string {
     .join('\n');
 }
 
+/** BENCH_TRACE=1: each statement's time and its first words on stderr, to see where a run's time goes. */
+function traceQueries(dbs: Knex[]): void {
+  const started = new Map<string, number>();
+  for (const db of dbs) {
+    db.on('query', (q: { __knexQueryUid: string }) => started.set(q.__knexQueryUid, performance.now()));
+    db.on('query-response', (_r: unknown, q: { __knexQueryUid: string; sql: string }) => {
+      const t = started.get(q.__knexQueryUid);
+      started.delete(q.__knexQueryUid);
+      if (t !== undefined) process.stderr.write(`${(performance.now() - t).toFixed(1).padStart(8)} ms  ${q.sql.replace(/\s+/g, ' ').slice(0, 110)}\n`);
+    });
+  }
+}
+
 async function main(): Promise<void> {
   const [name, json] = process.argv.slice(2) as [CaseName, string];
   const a = JSON.parse(json) as MeasureArgs;
@@ -52,6 +66,7 @@ async function main(): Promise<void> {
     'bench',
   );
   const ctx = openEtlContext(cfg, pino({ level: 'silent' }));
+  if (process.env.BENCH_TRACE === '1') traceQueries(ctx.source === ctx.target ? [ctx.source] : [ctx.source, ctx.target]);
   const days = dateRange(a.from, a.to);
   let ms: number;
   let rows = 0;

@@ -145,6 +145,38 @@ describe.each(BACKENDS)('dirty MES rows on %s', (backendName) => {
     expect(stored.find((s) => s.values.serial === 'B5')).toMatchObject({ reason: 'missing_timestamp', values: { tested_at: '   ' } });
   });
 
+  it("every accepted form at a day's start lands in its day, however the text sorts, when the run reads from that day", async () => {
+    // dayStart 06:00: day 11-19 is [11-19 06:00, 11-20 06:00). On text, '2026-11-20 06:00' sorts before
+    // '2026-11-20 06:00:00' and '2026-11-20T05:59:59' after it; a date alone is its midnight.
+    const rows: TextRow[] = [
+      ['S1', 'P1', 'TX', 'M1', '2026-11-20 06:00', 'PASS', '1'], // 11-20
+      ['S2', 'P1', 'TX', 'M1', '2026-11-20T06:00:00', 'PASS', '1'], // 11-20
+      ['S3', 'P1', 'TX', 'M1', '2026-11-21', 'PASS', '1'], // 11-21 00:00: still 11-20
+      ['S4', 'P1', 'TX', 'M1', '2026-11-20T05:59:59', 'PASS', '1'], // 11-19
+      ['S5', 'P1', 'TX', 'M1', '2026-11-20 05:59:59.999', 'PASS', '1'], // 11-19
+      ['S6', 'P1', 'TX', 'M1', '2026-11-20', 'PASS', '1'], // 11-20 00:00: 11-19
+    ];
+    const counts = async (dayStart: string, days: string[][]) => {
+      const table = backend.table(`mes_export_${dayStart.slice(0, 2)}`);
+      const c = await openMigrated(configFor(backend, { plant: { dayStart }, source: { testRecords: { table } } }));
+      try {
+        await createTextTable(c.source, table);
+        await insertText(c.source, table, rows);
+        // The week's earlier days first, so the last run reads from its own day (their parts stand in).
+        for (const run of days) await runNightlySummary(c, { days: run, triggeredBy: 'test' });
+        const out: Record<string, number> = {};
+        for (const day of days.flat()) out[day] = (await readSummary(c, 'summary_prod_test', 'day', day))[0]?.test_count ?? 0;
+        return out;
+      } finally {
+        await c.close();
+      }
+    };
+    expect(await counts('06:00', [['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19'], ['2026-11-20']])).toMatchObject({ '2026-11-19': 3, '2026-11-20': 3 });
+    // Days from midnight: day 11-20 holds S1, S2, S4, S5 and S6 (its midnight), not S3.
+    const midnight = await counts('00:00', [['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19'], ['2026-11-20']]);
+    expect(midnight).toMatchObject({ '2026-11-19': 0, '2026-11-20': 5 });
+  });
+
   it('the earliest valid time, 1970-01-01 00:00, is valid; one second before is not', async () => {
     const table = backend.table('mes_export');
     ctx = await openMigrated(configFor(backend, { plant: { dayStart: '00:00' }, source: { testRecords: { table } } }));

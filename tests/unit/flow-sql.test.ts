@@ -22,7 +22,7 @@ const config = resolveConfig(
 );
 const ctx = { config, clock: { timezone: config.plant.timezone, dayStart: config.plant.dayStart }, sourceDialect: 'mssql' as const };
 const logs = {
-  tests: { table: 'dbo.test_records', columns: { ...TEST_RECORD_COLUMNS, errorCode: 'ErrorCode' }, kinds: { testedAt: 'native', durationS: 'exact' } as const },
+  tests: { table: 'dbo.test_records', columns: { ...TEST_RECORD_COLUMNS, errorCode: 'ErrorCode' }, kinds: { testedAt: 'native', durationS: 'exact' } as const, serialIndex: null },
   battery: {
     winding: { ...config.source.winding, timeKind: 'native' as const },
     assembly: { ...config.source.assembly, timeKind: 'native' as const },

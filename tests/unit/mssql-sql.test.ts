@@ -61,10 +61,10 @@ describe('summary SQL for SQL Server', () => {
 
   it('stays under 2,100 parameters for the largest batch', () => {
     const st = buildSummaryStatement(input(fiveWeeks));
-    // 6 synonyms, 4 window bounds (the batch's start; the history's start, and the batch's start
-    // and end for its serials), 2 + 34 slot bounds (the slot search splits 35 days at 34 bounds),
+    // 6 synonyms, 5 window bounds (the batch's start; the history's start and end, and the batch's
+    // start and end for its serials), 2 + 34 slot bounds (the slot search splits 35 days at 34 bounds),
     // 4 × maxAttempts, TOP, 35 report slots.
-    expect(st.bindings.length).toBe(6 + 4 + 2 + 34 + 4 + 1 + 35);
+    expect(st.bindings.length).toBe(6 + 5 + 2 + 34 + 4 + 1 + 35);
     expect(st.bindings.length).toBeLessThan(SQL_SERVER_PARAM_LIMIT);
     expect(st.sql).toContain("SELECT TOP (?) 'R' AS part");
     expect(st.sql).toContain('CONVERT(varchar(23), tested_at, 121)');
@@ -83,8 +83,8 @@ describe('summary SQL for SQL Server', () => {
     expect(st.sql).toMatch(/h\.\[TestTimeStamp\] >= CAST\(\? AS datetime2\)\)\)/);
     // One window bound fewer than the default form (no end for the batch's serials); 7 slots: 2 + 6
     // slot bounds, then the 6 synonyms, then the window's.
-    expect(st.bindings.length).toBe(6 + 3 + 2 + 6 + 4 + 1 + 1);
-    expect(st.bindings.slice(14, 17)).toEqual(['2026-11-11 06:00:00', '2026-09-01 06:00:00', '2026-11-11 06:00:00']);
+    expect(st.bindings.length).toBe(6 + 4 + 2 + 6 + 4 + 1 + 1);
+    expect(st.bindings.slice(14, 18)).toEqual(['2026-11-11 06:00:00', '2026-09-01 06:00:00', '2026-11-11 06:00:00', '2026-11-11 06:00:00']);
   });
 
   it('batches summary inserts under the parameter limit', () => {
