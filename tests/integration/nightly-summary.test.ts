@@ -5,17 +5,22 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
 import { createBackend, configFor, openMigrated, readSummary, writeTestRecords, type Backend, type TestRecord } from '../support/backends.js';
-import { runNightlySummary } from '../../etl/nightly-summary.js';
+import { readTestRecordSource, runNightlySummary } from '../../etl/nightly-summary.js';
 import { targetTable, type EtlContext } from '../../etl/context.js';
 import { addDays, dateRange, isoDate } from '../../etl/periods.js';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
+/** Each suite runs with the history window scanned and sought by a serial index (the same rows). */
+const HISTORY_READS = BACKENDS.flatMap((b) => [
+  [b, 'scanned'],
+  [b, 'sought by the serial index'],
+] as const);
 
 function rec(serial: string | null, at: string | null, result: string | null, extra: Partial<TestRecord> = {}): TestRecord {
   return { serial, product: 'P1', test: 'TX', machine: 'M1', at, result, duration: 10, ...extra };
 }
 
-describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
+describe.each(HISTORY_READS)('nightly summary on %s, the history %s', (backendName, historyRead) => {
   let backend: Backend;
   let ctx: EtlContext | undefined;
 
@@ -30,7 +35,8 @@ describe.each(BACKENDS)('nightly summary on %s', (backendName) => {
 
   async function setup(rows: TestRecord[], overrides: Record<string, any> = {}) {
     ctx = await openMigrated(configFor(backend, overrides));
-    await writeTestRecords(ctx, rows);
+    await writeTestRecords(ctx, rows, undefined, { serialIndex: historyRead !== 'scanned' });
+    expect((await readTestRecordSource(ctx)).serialIndex !== null).toBe(historyRead !== 'scanned');
     return ctx;
   }
 

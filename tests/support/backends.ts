@@ -112,8 +112,12 @@ export interface TestRecord {
   error?: string | null;
 }
 
-/** Creates the default-named test_records table and writes rows (timestamps as 'YYYY-MM-DD HH:MM:SS'). */
-export async function writeTestRecords(ctx: EtlContext, rows: readonly TestRecord[], table = ctx.config.source.testRecords.table): Promise<void> {
+/**
+ * Creates the default-named test_records table and writes rows (timestamps as 'YYYY-MM-DD HH:MM:SS').
+ * `serialIndex`: the new table also gets an index on its serial column, which the summary's history
+ * read seeks by (sql/valid-attempts.ts); without it the history window is scanned.
+ */
+export async function writeTestRecords(ctx: EtlContext, rows: readonly TestRecord[], table = ctx.config.source.testRecords.table, opts: { serialIndex?: boolean } = {}): Promise<void> {
   const db = ctx.source;
   const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
   const sb = schema ? db.schema.withSchema(schema) : db.schema;
@@ -128,6 +132,7 @@ export async function writeTestRecords(ctx: EtlContext, rows: readonly TestRecor
       t.string('TestResult', 16);
       t.double('TestDuration_s');
       t.string('ErrorCode', 32);
+      if (opts.serialIndex) t.index(['SerialNum'], `ix_${name}_serial`);
     });
   }
   if (rows.length === 0) return;
