@@ -64,6 +64,12 @@ export async function serialSeekIndex(db: Knex, table: string, column: string): 
   const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
   if (d === 'sqlite') {
     const prefix = schema ? `${quoteIdent(d, schema)}.` : '';
+    // A column of numeric affinity would turn a serial that looks like a number into one before
+    // comparing, so the ranges would no longer be those of the text: only text or no affinity.
+    const info = (await db.raw(`PRAGMA ${prefix}table_info(${quoteIdent(d, name)})`)) as { name: string; type: string }[];
+    const declared = info.find((c) => c.name.toLowerCase() === column.toLowerCase())?.type.toUpperCase() ?? '';
+    const textAffinity = !declared.includes('INT') && (/CHAR|CLOB|TEXT/.test(declared) || declared === '' || declared.includes('BLOB'));
+    if (!textAffinity) return null;
     const indexes = (await db.raw(`PRAGMA ${prefix}index_list(${quoteIdent(d, name)})`)) as { name: string; partial: number }[];
     for (const ix of indexes) {
       if (ix.partial) continue;
