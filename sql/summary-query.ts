@@ -55,6 +55,15 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
 
   q.add('WITH ');
   validAttemptCtes(q, input);
+  // PostgreSQL: the rejected rows (the rare ones) from `checked` and the owners again, so that
+  // `classified` has one reader, the de-duplication, and is not materialised: at a 2 M-record day
+  // that copy of every row was 178 MB of temp files. SQLite and SQL Server read `classified`.
+  const rejected = d === 'postgres' ? 'rejected_rows' : 'classified';
+  if (d === 'postgres') {
+    q.add(`rejected_rows AS (SELECT checked.*, CASE WHEN checked.reason IS NOT NULL THEN checked.reason ELSE 'conflicting_product' END AS reject_reason
+    FROM checked LEFT JOIN owners ON owners.serial = checked.serial
+    WHERE checked.reason IS NOT NULL OR checked.product <> owners.owner_product),\n`);
+  }
   // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
   // number, how many PASSes came before it, and its attempt 1 (slot and machine: the cohort).
   // One window (the same frame for every function), so the database computes them in one pass
@@ -128,7 +137,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   // without a timestamp have no slot.
   q.add(`UNION ALL SELECT 'Q', slot, reject_reason, NULL, NULL, ${noText},
       COUNT(*), ${noNumbers(2)}
-    FROM classified WHERE reject_reason IS NOT NULL AND (slot IS NOT NULL OR tested_at IS NULL) GROUP BY slot, reject_reason\n`);
+    FROM ${rejected} WHERE reject_reason IS NOT NULL AND (slot IS NOT NULL OR tested_at IS NULL) GROUP BY slot, reject_reason\n`);
   // The rejected rows of the run's days and those without a valid timestamp, for etl_rejects, with
   // their values as read. A conflicting_product row passed every check, so its timestamp and duration
   // are shown as parsed. Typed NULLs: PostgreSQL gives an untyped NULL in a subquery the type text,
@@ -140,7 +149,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
       reject_reason AS t2, raw_result AS t3, error_code AS t4,
       COALESCE(raw_tested_at, ${timestampText(d, 'tested_at')}) AS t5, COALESCE(raw_duration_s, ${rawText(d, 'duration_s', durationKind)}) AS t6,
       ${Array.from({ length: NUMBERS }, (_, i) => `CAST(NULL AS integer) AS v${i + 1}`).join(', ')}
-    FROM classified WHERE reject_reason IS NOT NULL AND (tested_at IS NULL OR slot IN (`,
+    FROM ${rejected} WHERE reject_reason IS NOT NULL AND (tested_at IS NULL OR slot IN (`,
     ...(top ? [input.rejectLimit] : []),
   );
   const report = input.reportSlots.length ? input.reportSlots : [-1];
