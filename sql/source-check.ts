@@ -60,6 +60,16 @@ export async function checkSourceTable(
  * blanks nor control characters by their codes, so the seek could miss a padded serial).
  */
 export async function serialSeekIndex(db: Knex, table: string, column: string): Promise<string | null> {
+  try {
+    return await findSerialSeekIndex(db, table, column);
+  } catch {
+    // A catalogue this reading does not know (a database that speaks PostgreSQL's protocol without
+    // all of its catalogues): the history window is scanned, which gives the same rows.
+    return null;
+  }
+}
+
+async function findSerialSeekIndex(db: Knex, table: string, column: string): Promise<string | null> {
   const d = dialectOf(db);
   const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [undefined, table];
   if (d === 'sqlite') {
