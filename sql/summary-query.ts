@@ -55,14 +55,14 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
 
   q.add('WITH ');
   validAttemptCtes(q, input);
-  // PostgreSQL: the rejected rows (the rare ones) from `checked` and the owners again, so that
+  // PostgreSQL: the rejected rows (the rare ones) from `checked` and the mixed serials' owners, so that
   // `classified` has one reader, the de-duplication, and is not materialised: at a 2 M-record day
   // that copy of every row was 178 MB of temp files. SQLite and SQL Server read `classified`.
   const rejected = d === 'postgres' ? 'rejected_rows' : 'classified';
   if (d === 'postgres') {
     q.add(`rejected_rows AS (SELECT checked.*, CASE WHEN checked.reason IS NOT NULL THEN checked.reason ELSE 'conflicting_product' END AS reject_reason
-    FROM checked LEFT JOIN owners ON owners.serial = checked.serial
-    WHERE checked.reason IS NOT NULL OR checked.product <> owners.owner_product),\n`);
+    FROM checked LEFT JOIN mixed ON mixed.serial = checked.serial
+    WHERE checked.reason IS NOT NULL OR checked.product <> mixed.owner_product),\n`);
   }
   // One pass over each unit-test's attempts in order (metrics.md §4) gives everything: the attempt
   // number, how many PASSes came before it, and its attempt 1 (slot and machine: the cohort).

@@ -292,7 +292,7 @@ export function slotOf(d: Dialect, ts: string, slots: readonly DaySlot[], q: Sql
 }
 
 /**
- * Appends the CTEs `checked`, (PostgreSQL: `firsts`, `owners`,) `owned`,
+ * Appends the CTEs `checked`, (PostgreSQL: `firsts`, `mixed`, `owners`,) `owned`,
  * `classified` and `deduped`, each followed by ",\n", to a statement whose WITH is already open.
  */
 export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
@@ -342,13 +342,22 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.
   if (d === 'postgres') {
-    // PostgreSQL: two hash aggregates on (serial, time) and a hash join. A window would sort every
-    // whole source row by serial first, which costs it about a third of the statement.
-    q.add(`firsts AS (SELECT serial, MIN(tested_at) AS first_at FROM checked WHERE reason IS NULL GROUP BY serial),
-  owners AS (SELECT c.serial, MIN(c.product) AS owner_product, MIN(f.first_at) AS owner_first_at
+    // PostgreSQL: one hash aggregate over the valid rows gives each serial's first time and whether
+    // its valid rows name more than one product (`mixed`, rare); only those serials' owner needs
+    // the rows at that time, and only their rows can conflict, so the joins that find them probe a
+    // small hash table. A window would sort every whole source row by serial first, which costs it
+    // about a third of the statement; a join of every row with every serial's owner cost a tenth.
+    // `owners`: every serial with a valid row, its product and first time; `owned`: each row with
+    // its serial's product where the row is valid.
+    q.add(`firsts AS (SELECT serial, MIN(tested_at) AS first_at, MIN(product) AS min_product, MAX(product) AS max_product
+    FROM checked WHERE reason IS NULL GROUP BY serial),
+  mixed AS (SELECT c.serial, MIN(c.product) AS owner_product
     FROM checked c JOIN firsts f ON f.serial = c.serial AND c.tested_at = f.first_at
-    WHERE c.reason IS NULL GROUP BY c.serial),
-  owned AS (SELECT checked.*, owners.owner_product, owners.owner_first_at FROM checked LEFT JOIN owners ON owners.serial = checked.serial),\n`);
+    WHERE f.min_product <> f.max_product AND c.reason IS NULL GROUP BY c.serial),
+  owners AS (SELECT f.serial, COALESCE(m.owner_product, f.min_product) AS owner_product, f.first_at AS owner_first_at
+    FROM firsts f LEFT JOIN mixed m ON m.serial = f.serial),
+  owned AS (SELECT checked.*, CASE WHEN checked.reason IS NULL THEN COALESCE(m.owner_product, checked.product) END AS owner_product
+    FROM checked LEFT JOIN mixed m ON m.serial = checked.serial),\n`);
   } else {
     // SQLite and SQL Server: the first row of the serial in (valid first, time, product) order, one
     // sort shared by both windows (SQLite runs the join form above at half this speed).
