@@ -258,7 +258,11 @@ export const DEDUPED_AGGREGATES = 'MIN(duration_s) AS duration_s, COUNT(*) AS co
 
 /** Reasons 1–9 of metrics.md §3, the first that applies, over the columns of `read`'s row. */
 function reasonOf(d: Dialect, q: SqlText): void {
-  const tooLong = KEY_COLUMNS.map((k) => `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`).join(' OR ');
+  // PostgreSQL: a value of at most that many bytes has at most that many characters, and the byte
+  // length is read from its header, so the characters are counted only for the rare longer ones.
+  const tooLong = KEY_COLUMNS.map((k) =>
+    d === 'postgres' ? `(octet_length(${k}) > ${MAX_TEXT_LENGTH} AND ${textLength(d, k)} > ${MAX_TEXT_LENGTH})` : `${textLength(d, k)} > ${MAX_TEXT_LENGTH}`,
+  ).join(' OR ');
   q.add(`CASE WHEN serial IS NULL THEN 'missing_serial' WHEN product IS NULL THEN 'missing_product'
       WHEN test IS NULL THEN 'missing_test' WHEN machine IS NULL THEN 'missing_machine'
       WHEN ${tooLong} THEN 'value_too_long'
@@ -317,8 +321,11 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   q.add(`checked AS ${d === 'postgres' ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
   // The values as read travel on only with a rejected row (and a key value that trimming changed),
   // so valid rows stay narrow from here on.
+  // Trimming removes one-byte blanks only, so on PostgreSQL the byte lengths, read from the value's
+  // header, tell as well as the character counts, which scan the text.
+  const changedBy = (expr: string) => (d === 'postgres' ? `octet_length(${expr})` : textLength(d, expr));
   for (const k of key) {
-    q.add(`CASE WHEN reason IS NOT NULL OR ${textLength(d, rawText(d, `raw_${k}`, 'text'))} <> ${textLength(d, k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
+    q.add(`CASE WHEN reason IS NOT NULL OR ${changedBy(rawText(d, `raw_${k}`, 'text'))} <> ${changedBy(k)} THEN ${rawText(d, `raw_${k}`, 'text')} END AS raw_${k}, `);
   }
   q.add(
     `CASE WHEN reason IS NOT NULL THEN ${rawText(d, 'raw_tested_at', timeKind)} END AS raw_tested_at, ` +

@@ -72,19 +72,22 @@ describe.each(BACKENDS)('dirty MES rows on %s', (backendName) => {
       ['OK0', hundred, 'TX', 'M1', at, 'PASS', 10], // exactly 100 characters: valid
       ['LONG', `${hundred}X`, 'TX', 'M1', at, 'PASS', 10], // 101: value_too_long
       ['LONGM', 'P1', 'TX', 'M'.repeat(300), at, 'PASS', 10], // 300: value_too_long, never "value too long" from the database
+      ['OKU', 'Ü'.repeat(100), 'TX', 'M1', at, 'PASS', 10], // 100 characters in 200 bytes: valid
+      ['LONGU', 'Ü'.repeat(101), 'TX', 'M1', at, 'PASS', 10], // 101 characters: value_too_long
       ['DUR0', 'P1', 'TX', 'M1', at, 'PASS', 0], // a duration of 0: valid
       ['NEG', 'P1', 'TX', 'M1', at, 'PASS', -1], // negative_duration
     ]);
     const r = await runNightlySummary(ctx, { days: [DAY], triggeredBy: 'test' });
-    // 5 read: OK0 and DUR0 valid; LONG, LONGM too long; NEG negative.
-    expect(r.rejectsByReason).toEqual({ value_too_long: 2, negative_duration: 1 });
-    expect([r.rowsRead, r.rowsValid, r.rowsRejected]).toEqual([5, 2, 3]);
+    // 7 read: OK0, OKU and DUR0 valid; LONG, LONGM, LONGU too long; NEG negative.
+    expect(r.rejectsByReason).toEqual({ value_too_long: 3, negative_duration: 1 });
+    expect([r.rowsRead, r.rowsValid, r.rowsRejected]).toEqual([7, 3, 4]);
     const prods = await readSummary(ctx, 'summary_prod', 'day', DAY);
-    // OK0 under the 100-character product, DUR0 under P1 (its duration 0 averages with nothing: 0).
-    expect(prods.map((p) => [p.product, p.test_count])).toEqual([
+    // OK0 and OKU under their 100-character products, DUR0 under P1 (its duration 0 averages with nothing: 0).
+    expect(prods.map((p) => [p.product, p.test_count]).sort()).toEqual([
       ['P1', 1],
       [hundred, 1],
-    ]);
+      ['Ü'.repeat(100), 1],
+    ].sort());
     expect(prods.find((p) => p.product === 'P1')!.avg_duration_pass_s).toBe(0);
   });
 
