@@ -55,11 +55,12 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
 
   q.add('WITH ');
   validAttemptCtes(q, input);
-  // PostgreSQL: the rejected rows (the rare ones) from `checked` and the mixed serials' owners, so that
-  // `classified` has one reader, the de-duplication, and is not materialised: at a 2 M-record day
-  // that copy of every row was 178 MB of temp files. SQLite and SQL Server read `classified`.
-  const rejected = d === 'postgres' ? 'rejected_rows' : 'classified';
-  if (d === 'postgres') {
+  // PostgreSQL and SQLite: the rejected rows (the rare ones) from `checked` and the mixed serials'
+  // owners, so that `classified` has one reader, the de-duplication, and is not materialised: on
+  // PostgreSQL at a 2 M-record day that copy of every row was 178 MB of temp files. SQL Server reads
+  // `classified`.
+  const rejected = d !== 'mssql' ? 'rejected_rows' : 'classified';
+  if (d !== 'mssql') {
     q.add(`rejected_rows AS (SELECT checked.*, CASE WHEN checked.reason IS NOT NULL THEN checked.reason ELSE 'conflicting_product' END AS reject_reason
     FROM checked LEFT JOIN mixed ON mixed.serial = checked.serial
     WHERE checked.reason IS NOT NULL OR checked.product <> mixed.owner_product),\n`);
@@ -121,7 +122,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     m,
   );
   // Loaded serials: the slot of each serial's first valid record, under its product.
-  if (d === 'postgres') {
+  if (d !== 'mssql') {
     q.add(`UNION ALL SELECT 'L', slot, owner_product, NULL, NULL, ${noText},
       COUNT(*), ${noNumbers(2)}
     FROM (SELECT owner_product, `);
