@@ -11,7 +11,7 @@
 import type { Dialect } from './dialect.js';
 import { quoteIdent, quoteTable, timestampParam, timestampText } from './dialect.js';
 import { rawText, validTimestamp } from './source-values.js';
-import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, mayFallIn, slotOf, subqueryFence, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
+import { DEDUPED_AGGREGATES, DEDUPED_COLUMNS, mayFallIn, ownersByAggregate, slotOf, subqueryFence, validAttemptCtes, type DaySlot, type SourceKinds, type ValidAttemptsInput } from './valid-attempts.js';
 import type { TestRecordColumns } from '../config/schema.js';
 import { SqlText, type Statement } from './statement.js';
 
@@ -59,8 +59,8 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
   // owners, so that `classified` has one reader, the de-duplication, and is not materialised: on
   // PostgreSQL at a 2 M-record day that copy of every row was 178 MB of temp files. SQL Server reads
   // `classified`.
-  const rejected = d !== 'mssql' ? 'rejected_rows' : 'classified';
-  if (d !== 'mssql') {
+  const rejected = ownersByAggregate(d) ? 'rejected_rows' : 'classified';
+  if (ownersByAggregate(d)) {
     q.add(`rejected_rows AS (SELECT checked.*, CASE WHEN checked.reason IS NOT NULL THEN checked.reason ELSE 'conflicting_product' END AS reject_reason
     FROM checked LEFT JOIN mixed ON mixed.serial = checked.serial
     WHERE checked.reason IS NOT NULL OR checked.product <> mixed.owner_product),\n`);
@@ -122,7 +122,7 @@ export function buildSummaryStatement(input: SummaryQueryInput): Statement {
     m,
   );
   // Loaded serials: the slot of each serial's first valid record, under its product.
-  if (d !== 'mssql') {
+  if (ownersByAggregate(d)) {
     q.add(`UNION ALL SELECT 'L', slot, owner_product, NULL, NULL, ${noText},
       COUNT(*), ${noNumbers(2)}
     FROM (SELECT owner_product, `);

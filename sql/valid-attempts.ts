@@ -80,7 +80,7 @@ export interface ValidAttemptsInput {
  * alias.
  */
 interface ReadWindowConditions {
-  /** The rows read whole. */
+  /** The rows read whole: the OR of `wholeParts`. */
   whole(q: SqlText, alias: string): void;
   /** The same as disjoint conditions, each a range of one index where the column's kind allows. */
   wholeParts: ((q: SqlText, alias: string) => void)[];
@@ -97,11 +97,19 @@ function readWindowConditions(
   range: { historyFrom: string; from: string; to: string | null },
 ): ReadWindowConditions {
   const ts = timestampParam(d);
+  const anyOf = (parts: ReadWindowConditions['wholeParts']) => (q: SqlText, a: string) => {
+    q.add('(');
+    parts.forEach((part, i) => {
+      if (i) q.add(' OR ');
+      part(q, a);
+    });
+    q.add(')');
+  };
   if (kind === 'text') {
-    const whole = (q: SqlText, a: string) => q.add(`(${time(a).parsed} >= ${ts} OR ${time(a).parsed} IS NULL)`, range.from);
+    const wholeParts: ReadWindowConditions['wholeParts'] = [(q, a) => q.add(`${time(a).parsed} >= ${ts}`, range.from), (q, a) => q.add(`${time(a).parsed} IS NULL`)];
     return {
-      whole,
-      wholeParts: [whole],
+      whole: anyOf(wholeParts),
+      wholeParts,
       history: (q, a) => q.add(`${time(a).parsed} >= ${ts} AND ${time(a).parsed} < ${ts}`, range.historyFrom, range.from),
       batch: (q, a) =>
         q.add(`${time(a).parsed} >= ${ts}${range.to === null ? '' : ` AND ${time(a).parsed} < ${ts}`}`, range.from, ...(range.to === null ? [] : [range.to])),
@@ -111,13 +119,14 @@ function readWindowConditions(
   const bound = (v: string) => (kind === 'native' ? v : sqliteLowerBound(v));
   const p = kind === 'native' ? ts : '?';
   const upTo = range.to === null ? [] : [kind === 'native' ? range.to : nextDate(range.to.slice(0, 10))];
+  const wholeParts: ReadWindowConditions['wholeParts'] = [
+    (q, a) => q.add(`${time(a).raw} >= ${p}`, bound(range.from)),
+    (q, a) => q.add(`${time(a).raw} < ${lowest}`),
+    (q, a) => q.add(`${time(a).raw} IS NULL`),
+  ];
   return {
-    whole: (q, a) => q.add(`(${time(a).raw} >= ${p} OR ${time(a).raw} < ${lowest} OR ${time(a).raw} IS NULL)`, bound(range.from)),
-    wholeParts: [
-      (q, a) => q.add(`${time(a).raw} >= ${p}`, bound(range.from)),
-      (q, a) => q.add(`${time(a).raw} < ${lowest}`),
-      (q, a) => q.add(`${time(a).raw} IS NULL`),
-    ],
+    whole: anyOf(wholeParts),
+    wholeParts,
     // SQLite: a unary + keeps its planner from serving the condition by the timestamp index.
     history: (q, a, unindexed) => {
       const raw = `${unindexed && d === 'sqlite' ? '+' : ''}${time(a).raw}`;
@@ -138,14 +147,12 @@ function readWindowConditions(
  * with a blank and lies below '!' (with SQLite's numbers, which sort before all text, and its blobs,
  * after it, read in the branch of their own); the trimmed value then decides, as without the index.
  */
-function readRows(q: SqlText, input: ValidAttemptsInput, columns: readonly string[], range: { historyFrom: string; from: string; to: string | null }): void {
+function readRows(q: SqlText, input: ValidAttemptsInput, columns: readonly string[], cond: ReadWindowConditions): void {
   const d = input.dialect;
   const table = quoteTable(d, input.table);
   const col = (alias: string, k: keyof TestRecordColumns) => `${alias}.${quoteIdent(d, input.columns[k]!)}`;
-  const timeKind = input.kinds.testedAt;
-  const cond = readWindowConditions(d, (a) => ({ raw: col(a, 'testedAt'), parsed: validTimestamp(d, col(a, 'testedAt'), timeKind) }), timeKind, range);
   const serial = (a: string) => trimmedText(d, col(a, 'serial'));
-  if (!input.serialIndex || d === 'mssql') {
+  if (!seeksSerials(input)) {
     q.add(`FROM ${table} s WHERE `);
     cond.whole(q, 's');
     q.add(` OR (`);
@@ -189,16 +196,28 @@ function readRows(q: SqlText, input: ValidAttemptsInput, columns: readonly strin
   }
 }
 
+/** Whether the batch seeks its serials' history by the serial index (readRows): SQLite and PostgreSQL. */
+function seeksSerials(input: ValidAttemptsInput): boolean {
+  return !!input.serialIndex && input.dialect !== 'mssql';
+}
+
+/**
+ * Whether a serial's product comes from one aggregate per serial and the rare mixed serials
+ * (`firsts`, `mixed`, `owners`; PostgreSQL and SQLite) rather than from a window over every row
+ * (SQL Server). The summary's loaded and rejected parts read those CTEs where they exist.
+ */
+export function ownersByAggregate(d: Dialect): boolean {
+  return d !== 'mssql';
+}
+
 /**
  * The CTE `batch_serials` (followed by ",\n"): the trimmed serials whose history readRows seeks,
  * none when the history window has no rows (a constant condition, which both databases test once,
  * before reading anything: a backfill from the data's first day lists no serials).
  */
-function batchSerials(q: SqlText, input: ValidAttemptsInput, range: { historyFrom: string; from: string; to: string | null }): void {
+function batchSerials(q: SqlText, input: ValidAttemptsInput, cond: ReadWindowConditions): void {
   const d = input.dialect;
   const table = quoteTable(d, input.table);
-  const time = (a: string) => ({ raw: `${a}.${quoteIdent(d, input.columns.testedAt)}`, parsed: validTimestamp(d, `${a}.${quoteIdent(d, input.columns.testedAt)}`, input.kinds.testedAt) });
-  const cond = readWindowConditions(d, time, input.kinds.testedAt, range);
   q.add(`batch_serials AS (SELECT DISTINCT ${trimmedText(d, `h.${quoteIdent(d, input.columns.serial)}`)} AS serial FROM ${table} h WHERE `);
   cond.batch(q, 'h');
   q.add(` AND EXISTS (SELECT 1 FROM ${table} x WHERE `);
@@ -317,8 +336,10 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
   // it materialised, the only copy of the rows they write before the sort; SQL Server reads it once.
   const fence = subqueryFence(d);
   const range = { historyFrom: input.historyFrom, from: input.readFrom ?? input.slots[0]!.from, to: input.openEnded ? null : input.slots[input.slots.length - 1]!.to };
-  if (input.serialIndex && d !== 'mssql') batchSerials(q, input, range);
-  q.add(`checked AS ${d !== 'mssql' ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
+  const timeColumn = (alias: string) => `${alias}.${quoteIdent(d, input.columns.testedAt)}`;
+  const cond = readWindowConditions(d, (a) => ({ raw: timeColumn(a), parsed: validTimestamp(d, timeColumn(a), timeKind) }), timeKind, range);
+  if (seeksSerials(input)) batchSerials(q, input, cond);
+  q.add(`checked AS ${ownersByAggregate(d) ? 'MATERIALIZED ' : ''}(SELECT serial, product, test, machine, tested_at, result, duration_s, error_code, reason, `);
   // The values as read travel on only with a rejected row (and a key value that trimming changed),
   // so valid rows stay narrow from here on.
   // Trimming removes one-byte blanks only, so on PostgreSQL the byte lengths, read from the value's
@@ -345,10 +366,10 @@ export function validAttemptCtes(q: SqlText, input: ValidAttemptsInput): void {
       `${raw('durationS')} AS raw_duration_s, ${raw('result')} AS raw_result, ${rawText(d, raw('errorCode'), 'text')} AS error_code `,
   );
   const columns = [...new Set(Object.values(input.columns).filter((c): c is string => typeof c === 'string'))];
-  readRows(q, input, columns, range);
+  readRows(q, input, columns, cond);
   q.add(`${fence}) n${fence}) r),\n`);
   // A serial's product is that of its earliest valid row, ties to the smaller name.
-  if (d !== 'mssql') {
+  if (ownersByAggregate(d)) {
     // PostgreSQL and SQLite: one aggregate over the valid rows gives each serial's first time and
     // whether its valid rows name more than one product (`mixed`, rare); only those serials' owner
     // needs the rows at that time, and only their rows can conflict, so the joins that find them
