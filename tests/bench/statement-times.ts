@@ -1,8 +1,8 @@
 /**
  * The nightly summary's statement alone, run RUNS times (default 10) in one process on a benchmark
  * data set, its median and fastest time: what a change to the statement gains, without the run's
- * fixed costs. On PostgreSQL the runs alternate JIT on and off (the runs have it off,
- * sql/statement.ts applyAggregateSettings), each under the run's work_mem.
+ * fixed costs. On PostgreSQL each runs under the run's settings (sql/statement.ts
+ * applyAggregateSettings), alternately with JIT turned back on.
  * Usage: node dist/tests/bench/statement-times.js <url> <schema or ''> <first day> <last day> [first day read whole]
  */
 import { pino } from 'pino';
@@ -10,6 +10,7 @@ import { resolveConfig } from '../../config/load.js';
 import { openEtlContext } from '../../etl/context.js';
 import { readTestRecordSource, summaryStatement } from '../../etl/nightly-summary.js';
 import { dateRange } from '../../etl/periods.js';
+import { applyAggregateSettings } from '../../sql/statement.js';
 
 const [url, schema, from, to, readFrom] = process.argv.slice(2) as [string, string, string, string, string | undefined];
 if (!url || schema === undefined || !from || !to) {
@@ -34,8 +35,8 @@ try {
     if (!postgres) await ctx.source.raw(statement.sql, statement.bindings);
     else {
       await ctx.source.transaction(async (trx) => {
-        await trx.raw(`SET LOCAL work_mem = '${cfg.etl.postgresWorkMem}'`);
-        await trx.raw(`SET LOCAL jit = ${jit}`);
+        await applyAggregateSettings(trx, cfg.etl.postgresWorkMem);
+        if (jit === 'on') await trx.raw('SET LOCAL jit = on');
         await trx.raw(statement.sql, statement.bindings);
       });
     }
