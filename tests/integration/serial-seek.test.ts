@@ -32,34 +32,34 @@ describe.each(BACKENDS)('the serials\' history sought by the serial index on %s'
     await backend.cleanup();
   });
 
-  const tableName = () => 'test_records';
+  const TABLE = 'test_records';
   const schemaOf = (db: Knex) => (backend.schema ? db.schema.withSchema(backend.schema) : db.schema);
 
   it('qualifies only a plain B-tree index in byte order whose first key is the serial column', async () => {
     ctx = await openMigrated(configFor(backend));
     await writeTestRecords(ctx, []);
-    const table = backend.table(tableName());
+    const table = backend.table(TABLE);
     const db = ctx.source;
     expect(await serialSeekIndex(db, table, 'SerialNum')).toBeNull();
     // Indexes that cannot serve the seek: on the timestamp, the serial second, partial, not in byte order.
-    await schemaOf(db).alterTable(tableName(), (t) => {
+    await schemaOf(db).alterTable(TABLE, (t) => {
       t.index(['TestTimeStamp'], 'ix_sk_time');
       t.index(['TestTimeStamp', 'SerialNum'], 'ix_sk_time_serial');
     });
     const q = (name: string) => (backend.schema ? `"${backend.schema}"."${name}"` : `"${name}"`);
-    await db.raw(`CREATE INDEX ix_sk_partial ON ${q(tableName())} ("SerialNum") WHERE "TestResult" = 'FAIL'`);
+    await db.raw(`CREATE INDEX ix_sk_partial ON ${q(TABLE)} ("SerialNum") WHERE "TestResult" = 'FAIL'`);
     if (backendName === 'sqlite') {
-      await db.raw(`CREATE INDEX ix_sk_nocase ON ${q(tableName())} ("SerialNum" COLLATE NOCASE)`);
-      await db.raw(`CREATE INDEX ix_sk_expr ON ${q(tableName())} (trim("SerialNum"))`);
+      await db.raw(`CREATE INDEX ix_sk_nocase ON ${q(TABLE)} ("SerialNum" COLLATE NOCASE)`);
+      await db.raw(`CREATE INDEX ix_sk_expr ON ${q(TABLE)} (trim("SerialNum"))`);
     } else {
-      await db.raw(`CREATE INDEX ix_sk_pattern ON ${q(tableName())} ("SerialNum" varchar_pattern_ops)`);
-      await db.raw(`CREATE INDEX ix_sk_expr ON ${q(tableName())} (btrim("SerialNum"))`);
+      await db.raw(`CREATE INDEX ix_sk_pattern ON ${q(TABLE)} ("SerialNum" varchar_pattern_ops)`);
+      await db.raw(`CREATE INDEX ix_sk_expr ON ${q(TABLE)} (btrim("SerialNum"))`);
       // An ICU collation orders by language rules, not bytes (Debian's PostgreSQL is built with ICU).
-      await db.raw(`CREATE INDEX ix_sk_icu ON ${q(tableName())} ("SerialNum" COLLATE "und-x-icu")`);
+      await db.raw(`CREATE INDEX ix_sk_icu ON ${q(TABLE)} ("SerialNum" COLLATE "und-x-icu")`);
     }
     expect(await serialSeekIndex(db, table, 'SerialNum')).toBeNull();
     // The serial first, alone or with the timestamp after it: either serves.
-    await schemaOf(db).alterTable(tableName(), (t) => t.index(['SerialNum', 'TestTimeStamp'], 'ix_sk_serial_time'));
+    await schemaOf(db).alterTable(TABLE, (t) => t.index(['SerialNum', 'TestTimeStamp'], 'ix_sk_serial_time'));
     expect(await serialSeekIndex(db, table, 'SerialNum')).toBe('ix_sk_serial_time');
     expect((await readTestRecordSource(ctx)).serialIndex).toBe('ix_sk_serial_time');
     // A serial column of a numeric type: SQLite would compare the serials as numbers, PostgreSQL
@@ -96,7 +96,7 @@ describe.each(BACKENDS)('the serials\' history sought by the serial index on %s'
     await writeTestRecords(ctx, [...history, ...day]);
     if (backendName === 'sqlite') {
       // SQLite keeps a blob as a blob in a text column; it sorts after all text and trims to its text.
-      await ctx.source.table(tableName()).insert([
+      await ctx.source.table(TABLE).insert([
         { SerialNum: Buffer.from('B5 '), ProductName: 'P1', TestName: 'TX', MachineID: 'M1', TestTimeStamp: '2026-11-03 07:00:00', TestResult: 'FAIL', TestDuration_s: 10 },
         { SerialNum: 'B5', ProductName: 'P1', TestName: 'TX', MachineID: 'M1', TestTimeStamp: `${DAY} 07:00:00`, TestResult: 'PASS', TestDuration_s: 10 },
       ]);
@@ -127,8 +127,8 @@ describe.each(BACKENDS)('the serials\' history sought by the serial index on %s'
     const scanned = await snapshot();
     expectByHand(scanned);
 
-    await schemaOf(ctx.source).alterTable(tableName(), (t) => t.index(['SerialNum'], 'ix_sk_serial'));
-    if (backendName === 'postgres') await ctx.source.raw(`ANALYZE "${backend.schema}"."${tableName()}"`);
+    await schemaOf(ctx.source).alterTable(TABLE, (t) => t.index(['SerialNum'], 'ix_sk_serial'));
+    if (backendName === 'postgres') await ctx.source.raw(`ANALYZE "${backend.schema}"."${TABLE}"`);
     const indexed = await readTestRecordSource(ctx);
     expect(indexed.serialIndex).toBe('ix_sk_serial');
     // The plan seeks the serials by that index.
